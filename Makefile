@@ -1,0 +1,37 @@
+# cmr-search: the commands the README names.
+# `make demo` runs the main job on the embedded default; `make test` installs everything and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+DATA ?= cmr-data
+DEMO_N ?= 12
+
+.PHONY: install test test-fast test-all demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# The README's test command: install, then the whole suite (fast and slow tests).
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "" -q
+
+# What plain `pytest` runs: the fast suite.
+test-fast: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/cmr synth --n $(DEMO_N) --profile demo --seed 7 --out $(DATA)/demo-archive --preview
+	@echo "synthetic demo archive: $(DATA)/demo-archive (contact sheets: $(DATA)/demo-archive/preview/)"
+
+bench: install
+	$(PY) bench/phantom.py
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache

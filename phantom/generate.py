@@ -1,0 +1,167 @@
+"""Generate synthetic CMR studies and archives: the one place that runs the phantom's stages in order.
+
+    latent + acquisition (params) -> 3-D heart (anatomy) -> images (render) -> measured values
+    (measure) -> report (report) -> DICOM (dicom_writer) + report.txt + study.json
+
+Every study draws from its own random streams, seeded by (seed, study index, stream), so studies are
+independent of one another, of the order they are made in and of the number of worker processes:
+the same seed always gives byte-identical files.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from phantom import anatomy, dicom_writer, measure, params, render, report
+from phantom.geometry import HeartFrame
+from phantom.latent import to_dict
+from phantom.profiles import Profile, get_profile
+
+GENERATOR_VERSION = "0.1.0"
+TEST_SPLIT_FRACTION = 0.3        # share of studies whose report uses the held-out wording
+HEART_ORIGIN_LPS = (20.0, -10.0, 0.0)   # mean LV base centre in the patient, mm
+
+# Independent random streams per study (the third seed word).
+STREAM_LATENT, STREAM_ACQ, STREAM_RENDER, STREAM_REPORT, STREAM_SPLIT, STREAM_POSE = range(1, 7)
+
+
+def study_rng(seed: int, index: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index, stream])
+
+
+def _heart_frame(acq, seed: int, index: int) -> HeartFrame:
+    jitter = study_rng(seed, index, STREAM_POSE).normal(0.0, 4.0, size=3)
+    return HeartFrame.from_angles(np.add(HEART_ORIGIN_LPS, jitter), acq.azimuth_deg,
+                                  acq.elevation_deg, acq.inplane_rot_deg)
+
+
+def _sax_depths(series, frame: HeartFrame) -> list[float]:
+    """Long-axis depths of the cine SAX slices actually rendered (for the reader's measurements)."""
+    cine = next(s for s in series if s.kind == "cine_sax")
+    return [float(frame.to_local(p.center)[2]) for p in cine.planes]
+
+
+def simulate_study(seed: int, index: int, profile: Profile, label: str | None = None) -> dict:
+    """Everything about one study in memory: latent, acquisition, heart, series, measured, report."""
+    latent = params.sample_latent(study_rng(seed, index, STREAM_LATENT), index, label)
+    acq = params.sample_acquisition(study_rng(seed, index, STREAM_ACQ), profile, index, seed,
+                                    age=latent.age)
+    frame = _heart_frame(acq, seed, index)
+    heart = anatomy.Heart(latent, frame)
+    series = render.render_study(latent, acq, profile, heart, frame,
+                                 study_rng(seed, index, STREAM_RENDER))
+    measured = measure.measure_study(heart, _sax_depths(series, frame))
+    test = study_rng(seed, index, STREAM_SPLIT).random() < TEST_SPLIT_FRACTION
+    split = "test" if test else "train"
+    rep = report.make_report(latent, measured, split, study_rng(seed, index, STREAM_REPORT))
+    return {"latent": latent, "acq": acq, "frame": frame, "heart": heart, "series": series,
+            "measured": measured, "split": split, "report": rep}
+
+
+def _record(seed: int, index: int, profile: Profile, sim: dict, series_records: list[dict]) -> dict:
+    latent, acq, rep = sim["latent"], sim["acq"], sim["report"]
+    return {
+        "study_index": index,
+        "study_instance_uid": dicom_writer.study_instance_uid(seed, index),
+        "accession_number": acq.accession,
+        "label": latent.label,
+        "subtype": latent.subtype,
+        "split": sim["split"],
+        "label_noise": bool(rep["label_noise"]),
+        "noise_kind": rep["noise_kind"],
+        "reported_dx": rep["reported_dx"],
+        "report": rep["impression"],
+        "findings": rep["findings"],
+        "measured": {k: float(v) for k, v in sim["measured"].items()},
+        "latent": to_dict(latent),
+        "acquisition": to_dict(acq),
+        "series": series_records,
+        "synthetic": True,
+        "generator": {"name": "cmr-search phantom", "version": GENERATOR_VERSION,
+                      "seed": seed, "profile": profile.name},
+    }
+
+
+def generate_study(seed: int, index: int, profile: Profile | str, out_root: str | Path,
+                   preview: bool = False) -> dict:
+    """Write one study folder `<out_root>/<accession>/` and return its study.json record."""
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    sim = simulate_study(seed, index, profile)
+    study_dir = Path(out_root) / sim["acq"].accession
+    series_records = dicom_writer.write_study(study_dir, sim["latent"], sim["acq"], sim["series"],
+                                              seed, compress=profile.compress)
+    record = _record(seed, index, profile, sim, series_records)
+    record["folder"] = study_dir.name
+    (study_dir / "report.txt").write_text(record["report"] + "\n")
+    (study_dir / "study.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    if preview:
+        from phantom.preview import write_contact_sheet
+        write_contact_sheet(Path(out_root) / "preview" / f"{study_dir.name}.png", sim["series"],
+                            title=f"{record['label']} ({record['subtype']}) synthetic")
+    return record
+
+
+def _generate_one(job: tuple) -> dict:
+    return generate_study(*job)
+
+
+def iter_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
+                 workers: int = 1, preview: bool = False) -> Iterator[dict]:
+    """Generate studies 0..n-1 under `out`, yielding each record in index order as it is done."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    jobs = [(seed, i, profile, str(out), preview) for i in range(n)]
+    if workers <= 1:
+        yield from map(_generate_one, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_generate_one, jobs, chunksize=1)
+
+
+def write_reports_csv(records: list[dict], out: str | Path) -> Path:
+    """reports.csv at the archive root: accession_number, report (architecture.md §8)."""
+    path = Path(out) / "reports.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["accession_number", "report"])
+        for r in sorted(records, key=lambda r: r["study_index"]):
+            w.writerow([r["accession_number"], r["report"]])
+    return path
+
+
+MANIFEST_COLUMNS = ("study_index", "folder", "study_instance_uid", "accession_number", "label",
+                    "subtype", "split", "label_noise", "noise_kind", "reported_dx")
+
+
+def manifest_rows(records: list[dict]) -> list[dict]:
+    """One flat row per study for manifest.parquet: ids, truth, split, findings and measured values."""
+    rows = []
+    for r in sorted(records, key=lambda r: r["study_index"]):
+        row = {k: r[k] for k in MANIFEST_COLUMNS}
+        row["findings"] = json.dumps(r["findings"], sort_keys=True)
+        row.update({f"measured_{k}": v for k, v in sorted(r["measured"].items())})
+        rows.append(row)
+    return rows
+
+
+def generate_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
+                     workers: int = 1, preview: bool = False,
+                     on_study: Callable[[dict], None] | None = None) -> list[dict]:
+    """Generate an archive of n studies; writes reports.csv and returns the records.
+    (manifest.parquet is written by the `cmr synth` command, which may use polars.)"""
+    records = []
+    for rec in iter_archive(out, n, profile, seed, workers, preview):
+        records.append(rec)
+        if on_study is not None:
+            on_study(rec)
+    write_reports_csv(records, out)
+    return records
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))

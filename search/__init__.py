@@ -1,0 +1,1 @@
+"""cmr-search: search package."""

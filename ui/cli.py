@@ -1,0 +1,38 @@
+"""The `cmr` command line: one verb per sub-command, each a module with `main(argv) -> int`.
+
+Exit codes (architecture.md §8): 0 success, 2 bad usage, 1 failure with a one-line reason.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# verb -> (module, one-line help). A module is imported only when its verb is used.
+COMMANDS = {
+    "synth": ("ui.synth_cmd", "generate a synthetic CMR archive (DICOM + reports + ground truth)"),
+    "prepare": ("ui.prepare_cmd", "scan a DICOM archive and its reports into a study cache"),
+}
+
+USAGE = "usage: cmr <command> [options]\n\ncommands:\n" + "\n".join(
+    f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    verb, rest = argv[0], argv[1:]
+    if verb not in COMMANDS:
+        print(f"cmr: unknown command {verb!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[verb][0])
+    try:
+        return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        print("cmr: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
