@@ -1,0 +1,103 @@
+"""Tests of the reader-like re-measurement (phantom.measure) against the latent targets (§7.3)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+from phantom import anatomy, measure, params
+from phantom.geometry import HeartFrame
+from phantom.latent import MEASURED_FIELDS, TISSUE, TERRITORY_SEGMENTS
+from phantom.segments import segment_centre_deg
+
+FRAME = HeartFrame.from_angles((20.0, -10.0, 0.0), 50.0, 30.0, -10.0)
+MIX = ("NORMAL", "NICM", "ICM", "HCM", "AMYLOID", "RV")
+
+
+def stack(heart, spacing: float = 10.0) -> list[float]:
+    """Cine SAX depths as a protocol would place them: from above the base through the apex."""
+    z0, z1 = heart.sax_extent()
+    return list(np.arange(z0 + 0.5 * spacing - 2.0, z1, spacing))
+
+
+def study(label: str, seed: int, **changes):
+    lat = params.sample_latent(np.random.default_rng(seed), seed, label)
+    lat = dataclasses.replace(lat, **changes) if changes else lat
+    h = anatomy.Heart(lat, FRAME)
+    return lat, h, measure.measure_study(h, stack(h))
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return [study(MIX[i % len(MIX)], 100 + i) for i in range(30)]
+
+
+def test_keys_and_types(mixed):
+    for _, _, m in mixed:
+        assert tuple(m) == MEASURED_FIELDS
+        assert all(isinstance(v, float) and np.isfinite(v) for v in m.values())
+
+
+def test_ef_and_edvi_track_targets(mixed):
+    for lat, _, m in mixed:
+        assert abs(m["lv_ef"] - lat.lv_ef) <= 3.0, (lat.label, lat.lv_ef, m["lv_ef"])
+        assert m["lv_edvi"] == pytest.approx(lat.lv_edvi, rel=0.05)
+        assert abs(m["rv_ef"] - lat.rv_ef) <= 5.0           # RV: larger basal partial volume
+        assert m["rv_edvi"] == pytest.approx(lat.rv_edvi, rel=0.07)
+        assert m["lv_esv_ml"] < m["lv_edv_ml"]
+
+
+def test_class_phenotypes(mixed):
+    by = {}
+    for lat, _, m in mixed:
+        by.setdefault(lat.label, []).append((lat, m))
+    for lat, m in by["HCM"]:
+        if lat.subtype == "classic":
+            assert m["septal_lateral_ratio"] >= 1.3 and m["max_wall_mm"] >= 13
+    for lat, m in by["AMYLOID"]:
+        assert 0.8 <= m["septal_lateral_ratio"] <= 1.25 and m["max_wall_mm"] >= 10.5
+        assert m["lv_massi"] > 75
+    for lat, m in by["RV"]:
+        assert m["rv_edvi"] > 100 or m["rv_ef"] < 45
+    normal = [m for lat, m in by["NORMAL"]]
+    assert all(m["max_wall_mm"] < 12.5 and m["lge_percent"] < 3 for m in normal)
+    assert np.mean([m["lge_percent"] for lat, m in by["ICM"]]) > 5
+
+
+def test_icm_infarct_territory_is_thinned():
+    for seed in range(200, 300):
+        lat = params.sample_latent(np.random.default_rng(seed), seed, "ICM")
+        segs = [s for s in TERRITORY_SEGMENTS.get((lat.territories or ("-",))[0], ())
+                if 7 <= s <= 12 and lat.wall_ed_mm[s - 1] < 6.0]
+        if len(lat.territories) == 1 and segs:
+            break
+    else:
+        pytest.fail("no ICM latent with a thinned mid-ventricular territory in 100 seeds")
+    h = anatomy.Heart(lat, FRAME)
+    prof = measure.ray_profile(h, 0.5 * h.lv_length_mm(), 0.0, TISSUE["lv_myo"])
+    ang = np.arange(len(prof)) * 360.0 / len(prof)
+    infarct = np.zeros(len(prof), bool)
+    for s in segs:
+        infarct |= np.abs((ang - segment_centre_deg(s) + 180) % 360 - 180) < 15
+    assert np.median(prof[infarct]) < np.median(prof[~infarct]) - 1.5
+
+
+def test_effusion_la_and_lge_measured():
+    lat, h, m = study("AMYLOID", 7, pericardial_effusion_mm=9.0, la_scale=1.0)
+    assert m["pericardial_effusion_mm"] == pytest.approx(9.0, abs=1.5)
+    _, _, big = study("AMYLOID", 7, pericardial_effusion_mm=9.0, la_scale=1.6)
+    assert big["la_area_cm2"] > 1.3 * m["la_area_cm2"] > 1.3 * 10
+    _, _, none = study("NORMAL", 3)
+    assert none["pericardial_effusion_mm"] == 0.0 and none["lge_percent"] == 0.0
+
+
+def test_measure_is_deterministic_and_fast():
+    lat, h, m = study("ICM", 42)
+    t0 = time.process_time()
+    again = measure.measure_study(h, stack(h))
+    assert time.process_time() - t0 < 1.5                 # target ~0.3 s on an idle core
+    assert again == m
+    with pytest.raises(ValueError):
+        measure.measure_study(h, [])
