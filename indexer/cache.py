@@ -1,0 +1,158 @@
+"""The study cache on disk: written incrementally, crash-safe, and skipping unchanged studies on re-runs.
+
+    out/studies.parquet     one row per study (keys only, never raw identifiers)
+    out/arrays/<key>.npz    the study's views (np.savez_compressed, float16)
+    out/errors.parquet      file, study, stage, reason (this run's errors)
+    out/link.parquet        study_key, patient_key, study_instance_uid, accession_number, source_path
+    out/parts/              small Parquet part files appended while a run goes; merged by `finish`
+
+Every file appears atomically (written to a temp name, then os.replace). A study's arrays are written
+before its row, so after a kill -9 a row always has its arrays; rows still in memory are lost and redone
+by the next run, which skips studies whose `source_fingerprint` is unchanged.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from indexer.records import ErrorRecord
+
+LINK_COLUMNS = ("study_key", "patient_key", "study_instance_uid", "accession_number", "source_path")
+FLUSH_SECONDS = 1.0       # part files are written at least this often while studies complete
+FLUSH_ROWS = 64
+
+
+def fingerprint(files: list[tuple[str, int, int]], extra: str = "") -> str:
+    """Hash of (path, size, mtime_ns) of a study's source files plus `extra` (e.g. its report text)."""
+    h = hashlib.sha256()
+    for path, size, mtime in sorted(files):
+        h.update(f"{path}\0{size}\0{mtime}\n".encode())
+    h.update(extra.encode())
+    return h.hexdigest()[:24]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
+    buf = io.BytesIO()
+    df.write_parquet(buf)
+    _atomic_write(path, buf.getvalue())
+
+
+def write_arrays(out: str | Path, key: str, views: dict[str, np.ndarray]) -> str:
+    """Write one study's views to out/arrays/<key>.npz atomically; returns the path relative to out."""
+    rel = f"arrays/{key}.npz"
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{v: np.asarray(a, np.float16) for v, a in views.items()})
+    _atomic_write(Path(out) / rel, buf.getvalue())
+    return rel
+
+
+def load_arrays(out: str | Path, rel_path: str) -> dict[str, np.ndarray]:
+    """The views of one cached study (as written by write_arrays)."""
+    with np.load(Path(out) / rel_path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _read_tables(paths: list[Path]) -> pl.DataFrame | None:
+    frames = [pl.read_parquet(p) for p in paths if p.exists()]
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+
+class CacheWriter:
+    """Appends studies, links and errors to a cache folder during one run; `finish` merges the parts."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        for sub in ("arrays", "parts"):
+            (self.out / sub).mkdir(parents=True, exist_ok=True)
+        for old in (self.out / "parts").glob("errors-*.parquet"):
+            old.unlink()                                     # errors describe the latest run only
+        self.rows: list[dict] = []
+        self.links: list[dict] = []
+        self.errors: list[ErrorRecord] = []
+        self.last_flush = time.monotonic()
+        self.n_parts = len(list((self.out / "parts").glob("*.parquet")))
+
+    def done(self) -> dict[str, str]:
+        """study_key -> source_fingerprint of studies already cached whose arrays exist."""
+        df = _read_tables([self.out / "studies.parquet", *sorted((self.out / "parts").glob("studies-*.parquet"))])
+        if df is None:
+            return {}
+        return {k: fp for k, fp, rel in df.select("study_key", "source_fingerprint", "array_path").iter_rows()
+                if (self.out / rel).exists()}
+
+    def add_study(self, row: dict, link: dict) -> None:
+        self.rows.append(row)
+        self.links.append(link)
+        self.maybe_flush()
+
+    def add_errors(self, errors: list[ErrorRecord]) -> None:
+        self.errors.extend(errors)
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if len(self.rows) >= FLUSH_ROWS or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def _part(self, kind: str) -> Path:
+        self.n_parts += 1
+        return self.out / "parts" / f"{kind}-{time.time_ns()}-{os.getpid()}-{self.n_parts:06d}.parquet"
+
+    def flush(self) -> None:
+        """Write what is buffered as new part files (links before studies, so a row always has a link)."""
+        if self.rows:
+            _atomic_parquet(pl.DataFrame(self.links, schema={c: pl.Utf8 for c in LINK_COLUMNS}), self._part("link"))
+            _atomic_parquet(pl.DataFrame(self.rows, infer_schema_length=None), self._part("studies"))
+            self.rows, self.links = [], []
+        if self.errors:
+            _atomic_parquet(pl.DataFrame([e.__dict__ for e in self.errors],
+                                         schema={"path": pl.Utf8, "study": pl.Utf8, "stage": pl.Utf8,
+                                                 "reason": pl.Utf8}), self._part("errors"))
+            self.errors = []
+        self.last_flush = time.monotonic()
+
+    def _merge(self, kind: str, final: str, keep_keys: set[str] | None) -> pl.DataFrame | None:
+        parts = sorted((self.out / "parts").glob(f"{kind}-*.parquet"))
+        df = _read_tables([self.out / final, *parts])
+        if df is not None and "study_key" in df.columns:
+            df = df.unique("study_key", keep="last", maintain_order=True)
+            if keep_keys is not None:
+                df = df.filter(pl.col("study_key").is_in(sorted(keep_keys)))
+        return df, parts
+
+    def finish(self, keep_keys: set[str] | None = None) -> pl.DataFrame:
+        """Merge part files into studies.parquet, link.parquet and errors.parquet; drop studies not in
+        keep_keys (gone from the archive) with their arrays. Returns the studies table."""
+        self.flush()
+        errors_schema = {"file": pl.Utf8, "study": pl.Utf8, "stage": pl.Utf8, "reason": pl.Utf8}
+        studies, s_parts = self._merge("studies", "studies.parquet", keep_keys)
+        links, l_parts = self._merge("link", "link.parquet", keep_keys)
+        errors = _read_tables(sorted((self.out / "parts").glob("errors-*.parquet")))
+        errors = errors.rename({"path": "file"}) if errors is not None else pl.DataFrame(schema=errors_schema)
+        studies = studies if studies is not None else pl.DataFrame({"study_key": []}, schema={"study_key": pl.Utf8})
+        _atomic_parquet(studies, self.out / "studies.parquet")
+        _atomic_parquet(links if links is not None else pl.DataFrame(schema={c: pl.Utf8 for c in LINK_COLUMNS}),
+                        self.out / "link.parquet")
+        _atomic_parquet(errors, self.out / "errors.parquet")
+        for p in (self.out / "parts").glob("*.parquet"):
+            p.unlink()
+        if keep_keys is not None:
+            for npz in (self.out / "arrays").glob("*.npz"):
+                if npz.stem not in keep_keys:
+                    npz.unlink()
+        return studies

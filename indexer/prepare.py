@@ -1,0 +1,173 @@
+"""`cmr prepare`: archive + reports -> study cache (cache.py), in parallel, incremental and crash-safe.
+
+    result = prepare("archive/", "reports.csv", "cmr-data/cache", workers=2)
+
+Per study (one task per worker process): type the series, assemble the views, de-identify the report's
+impression, write the arrays; the main process appends rows and errors as part files. Studies whose source
+files and report are unchanged since the last run are skipped. One bad study never stops the run: it
+becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/Info.cfg) is imported from NIfTI.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from indexer.cache import CacheWriter, fingerprint, write_arrays
+from indexer.identifiers import load_or_create_salt, patient_key, study_key
+from indexer.records import ErrorRecord, QARecord, StudyRecord
+from indexer.reports import deidentify_text, extract_impression, join_reports, read_reports
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    studies: pl.DataFrame      # the merged studies table
+    n_assembled: int           # studies (re)built this run
+    n_skipped: int             # unchanged studies kept from an earlier run
+    n_failed: int              # studies that could not be cached this run
+    n_errors: int              # rows of errors.parquet
+    seconds: float
+
+
+@dataclass
+class _Task:
+    study: StudyRecord
+    key: str
+    pkey: str
+    report: str
+    fp: str
+    out: str
+
+
+def month(date: str) -> str | None:
+    """'YYYYMMDD' -> 'YYYY-MM'; None when the year or month is not valid."""
+    d = (date or "").strip().replace("-", "")
+    if len(d) < 6 or not d[:6].isdigit() or not 1 <= int(d[4:6]) <= 12 or int(d[:4]) < 1900:
+        return None
+    return f"{d[:4]}-{d[4:6]}"
+
+
+def find_label(source_dir: str, archive: str) -> str | None:
+    """`label` of the nearest study.json at or above source_dir (synthetic archives), else None."""
+    folder, root = Path(source_dir).resolve(), Path(archive).resolve()
+    for p in (folder, *folder.parents):
+        f = p / "study.json"
+        if f.exists():
+            try:
+                return json.loads(f.read_text()).get("label")
+            except (OSError, ValueError):
+                return None
+        if p == root or root not in p.parents:
+            return None
+    return None
+
+
+def study_row(key: str, pkey: str, meta: dict, views: dict, qa: QARecord, impression: str,
+              label: str | None, fp: str, rel: str) -> dict:
+    """One studies.parquet row (keys and coarse metadata only, never raw identifiers)."""
+    return {"study_key": key, "patient_key": pkey, "age": meta.get("age"), "sex": meta.get("sex") or None,
+            "study_date": meta.get("study_date"), "manufacturer": meta.get("manufacturer") or None,
+            "model_name": meta.get("model_name") or None, "field_strength": meta.get("field_strength"),
+            "views": list(views), "n_frames": qa.frames.get("cine_sax", max(qa.frames.values(), default=0)),
+            "sax_slices": qa.frames.get("cine_sax_slices"), "impression": impression or None,
+            "label": label, "qa": json.dumps(asdict(qa)), "source_fingerprint": fp, "array_path": rel}
+
+
+def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[ErrorRecord]]:
+    """Worker: one study -> (row, link, errors). Never raises."""
+    s = task.study
+    try:
+        from indexer.assemble import assemble_study
+        from indexer.series_typing import type_study
+        views, qa = assemble_study(s, type_study(s))
+    except Exception as exc:     # one bad study must not stop the run
+        return None, None, [ErrorRecord(s.source_dir, task.key, "assemble", f"{type(exc).__name__}: {exc}")]
+    if not task.report:
+        qa.warnings.append("no report")
+    impression = deidentify_text(extract_impression(task.report), [s.patient_name],
+                                 [s.patient_id, s.accession_number, s.study_instance_uid])
+    if month(s.study_date) is None:
+        qa.warnings.append("study date missing or invalid")
+    meta = {"age": s.age, "sex": s.sex, "study_date": month(s.study_date), "manufacturer": s.manufacturer,
+            "model_name": s.model_name, "field_strength": s.field_strength}
+    rel = write_arrays(task.out, task.key, views)
+    row = study_row(task.key, task.pkey, meta, views, qa, impression, find_label(s.source_dir, archive),
+                    task.fp, rel)
+    link = {"study_key": task.key, "patient_key": task.pkey, "study_instance_uid": s.study_instance_uid,
+            "accession_number": s.accession_number, "source_path": s.source_dir}
+    return row, link, []
+
+
+def _results(tasks: list[_Task], archive: str, workers: int):
+    """Yield _process results, in a process pool when workers > 1 (a bounded number in flight)."""
+    if workers <= 1:
+        for t in tasks:
+            yield _process(t, archive)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        pending, todo = set(), iter(tasks)
+        for t in todo:
+            pending.add(pool.submit(_process, t, archive))
+            if len(pending) >= 4 * workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        for f in pending:
+            yield f.result()
+
+
+def _files(s: StudyRecord) -> list[tuple[str, int, int]]:
+    return sorted({(i.path, i.size, i.mtime_ns) for se in s.series for i in se.instances})
+
+
+def _keyed(errors: list[ErrorRecord], salt: bytes) -> list[ErrorRecord]:
+    """Errors name studies by key, never by raw StudyInstanceUID."""
+    return [ErrorRecord(e.path, study_key(e.study, salt) if e.study else "", e.stage, e.reason) for e in errors]
+
+
+def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, salt_file=None,
+            progress: bool = True) -> PrepareResult:
+    """Cache every study of `archive` (DICOM tree or ACDC NIfTI folder) into `out`; see module docstring."""
+    t0 = time.monotonic()
+    salt = load_or_create_salt(salt_file)
+    writer = CacheWriter(out)
+    from indexer.nifti import is_acdc, prepare_acdc
+    if is_acdc(archive):
+        return prepare_acdc(archive, writer, salt, t0, progress)
+    from indexer.scan import scan_archive
+    studies, scan_errors = scan_archive(str(archive), workers=workers)
+    report_map, report_errors = {}, []
+    if reports is not None:
+        report_map, report_errors = join_reports(studies, read_reports(reports), str(reports))
+    writer.add_errors(_keyed(scan_errors, salt) + report_errors)
+    done, tasks, keys = writer.done(), [], set()
+    for s in studies:
+        key, report = study_key(s.study_instance_uid, salt), report_map.get(s.study_instance_uid, "")
+        keys.add(key)
+        fp = fingerprint(_files(s), report)
+        if done.get(key) != fp:
+            tasks.append(_Task(s, key, patient_key(s.patient_id, salt), report, fp, str(out)))
+    return _run(tasks, str(archive), writer, keys, workers, progress, t0)
+
+
+def _run(tasks, archive, writer, keys, workers, progress, t0) -> PrepareResult:
+    from tqdm import tqdm
+    failed = 0
+    bar = tqdm(total=len(tasks), unit="study", disable=not progress, desc="prepare")
+    for row, link, errors in _results(tasks, archive, workers):
+        if row is None:
+            failed += 1
+            keys.discard(errors[0].study) if errors else None
+        else:
+            writer.add_study(row, link)
+        writer.add_errors(errors)
+        bar.update(1)
+    bar.close()
+    table = writer.finish(keep_keys=keys)
+    n_err = pl.read_parquet(writer.out / "errors.parquet").height
+    return PrepareResult(writer.out, table, len(tasks) - failed, len(keys) - (len(tasks) - failed),
+                         failed, n_err, time.monotonic() - t0)

@@ -1,0 +1,90 @@
+"""Study assembly: slice order, mid-ventricular slice, heart crop, 3-D projection into LAX, QA."""
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from dicom_fixtures import write_study
+from indexer.assemble import assemble_study, locate_heart, resample_phases, resample_slices
+from indexer.errors import AssemblyError
+from indexer.records import SeriesType
+from indexer.scan import scan_archive
+from model.clip import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SUNNYBROOK = SHARED / "data" / "sunnybrook-cine"
+
+
+def _types(study, view_of):
+    return {s.series_instance_uid: SeriesType(view_of(s), 1.0, "test") for s in study.series}
+
+
+def _by_desc(s):
+    return {"cine sax": "cine_sax", "cine 4ch": "cine_4ch", "lge sax psir": "lge_sax"}[s.description]
+
+
+def _centre_offset(frames):
+    """Distance (px) of the bright disk's centroid from the crop centre, at the first frame."""
+    f = frames[0].astype(np.float32)
+    r, c = ndimage.center_of_mass(f > 0.7)
+    return np.hypot(r - (CACHE_SIZE - 1) / 2, c - (CACHE_SIZE - 1) / 2)
+
+
+def test_locate_heart_on_arrays():
+    stack = np.zeros((9, 12, 80, 80), np.float32)                      # (S, T, H, W)
+    rr, cc = np.mgrid[:80, :80]
+    for s in range(3, 8):
+        for t in range(12):
+            stack[s, t] = np.hypot(rr - 30, cc - 50) < 8 + 4 * np.cos(2 * np.pi * t / 12)
+    loc = locate_heart(stack, (2.0, 2.0))
+    assert loc.heart_slices == (3, 7) and loc.mid_slice == 5
+    assert abs(loc.row - 30) < 2 and abs(loc.col - 50) < 2
+
+
+def test_resampling_is_cyclic_and_linear():
+    f = np.arange(4, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32)
+    assert resample_phases(f, 8)[:, 0, 0].tolist() == [0, .5, 1, 1.5, 2, 2.5, 3, 1.5]
+    assert resample_slices(f, 7)[:, 0, 0].tolist() == [0, .5, 1, 1.5, 2, 2.5, 3]
+
+
+@pytest.mark.parametrize("per_slice_series", [True, False])
+def test_assemble_fixture_study(tmp_path, per_slice_series):
+    write_study(tmp_path, "s1", n_slices=8, n_phases=10, heart_slices=(2, 5), lge=True, cine_4ch=True,
+                per_slice_series=per_slice_series)
+    (study,), errors = scan_archive(str(tmp_path))
+    views, qa = assemble_study(study, _types(study, _by_desc))
+    assert views["cine_sax"].shape == (CACHE_PHASES, CACHE_SIZE, CACHE_SIZE)
+    assert views["lge_sax"].shape == (CACHE_LGE_SLICES, CACHE_SIZE, CACHE_SIZE)
+    assert all(v.dtype == np.float16 and 0 <= v.min() and v.max() <= 1 for v in views.values())
+    assert qa.frames == {"cine_sax": 10, "cine_sax_slices": 8, "cine_4ch": 10, "lge_sax": 8}
+    assert qa.views_found == ["cine_sax", "cine_4ch", "lge_sax"] and "lge_2ch" in qa.views_missing
+    assert _centre_offset(views["cine_sax"]) < 3        # heart centred on SAX
+    assert _centre_offset(views["cine_4ch"]) < 3        # ... and in the 4CH plane by 3-D projection
+    sax = views["cine_sax"].astype(np.float32)
+    assert np.abs(sax[0] - sax[CACHE_PHASES // 2]).mean() > 0.01       # it beats (a moving slice)
+
+
+def test_qa_warnings_and_no_cine(tmp_path):
+    write_study(tmp_path, "s1", n_slices=6, n_phases=10, heart_slices=(1, 4), cine_4ch=True)
+    (study,), _ = scan_archive(str(tmp_path))
+    four = next(s for s in study.series if s.description == "cine 4ch")
+    four.instances = four.instances[:9]
+    for inst in study.series[0].instances:
+        inst.ipp = None
+    views, qa = assemble_study(study, _types(study, _by_desc))
+    assert "cine_4ch has 9 phases, others 10" in qa.warnings
+    assert "geometry tags missing on 10 files" in qa.warnings and "no LGE" in qa.warnings
+    with pytest.raises(AssemblyError, match="no cine"):
+        assemble_study(study, _types(study, lambda s: "other"))
+
+
+@pytest.mark.skipif(not SUNNYBROOK.exists(), reason=f"real data {SUNNYBROOK} absent (needs /work/shared)")
+def test_sunnybrook_cine_sax():
+    from indexer.series_typing import type_study
+    warnings.simplefilter("ignore")
+    studies, errors = scan_archive(str(SUNNYBROOK / "SCD0000301"))
+    views, qa = assemble_study(studies[0], type_study(studies[0]))
+    assert not errors and list(views) == ["cine_sax"]
+    assert qa.frames == {"cine_sax": 20, "cine_sax_slices": 10}
