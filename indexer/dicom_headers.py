@@ -1,0 +1,302 @@
+"""One file's DICOM header -> records: validation plus InstanceRecord(s) and study/series fields.
+
+`read_header(path)` reads the header only (pixels are not loaded), checks that the file is an MR image
+with pixel data, and returns a `FileHeader` (one InstanceRecord per frame; Enhanced MR multi-frame
+files get their per-frame geometry and timing from the functional groups). Anything unusable raises
+`NotDicomError` with a message that says what is wrong. scan.py turns those into ErrorRecords.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import struct
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pydicom
+from pydicom import config
+from pydicom.errors import InvalidDicomError
+
+from indexer.errors import NotDicomError
+from indexer.records import InstanceRecord
+
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
+ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+LEGACY_ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.4"
+IMAGE_SOP_CLASSES = {MR_IMAGE, ENHANCED_MR, LEGACY_ENHANCED_MR}
+MULTIFRAME_SOP_CLASSES = {ENHANCED_MR, LEGACY_ENHANCED_MR}
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_NON_IMAGE_PREFIXES = {  # SOP class prefix -> what it is (for the error message)
+    "1.2.840.10008.5.1.4.1.1.88.": "structured report",
+    "1.2.840.10008.5.1.4.1.1.11.": "presentation state",
+    "1.2.840.10008.5.1.4.1.1.104.": "encapsulated document",
+    "1.2.840.10008.5.1.4.1.1.66": "raw data / registration",
+    "1.2.840.10008.5.1.4.1.1.4.2": "MR spectroscopy",
+}
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"     # (7FE0,0010) little endian
+STUDY_FIELDS = ("accession_number", "patient_id", "patient_name", "birth_date", "sex", "age",
+                "study_date", "manufacturer", "model_name", "field_strength", "height_m",
+                "weight_kg")
+SERIES_FIELDS = ("series_number", "description", "protocol", "sop_class_uid", "scanning_sequence",
+                 "sequence_variant", "scan_options", "sequence_name", "image_type",
+                 "cardiac_number_of_images")
+
+
+@dataclass
+class FileHeader:
+    """What one file contributes: its study/series keys and fields, and its frames."""
+    path: str
+    study_uid: str
+    series_uid: str
+    study: dict                                  # StudyRecord fields (STUDY_FIELDS)
+    series: dict                                 # SeriesRecord fields (SERIES_FIELDS)
+    instances: list[InstanceRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # geometry problems (instance kept)
+
+
+@contextlib.contextmanager
+def quiet_pydicom():
+    """Real archives have invalid UIDs (leading zeros), dates, VRs: keep the values, skip the noise."""
+    old = config.settings.reading_validation_mode
+    config.settings.reading_validation_mode = config.IGNORE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        config.settings.reading_validation_mode = old
+
+
+def _looks_like_dicom(head: bytes) -> bool:
+    """Part 10 preamble, or a raw dataset starting with a group 0002/0008 tag (old archives)."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    return len(head) >= 4 and struct.unpack("<H", head[:2])[0] in (0x0002, 0x0008)
+
+
+def _sop_class_problem(sop: str) -> str | None:
+    if sop in IMAGE_SOP_CLASSES:
+        return None
+    name = pydicom.uid.UID(sop).name
+    for prefix, what in _NON_IMAGE_PREFIXES.items():
+        if sop.startswith(prefix):
+            return f"non-image SOP class ({what}: {name}); nothing to index, skipped"
+    if sop == DICOMDIR_SOP_CLASS:
+        return "DICOMDIR media directory, not an image"
+    return (f"SOP class {name} is not an MR image; only MR Image Storage and Enhanced MR Image "
+            "Storage are indexed")
+
+
+def _check_pixel_data(fp, size: int, ds) -> None:
+    """fp stands just after the header (dcmread stop_before_pixels). Check Pixel Data is there and
+    complete, without reading it."""
+    start = fp.tell()
+    head = fp.read(12)
+    if len(head) < 8 or head[:4] != PIXEL_DATA_TAG:
+        raise NotDicomError("DICOM without Pixel Data (7FE0,0010): nothing to show; skipped")
+    if ds.original_encoding[0]:     # implicit VR: tag, 4-byte length
+        length, hdr = struct.unpack("<I", head[4:8])[0], 8
+    else:                           # explicit VR OB/OW: tag, VR, 2 reserved, 4-byte length
+        length, hdr = struct.unpack("<I", head[8:12])[0], 12
+    if length != 0xFFFFFFFF and start + hdr + length > size:
+        raise NotDicomError(f"truncated file: Pixel Data needs {length} bytes, only "
+                            f"{size - start - hdr} present; re-export or re-copy the file")
+
+
+def _read_dataset(path: str, size: int):
+    if size == 0:
+        raise NotDicomError("empty file (0 bytes); re-copy it from the source")
+    with open(path, "rb") as fp:
+        if not _looks_like_dicom(fp.read(132)):
+            raise NotDicomError("not a DICOM file (no 'DICM' marker and no DICOM tags at the start)")
+        fp.seek(0)
+        try:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+        except (InvalidDicomError, EOFError, ValueError, struct.error, OverflowError,
+                MemoryError, KeyError, TypeError) as e:
+            raise NotDicomError(f"unreadable DICOM header ({type(e).__name__}: {e}); the file is "
+                                "corrupt or truncated") from None
+        sop = str(ds.get("SOPClassUID", "") or "")
+        if not sop:
+            raise NotDicomError("DICOM header has no SOP Class UID: truncated or not a DICOM "
+                                "image; re-export it")
+        problem = _sop_class_problem(sop)
+        if problem:
+            raise NotDicomError(problem)
+        if "Rows" not in ds or "Columns" not in ds or "BitsAllocated" not in ds:
+            raise NotDicomError("DICOM image header lacks Rows/Columns/BitsAllocated: truncated "
+                                "or corrupt header")
+        deflated = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")).endswith(".99")
+        if ds.original_encoding[1] and not deflated:   # positions are file offsets: check
+            _check_pixel_data(fp, size, ds)
+    return ds
+
+
+# --- value helpers -------------------------------------------------------------------------------
+def _s(ds, kw: str) -> str:
+    v = ds.get(kw, "")
+    if v is None:
+        return ""
+    if isinstance(v, pydicom.multival.MultiValue):
+        return "\\".join(str(x) for x in v)
+    return str(v).strip()
+
+
+def _f(ds, kw: str) -> float | None:
+    try:
+        v = ds.get(kw, None)
+        if isinstance(v, pydicom.multival.MultiValue):
+            v = v[0] if len(v) else None
+        return None if v is None or v == "" else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _i(ds, kw: str) -> int | None:
+    v = _f(ds, kw)
+    return None if v is None else int(v)
+
+
+def _floats(ds, kw: str, n: int) -> tuple[float, ...] | None:
+    try:
+        v = ds.get(kw, None)
+        vals = tuple(float(x) for x in v) if v is not None else ()
+    except (TypeError, ValueError):
+        return None
+    return vals if len(vals) == n and all(np.isfinite(vals)) else None
+
+
+def _age(ds, study_date: str, birth: str) -> float | None:
+    m = re.fullmatch(r"(\d{1,3})([YMWD])", _s(ds, "PatientAge").upper())
+    if m:
+        return round(int(m.group(1)) / {"Y": 1, "M": 12, "W": 52.18, "D": 365.25}[m.group(2)], 2)
+    try:
+        sy, sm, sd = int(study_date[:4]), int(study_date[4:6]), int(study_date[6:8])
+        by, bm, bd = int(birth[:4]), int(birth[4:6]), int(birth[6:8])
+        if not (1 <= sm <= 12 and 1 <= bm <= 12 and 1 <= sd <= 31 and 1 <= bd <= 31 and by > 1850):
+            return None
+        years = sy - by - ((sm, sd) < (bm, bd))
+        return float(years) if 0 <= years < 130 else None
+    except (ValueError, IndexError):
+        return None
+
+
+def _study_fields(ds) -> dict:
+    study_date, birth = _s(ds, "StudyDate"), _s(ds, "PatientBirthDate")
+    fs = _f(ds, "MagneticFieldStrength")
+    if fs is not None and fs > 100:          # some scanners write gauss (15000 = 1.5 T)
+        fs = fs / 10000.0
+    return dict(accession_number=_s(ds, "AccessionNumber"), patient_id=_s(ds, "PatientID"),
+                patient_name=_s(ds, "PatientName"), birth_date=birth, sex=_s(ds, "PatientSex"),
+                age=_age(ds, study_date, birth), study_date=study_date,
+                manufacturer=_s(ds, "Manufacturer"), model_name=_s(ds, "ManufacturerModelName"),
+                field_strength=fs, height_m=_f(ds, "PatientSize"), weight_kg=_f(ds, "PatientWeight"))
+
+
+def _enhanced_sequence(ds) -> tuple[str, str]:
+    """Enhanced MR has no ScanningSequence: build 'GR'/'SE' (+ 'IR') from the functional groups."""
+    shared = ds.get("SharedFunctionalGroupsSequence", [None])[0]
+    pulse = _s(ds, "EchoPulseSequence")
+    ir = ""
+    for item in (shared, *ds.get("PerFrameFunctionalGroupsSequence", [])[:1]):
+        mod = item.get("MRModifierSequence", [None])[0] if item is not None else None
+        if mod is not None and _s(mod, "InversionRecovery") == "YES":
+            ir = "\\IR"
+    seq = {"GRADIENT": "GR", "SPIN": "SE", "BOTH": "SE\\GR"}.get(pulse, "")
+    return (seq + ir).lstrip("\\"), ""
+
+
+def _series_fields(ds) -> dict:
+    scanning = _s(ds, "ScanningSequence")
+    if not scanning and str(ds.SOPClassUID) in MULTIFRAME_SOP_CLASSES:
+        scanning, _ = _enhanced_sequence(ds)
+    return dict(series_number=_i(ds, "SeriesNumber"), description=_s(ds, "SeriesDescription"),
+                protocol=_s(ds, "ProtocolName"), sop_class_uid=str(ds.SOPClassUID),
+                scanning_sequence=scanning, sequence_variant=_s(ds, "SequenceVariant"),
+                scan_options=_s(ds, "ScanOptions"),
+                sequence_name=_s(ds, "SequenceName") or _s(ds, "PulseSequenceName"),
+                image_type=_s(ds, "ImageType"),
+                cardiac_number_of_images=_i(ds, "CardiacNumberOfImages"))
+
+
+def geometry_problems(ipp, iop) -> list[str]:
+    """Why an instance's geometry cannot be trusted (empty list when it is fine)."""
+    problems = []
+    if ipp is None:
+        problems.append("ImagePositionPatient missing or not 3 numbers")
+    if iop is None:
+        problems.append("ImageOrientationPatient missing or not 6 numbers")
+    else:
+        r, c = np.asarray(iop[:3]), np.asarray(iop[3:])
+        if abs(np.linalg.norm(r) - 1) > 0.01 or abs(np.linalg.norm(c) - 1) > 0.01 \
+                or abs(float(r @ c)) > 0.01:
+            problems.append("ImageOrientationPatient is not orthonormal")
+    return problems
+
+
+def frame_item(ds, i: int, seq: str):
+    """The first item of functional group `seq` for frame i (per-frame first, then shared)."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence", None) or []
+    shared = ds.get("SharedFunctionalGroupsSequence", None) or []
+    for item in (per_frame[i] if i < len(per_frame) else None, shared[0] if shared else None):
+        sub = item.get(seq, None) if item is not None else None
+        if sub:
+            return sub[0]
+    return None
+
+
+def _frame_geometry(ds, i: int) -> dict:
+    if str(ds.SOPClassUID) not in MULTIFRAME_SOP_CLASSES:
+        return dict(ipp=_floats(ds, "ImagePositionPatient", 3),
+                    iop=_floats(ds, "ImageOrientationPatient", 6),
+                    pixel_spacing=_floats(ds, "PixelSpacing", 2),
+                    slice_thickness=_f(ds, "SliceThickness"), trigger_time=_f(ds, "TriggerTime"),
+                    inversion_time=_f(ds, "InversionTime"))
+    pos, ori = frame_item(ds, i, "PlanePositionSequence"), frame_item(ds, i, "PlaneOrientationSequence")
+    meas, card = frame_item(ds, i, "PixelMeasuresSequence"), frame_item(ds, i, "CardiacSynchronizationSequence")
+    mod = frame_item(ds, i, "MRModifierSequence")
+    ti = _f(mod, "InversionTimes") if mod is not None else None
+    return dict(ipp=_floats(pos, "ImagePositionPatient", 3) if pos else None,
+                iop=_floats(ori, "ImageOrientationPatient", 6) if ori else None,
+                pixel_spacing=_floats(meas, "PixelSpacing", 2) if meas else None,
+                slice_thickness=_f(meas, "SliceThickness") if meas else None,
+                trigger_time=_f(card, "NominalCardiacTriggerDelayTime") if card else None,
+                inversion_time=ti if ti is not None else _f(ds, "InversionTime"))
+
+
+def _raw_syntax(ds) -> str:
+    """Transfer syntax of a dataset without file meta, from how pydicom decoded it."""
+    implicit, little = ds.original_encoding
+    if implicit:
+        return "1.2.840.10008.1.2"
+    return "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2"
+
+
+def read_header(path: str) -> FileHeader:
+    """Header of one file -> FileHeader. Raises NotDicomError (message says what is wrong)."""
+    st = os.stat(path)
+    with quiet_pydicom():
+        ds = _read_dataset(path, st.st_size)
+        study_uid, series_uid = _s(ds, "StudyInstanceUID"), _s(ds, "SeriesInstanceUID")
+        sop_uid = _s(ds, "SOPInstanceUID")
+        if not (study_uid and series_uid and sop_uid):
+            raise NotDicomError("missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID; "
+                                "the file cannot be placed in a study")
+        n_frames = _i(ds, "NumberOfFrames") or 1
+        tsyntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")) or \
+            _raw_syntax(ds)
+        head = FileHeader(path, study_uid, series_uid, _study_fields(ds), _series_fields(ds))
+        for i in range(n_frames):
+            geo = _frame_geometry(ds, i)
+            head.instances.append(InstanceRecord(
+                path=path, frame=i, sop_instance_uid=sop_uid, instance_number=_i(ds, "InstanceNumber"),
+                rows=int(ds.Rows), cols=int(ds.Columns), transfer_syntax=tsyntax,
+                mtime_ns=st.st_mtime_ns, size=st.st_size, **geo))
+            for p in geometry_problems(geo["ipp"], geo["iop"]):
+                msg = f"{p} (frame {i}); its geometry is unreliable" if n_frames > 1 \
+                    else f"{p}; instance kept, its geometry is unreliable"
+                if msg not in head.warnings:
+                    head.warnings.append(msg)
+    return head

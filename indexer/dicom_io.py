@@ -1,0 +1,122 @@
+"""Pixel reading: InstanceRecords -> one float32 array, through pydicom's decoder plugins.
+
+    frames = read_frames(series.instances)     # (N, H, W) float32, RescaleSlope/Intercept applied
+
+Compressed transfer syntaxes are decoded by whichever plugin is installed (pylibjpeg + its
+libjpeg/openjpeg/rle packages, pyjpegls, python-gdcm; RLE also by pydicom itself). When none is,
+DecoderMissingError names the file, the syntax and the package to install. `decoders_available()`
+says which syntaxes this environment can decode.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pydicom
+from pydicom import uid as U
+from pydicom.pixels import get_decoder
+
+from indexer.dicom_headers import MULTIFRAME_SOP_CLASSES, frame_item, quiet_pydicom
+from indexer.errors import DecoderMissingError, PixelReadError
+from indexer.records import InstanceRecord
+
+# transfer syntax -> what to install when no plugin can decode it
+INSTALL_HINT = {
+    U.JPEGLossless: "pylibjpeg pylibjpeg-libjpeg or python-gdcm",
+    U.JPEGLosslessSV1: "pylibjpeg pylibjpeg-libjpeg or python-gdcm",
+    U.JPEGBaseline8Bit: "pylibjpeg pylibjpeg-libjpeg or python-gdcm or pillow",
+    U.JPEGExtended12Bit: "pylibjpeg pylibjpeg-libjpeg or python-gdcm",
+    U.JPEGLSLossless: "pyjpegls or pylibjpeg pylibjpeg-libjpeg or python-gdcm",
+    U.JPEGLSNearLossless: "pyjpegls or pylibjpeg pylibjpeg-libjpeg or python-gdcm",
+    U.JPEG2000Lossless: "pylibjpeg pylibjpeg-openjpeg or python-gdcm",
+    U.JPEG2000: "pylibjpeg pylibjpeg-openjpeg or python-gdcm",
+    U.RLELossless: "numpy (built in) or pylibjpeg pylibjpeg-rle",
+}
+CHECKED_SYNTAXES = (U.ImplicitVRLittleEndian, U.ExplicitVRLittleEndian, U.DeflatedExplicitVRLittleEndian,
+                    U.ExplicitVRBigEndian, *INSTALL_HINT)
+
+
+def decoder_for(syntax: str):
+    """pydicom's decoder for a transfer syntax, or None when pydicom has none at all."""
+    try:
+        return get_decoder(U.UID(syntax))
+    except (NotImplementedError, ValueError):
+        return None
+
+
+def decoders_available() -> dict[str, bool]:
+    """Transfer syntax UID -> whether an installed plugin can decode it (uncompressed included)."""
+    out = {}
+    for ts in CHECKED_SYNTAXES:
+        dec = decoder_for(ts)
+        out[str(ts)] = bool(dec is not None and dec.is_available)
+    return out
+
+
+def check_decodable(path: str, syntax: str) -> None:
+    """Raise DecoderMissingError when no installed plugin decodes `syntax`."""
+    dec = decoder_for(syntax)
+    if dec is not None and dec.is_available:
+        return
+    name = U.UID(syntax).name if syntax else "unknown"
+    hint = INSTALL_HINT.get(syntax, "a pydicom pixel data plugin for it (pylibjpeg or python-gdcm); "
+                                    "no plugin handles this syntax today")
+    raise DecoderMissingError(path, syntax, name, hint)
+
+
+def _rescale(ds, i: int) -> tuple[float, float]:
+    """RescaleSlope/Intercept of frame i (Enhanced MR: the Pixel Value Transformation group)."""
+    src = ds
+    if str(ds.get("SOPClassUID", "")) in MULTIFRAME_SOP_CLASSES:
+        src = frame_item(ds, i, "PixelValueTransformationSequence") or ds
+    return float(src.get("RescaleSlope", 1) or 1), float(src.get("RescaleIntercept", 0) or 0)
+
+
+def _decode_file(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
+    """All frames of one file -> (F, H, W) raw stored values, and its dataset."""
+    with quiet_pydicom():
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception as e:
+            raise PixelReadError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+        syntax = str(ds.file_meta.get("TransferSyntaxUID", U.ExplicitVRLittleEndian))
+        check_decodable(path, syntax)
+        try:
+            arr = ds.pixel_array
+        except Exception as e:
+            raise PixelReadError(f"{path}: pixel data could not be decoded "
+                                 f"({type(e).__name__}: {e}); the file may be corrupt") from None
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise PixelReadError(f"{path}: expected grayscale frames, got pixel array of shape "
+                             f"{arr.shape}; colour images are not supported")
+    return arr, ds
+
+
+def read_frames(instances: list[InstanceRecord]) -> np.ndarray:
+    """Pixels of the given instances, in order -> (N, H, W) float32 with rescale applied.
+
+    Each file is decoded once, even when several of its frames are asked for. All frames must have
+    the same Rows x Columns (PixelReadError otherwise).
+    """
+    if not instances:
+        return np.zeros((0, 0, 0), np.float32)
+    cache: OrderedDict[str, tuple[np.ndarray, pydicom.Dataset]] = OrderedDict()
+    shape = (instances[0].rows, instances[0].cols)
+    out = np.empty((len(instances), *shape), np.float32)     # (N, H, W)
+    for n, inst in enumerate(instances):
+        if inst.path not in cache:
+            cache[inst.path] = _decode_file(inst.path)
+            if len(cache) > 4:                                 # multi-frame files are reused
+                cache.popitem(last=False)
+        arr, ds = cache[inst.path]
+        if inst.frame >= len(arr):
+            raise PixelReadError(f"{inst.path}: frame {inst.frame} asked for, file has {len(arr)}")
+        frame = arr[inst.frame]
+        if frame.shape != shape:
+            raise PixelReadError(f"{inst.path}: frame is {frame.shape[0]}x{frame.shape[1]}, the "
+                                 f"first is {shape[0]}x{shape[1]}; read series of one size together")
+        slope, intercept = _rescale(ds, inst.frame)
+        out[n] = frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    return out
