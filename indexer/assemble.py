@@ -1,8 +1,9 @@
 """Study assembly: one study's typed series -> the cache arrays of model/clip.py, plus a QA record.
 
 Steps: gather each view's instances (a SAX stack may span several series) and order them (stacks.py);
-read the cine SAX stack; locate the heart from its temporal variance (smoothed std over phases, the
-largest blob near the image centre); choose the mid-ventricular slice (the middle of the slices where the
+read the cine SAX stack; locate the heart: the temporal variance (smoothed std over phases, the largest
+blob near the image centre) gives a first guess, then lv.py finds the LV blood pool itself (a bright,
+round, beating cavity that runs through the stack) and its axis becomes the centre; choose the mid-ventricular slice (the middle of the slices where the
 heart moves); crop a CACHE_SIZE * CACHE_SPACING_MM mm square around the heart centre, projected in 3-D into
 every other view's plane, resampled to CACHE_SPACING_MM; resample cines to CACHE_PHASES over the cycle and
 the LGE SAX stack to CACHE_LGE_SLICES base -> apex; normalise each series' intensities (1st / 99.5th
@@ -17,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from indexer.errors import AssemblyError
+from indexer.lv import find_lv
 from indexer.records import InstanceRecord, QARecord, SeriesType, StudyRecord
 from indexer.stacks import Plane, Slice, group_slices
 from model.clip import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE, CACHE_SPACING_MM, CINE_VIEWS, VIEWS
@@ -60,15 +62,20 @@ def _blob_centre(activity: np.ndarray, spacing: tuple[float, float],
 def locate_heart(stack: np.ndarray, spacing: tuple[float, float]) -> HeartLocation:
     """Heart centre and mid-ventricular slice of a cine stack (S, T, H, W) with pixel spacing (row, col) mm."""
     lo, hi = np.percentile(stack, [1, 99.5])
-    std = stack.std(axis=1) / max(float(hi - lo), 1e-6)                   # (S, H, W)
+    scaled = (stack - lo) / max(float(hi - lo), 1e-6)
+    std = scaled.std(axis=1)                                               # (S, H, W)
     row, col = _blob_centre(std.mean(axis=0), spacing)
+    lv = find_lv(scaled, spacing, (row, col)) if len(stack) > 1 else None
+    if lv is not None:                                                     # the LV cavity, not the
+        row, col = lv                                                      # whole moving region
     rr, cc = np.ogrid[:std.shape[1], :std.shape[2]]
     disk = np.hypot((rr - row) * spacing[0], (cc - col) * spacing[1]) <= HEART_RADIUS_MM
     per_slice = std[:, disk].mean(axis=1)                                  # (S,)
     moving = np.flatnonzero(per_slice >= 0.5 * per_slice.max())
     first, last = int(moving.min()), int(moving.max())
     mid = (first + last) // 2 if len(stack) > 1 else 0
-    row, col = _blob_centre(std[mid], spacing, prior=(row, col), prior_mm=HEART_RADIUS_MM)
+    if lv is None:
+        row, col = _blob_centre(std[mid], spacing, prior=(row, col), prior_mm=HEART_RADIUS_MM)
     return HeartLocation(mid, (first, last), row, col)
 
 
