@@ -1,0 +1,346 @@
+"""Per-class latent samplers (phantom.md §1.2), one small function per class in `SAMPLERS`.
+
+Each sampler receives the healthy baseline dict built by params._normal_base and overrides what its
+class changes. Ranges overlap on purpose and were calibrated against the audit oracle (params.py
+docstring). Shared random helpers live here too so params.py can reuse them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from phantom.latent import TERRITORY_SEGMENTS, LGEPatch
+
+SEPTAL = (2, 3, 8, 9, 14)          # AHA segments of the interventricular septum
+LATERAL = (5, 6, 11, 12, 16)       # AHA segments of the lateral wall
+APICAL = (13, 14, 15, 16, 17)
+
+
+# --- small random helpers --------------------------------------------------------------------------
+def _u(rng, lo, hi) -> float:
+    return float(rng.uniform(lo, hi))
+
+
+def _tnorm(rng, mean, sd, lo, hi) -> float:
+    """Normal draw truncated to [lo, hi] (rejection, then clip as a last resort)."""
+    for _ in range(20):
+        x = rng.normal(mean, sd)
+        if lo <= x <= hi:
+            return float(x)
+    return float(np.clip(x, lo, hi))
+
+
+def _mvn_clipped(rng, mean, sd, rho, lo, hi) -> np.ndarray:
+    """(2,) correlated pair: bivariate normal with correlation rho, each value truncated/clipped."""
+    cov = np.array([[1.0, rho], [rho, 1.0]])
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    for _ in range(20):
+        x = np.asarray(mean) + np.asarray(sd) * rng.multivariate_normal([0.0, 0.0], cov)
+        if np.all(x >= lo) and np.all(x <= hi):
+            return x
+    return np.clip(x, lo, hi)
+
+
+def _edvi_ef(rng, edvi, ef, rho):
+    """(EDVi, EF) drawn jointly in (log EDVi, EF) space. edvi/ef = (mean, sd, lo, hi)."""
+    z = _mvn_clipped(rng, (np.log(edvi[0]), ef[0]), (edvi[1] / edvi[0], ef[1]), rho,
+                     (np.log(edvi[2]), ef[2]), (np.log(edvi[3]), ef[3]))
+    return float(np.exp(z[0])), float(z[1])
+
+
+def _seg_array(value) -> np.ndarray:
+    return np.full(17, float(value))
+
+
+def _idx(segs) -> list[int]:
+    return [s - 1 for s in segs]
+
+
+def _wall_map(rng, base_mm) -> np.ndarray:
+    """(17,) near-uniform wall: apical segments ~12 % thinner, apex ~25 %, small per-segment noise."""
+    w = _seg_array(base_mm) * rng.normal(1.0, 0.03, 17)
+    w[_idx(APICAL[:4])] *= 0.88
+    w[16] *= 0.75
+    return w
+
+
+def _dot(rng, strength=(0.3, 0.6)) -> LGEPatch:
+    """Tiny nonspecific RV-insertion-point focus (normal hearts, HTN)."""
+    seg = (3,) if rng.random() < 0.6 else (2,)
+    return LGEPatch("dot", seg, (0.3, 0.7), _u(rng, *strength), 0.0)
+
+
+# --- per-class samplers ----------------------------------------------------------------------------
+def _normal(rng, d, sex):
+    if rng.random() < 0.02:
+        d["subtype"] = "rv_insertion_dot"
+        d["lge"].append(_dot(rng))
+
+
+def _athlete(rng, d, sex):
+    edvi, ef = _edvi_ef(rng, (108, 8, 95, 125), (56, 4, 48, 62), -0.3)
+    wall = _tnorm(rng, 10.5, 1.0, 9, 13) if sex == "M" else _tnorm(rng, 9.3, 0.8, 8, 11)
+    d.update(subtype="athlete", hr_bpm=_tnorm(rng, 50, 5, 40, 60), lv_edvi=edvi, lv_ef=ef,
+             wall_ed_mm=_wall_map(rng, wall), rv_edvi=float(np.clip(edvi * _u(rng, 0.98, 1.1), 100, 130)),
+             rv_ef=_tnorm(rng, 53, 4, 45, 60), la_scale=_u(rng, 1.0, 1.25), ra_scale=_u(rng, 1.0, 1.2))
+
+
+def _nicm(rng, d, sex):
+    recovered = rng.random() < 0.20               # treated NICM, function normalised (HFimpEF)
+    if recovered:
+        edvi, ef = _edvi_ef(rng, (76, 10, 60, 100), (62, 6, 50, 72), -0.5)
+    else:
+        edvi, ef = _edvi_ef(rng, (125, 20, 88, 175), (32, 8, 15, 48), -0.5)
+    wall = _tnorm(rng, 8.0, 1.0, 6, 10) if recovered else _tnorm(rng, 7.3, 1.0, 5, 9.5)
+    d.update(lv_edvi=edvi, lv_ef=ef, wall_ed_mm=_wall_map(rng, wall),
+             sphericity=_u(rng, 0.4, 0.9), base_descent_mm=_u(rng, 4, 8), la_scale=_u(rng, 1.1, 1.5),
+             hr_bpm=_tnorm(rng, 75, 10, 50, 95), t1_myo_post=_u(rng, 420, 480))
+    d["contractility"][_idx(SEPTAL)] = _u(rng, 0.6, 1.0)      # septal dyssynchrony
+    if not recovered and rng.random() < 0.30:                 # biventricular involvement
+        d.update(rv_edvi=_tnorm(rng, 115, 15, 90, 160), rv_ef=_tnorm(rng, 36, 6, 20, 45))
+    r = rng.random()
+    if r < 0.45:
+        d["subtype"] = "midwall"
+        n = int(rng.integers(1, 5))
+        segs = tuple(sorted(rng.choice([2, 3, 8, 9], size=n, replace=False).tolist()))
+        d["lge"].append(LGEPatch("midwall", segs, (0.4, 0.6), _u(rng, 0.5, 0.9), _u(rng, 0.2, 0.7)))
+    elif r < 0.59:                                # ischemic-looking focal LGE (7-14 %, §1.2 sources)
+        d["subtype"] = "focal_ischemic"
+        seg = int(rng.choice([4, 5, 10, 11, 3]))
+        d["lge"].append(LGEPatch("subendo", (seg,), (0.0, _u(rng, 0.2, 0.45)), _u(rng, 0.6, 0.9)))
+    else:
+        d["subtype"] = "no_lge"
+    if recovered:
+        d["subtype"] += "_recovered"
+
+
+def _territory_segments(rng, terr: str) -> tuple[int, ...]:
+    """Typical supply with 10-20 % boundary variation: drop/add neighbouring segments."""
+    segs = set(TERRITORY_SEGMENTS[terr])
+    p = _u(rng, 0.10, 0.20)
+    for s in list(segs):
+        if len(segs) > 2 and rng.random() < p:
+            segs.discard(s)
+    for other, osegs in TERRITORY_SEGMENTS.items():
+        if other != terr:
+            segs.update(s for s in osegs if rng.random() < p / 2)
+    return tuple(sorted(segs))
+
+
+def _icm(rng, d, sex):
+    edvi, ef = _edvi_ef(rng, (112, 18, 80, 160), (37, 8, 20, 52), -0.5)
+    remote = _tnorm(rng, 9.0, 1.0, 7, 11)
+    d.update(lv_edvi=edvi, lv_ef=ef, wall_ed_mm=_wall_map(rng, remote), sphericity=_u(rng, 0.2, 0.6),
+             base_descent_mm=_u(rng, 6, 10), hr_bpm=_tnorm(rng, 74, 10, 50, 95),
+             la_scale=_u(rng, 1.0, 1.4))
+    terrs = ["LAD", "RCA", "LCx"]
+    first = str(rng.choice(terrs, p=[0.5, 0.3, 0.2]))
+    chosen = [first] if rng.random() < 0.8 else [first, str(rng.choice([t for t in terrs if t != first]))]
+    d["territories"] = tuple(chosen)
+    no_scar = rng.random() < 0.12                  # ischemic CM without LGE (6 % PubMed 16828180)
+    d["subtype"] = "no_scar" if no_scar else ("single" if len(chosen) == 1 else "double")
+    for terr in chosen:
+        _infarct(rng, d, terr, no_scar)
+    if "LAD" in chosen and not no_scar and rng.random() < 0.15:
+        d["aneurysm"] = True
+        d["contractility"][16] = _u(rng, -0.3, -0.1)
+        d["thrombus"] = rng.random() < 0.25
+    if "RCA" in chosen and rng.random() < 0.10:     # RV infarct
+        d.update(rv_ef=_tnorm(rng, 40, 5, 30, 48))
+
+
+def _infarct(rng, d, terr: str, no_scar: bool):
+    """Thinned, akinetic territory with subendo->transmural LGE (or hibernating, no LGE)."""
+    segs = _territory_segments(rng, terr)
+    trans = _u(rng, 0.25, 1.0)
+    idx = _idx(segs)
+    if no_scar:
+        d["contractility"][idx] = _u(rng, 0.3, 0.6)
+        return
+    d["contractility"][idx] = _u(rng, 0.0, 0.2) if trans > 0.5 else _u(rng, 0.3, 0.6)
+    if trans > 0.5:
+        d["wall_ed_mm"][idx] = np.clip(d["wall_ed_mm"][idx] * (1 - 0.55 * trans), 3.0, 6.0)
+    pattern = "transmural" if trans > 0.75 else "subendo"
+    d["lge"].append(LGEPatch(pattern, segs, (0.0, trans), _u(rng, 0.8, 1.0), _u(rng, 0.0, 0.3)))
+
+
+def _hcm_classic(rng, d, max_wall):
+    """Asymmetric septal hypertrophy: basal/mid septum at max, anterior intermediate."""
+    lateral = _tnorm(rng, 9.0, 1.0, 7, 11)
+    w = _wall_map(rng, lateral)
+    w[_idx((2, 3, 8, 9))] = max_wall * rng.uniform(0.85, 1.0, 4)
+    w[int(rng.choice([1, 2, 7, 8]))] = max_wall
+    w[_idx((1, 7, 14))] = np.maximum(w[_idx((1, 7, 14))], 0.6 * max_wall + 0.4 * lateral)
+    return w
+
+
+def _hcm_apical(rng, d, max_wall):
+    w = _wall_map(rng, _tnorm(rng, 9.0, 1.0, 7, 11))
+    w[_idx(APICAL)] = max_wall * rng.uniform(0.8, 1.0, 5)
+    w[12] = max_wall
+    return w
+
+
+def _hcm(rng, d, sex):
+    r = rng.random()
+    sub = "apical" if r < 0.10 else "end_stage" if r < 0.15 else "concentric" if r < 0.25 else "classic"
+    if sub == "end_stage":
+        edvi, ef = _edvi_ef(rng, (95, 12, 75, 125), (42, 5, 30, 50), -0.4)
+        max_wall = _tnorm(rng, 16, 2, 13, 20)
+    else:
+        max_wall, ef = _mvn_clipped(rng, (18.5, 69), (4.5, 5), 0.4, (13, 58), (30, 80))
+        edvi = _tnorm(rng, 68, 8, 55, 85)
+    if sub == "concentric":                       # symmetric HCM: mimics amyloid / HTN / AS
+        max_wall = min(max_wall, _u(rng, 14, 20))
+        w = _wall_map(rng, max_wall * 0.9)
+        w[int(rng.integers(0, 12))] = max_wall
+    else:
+        w = (_hcm_apical if sub == "apical" else _hcm_classic)(rng, d, max_wall)
+    d.update(subtype=sub, lv_edvi=float(edvi), lv_ef=float(ef), wall_ed_mm=w,
+             contractility=_seg_array(_u(rng, 1.1, 1.3) if sub != "end_stage" else 0.8),
+             base_descent_mm=_u(rng, 8, 12), la_scale=_u(rng, 1.2, 1.6),
+             sam=sub == "classic" and rng.random() < 0.5)
+    if sub == "apical" and rng.random() < 0.2:
+        d["aneurysm"] = True
+    if sub == "end_stage" or rng.random() < 0.60:
+        _hcm_lge(rng, d, sub == "end_stage")
+
+
+def _hcm_lge(rng, d, extensive: bool):
+    """Patchy mid-wall blobs at the RV insertion points plus patches in the thickest segments."""
+    d["lge"].append(LGEPatch("rv_insertion", (2, 3, 8, 9)[: int(rng.integers(1, 5))], (0.3, 0.7),
+                             _u(rng, 0.5, 0.9), _u(rng, 0.5, 0.9)))
+    thick = tuple(int(s) + 1 for s in np.argsort(d["wall_ed_mm"])[::-1][: int(rng.integers(1, 4))])
+    depth = (0.1, 0.95) if extensive else (0.3, 0.7)
+    d["lge"].append(LGEPatch("midwall", tuple(sorted(thick)), depth, _u(rng, 0.5, 0.9),
+                             _u(rng, 0.4, 0.9)))
+
+
+def _amyloid(rng, d, sex):
+    r = rng.random()
+    sub = "subendo" if r < 0.55 else ("transmural" if r < 0.90 else "no_lge")
+    edvi, ef = _edvi_ef(rng, (65, 9, 45, 90), (54, 7, 38, 68), 0.0)
+    wall = _tnorm(rng, 12.5, 1.0, 11, 14) if sub == "no_lge" else _tnorm(rng, 15, 2.2, 11.5, 20)
+    d.update(subtype=sub, lv_edvi=edvi, lv_ef=ef, wall_ed_mm=_wall_map(rng, wall),
+             base_descent_mm=_u(rng, 4, 8), rv_wall_mm=_u(rng, 5, 8), rv_ef=_tnorm(rng, 53, 7, 35, 66),
+             la_scale=_u(rng, 1.3, 1.7), ra_scale=_u(rng, 1.3, 1.6), atrial_wall_mm=_u(rng, 4, 7),
+             hr_bpm=_tnorm(rng, 75, 10, 50, 95))
+    d["t1_myo_post"] = min(_u(rng, 250, 330), d["t1_blood_post"] - _u(rng, 5, 40))
+    if rng.random() < (0.40 if sub != "no_lge" else 0.15):
+        d["pericardial_effusion_mm"] = _u(rng, 3, 12)
+    if rng.random() < 0.30:
+        d["pleural_effusion_mm"] = (_u(rng, 5, 25), _u(rng, 0, 20))
+    if sub != "no_lge":
+        d["lge"].append(_amyloid_lge(rng, sub == "transmural"))
+        d["nulling_abnormal"] = True
+
+
+def _amyloid_lge(rng, transmural: bool) -> LGEPatch:
+    """Global subendocardial band (depth 20-60 %) or transmural at lower contrast; early subendo
+    disease (35 %) spares the apex and some segments. RV/atria involved in half."""
+    segs = tuple(range(1, 18))
+    if not transmural and rng.random() < 0.35:
+        segs = tuple(sorted(rng.choice(np.arange(1, 13), size=int(rng.integers(5, 11)),
+                                       replace=False).tolist()))
+    depth = (0.0, 1.0) if transmural else (0.0, _u(rng, 0.2, 0.6))
+    strength = _u(rng, 0.4, 0.7) if transmural else _u(rng, 0.5, 0.9)
+    both = bool(rng.random() < 0.5)
+    return LGEPatch("diffuse", segs, depth, strength, _u(rng, 0, 0.5), rv=both, atria=both)
+
+
+def _rv(rng, d, sex):
+    r = rng.random()
+    sub = "volume" if r < 0.40 else ("PH" if r < 0.75 else "ARVC")
+    big = (140, 18, 110, 180) if sex == "M" else (130, 18, 100, 170)
+    if sub == "volume":
+        rv_edvi, rv_ef = _tnorm(rng, *big), _tnorm(rng, 50, 5, 42, 60)
+    elif sub == "PH":
+        rv_edvi, rv_ef = _tnorm(rng, big[0] - 15, 18, 85, big[3]), _tnorm(rng, 33, 6, 20, 42)
+        d.update(rv_wall_mm=_u(rng, 5, 8), septal_flattening=_u(rng, 0.4, 1.0))
+    else:
+        rv_edvi, rv_ef = _tnorm(rng, *big), _tnorm(rng, 33, 5, 20, 42)
+        d["rv_bulge"] = True
+    edvi, ef = _edvi_ef(rng, (75, 9, 60, 95), (60, 5, 50, 70), 0.0)
+    d.update(subtype=sub, rv_edvi=rv_edvi, rv_ef=rv_ef, lv_edvi=edvi, lv_ef=ef,
+             ra_scale=_u(rng, 1.2, 1.6))
+    if sub == "PH" and rng.random() < 0.6 or sub != "PH" and rng.random() < 0.1:
+        d["lge"].append(LGEPatch("rv_insertion", (2, 3, 8, 9), (0.3, 0.7), _u(rng, 0.4, 0.8),
+                                 _u(rng, 0.3, 0.8)))
+
+
+def _htn_lvh(rng, d, sex):
+    wall = _tnorm(rng, 12.8, 1.2, 11, 15.5)
+    w = _wall_map(rng, wall)
+    sigmoid = rng.random() < 0.15                 # basal septal bulge of the elderly: ratio 1.3-1.5
+    w[_idx(SEPTAL)] *= _u(rng, 1.0, 1.25)
+    if sigmoid:
+        w[_idx((2, 3))] = wall * _u(rng, 1.3, 1.5)
+    d.update(subtype="sigmoid_septum" if sigmoid else "concentric", wall_ed_mm=w, la_scale=_u(rng, 1.05, 1.3),
+             aortic_root_mm=_u(rng, 30, 38))
+    if rng.random() < 0.10:
+        d["lge"].append(_dot(rng))
+
+
+def _other(rng, d, sex):
+    edvi, ef = _edvi_ef(rng, (78, 11, 55, 105), (58, 6, 48, 70), 0.0)
+    d.update(lv_edvi=edvi, lv_ef=ef, wall_ed_mm=_wall_map(rng, _tnorm(rng, 8.5, 1.2, 6, 11)))
+    sub = str(rng.choice(list(OTHER_SUBTYPES), p=list(OTHER_SUBTYPES.values())))
+    d["subtype"] = sub
+    if sub == "myocarditis":
+        _myocarditis(rng, d)
+    elif sub == "sarcoid":
+        _sarcoid(rng, d)
+    elif sub == "effusion":
+        d["pericardial_effusion_mm"] = _u(rng, 4, 18)
+    elif sub == "aortic_dilation":
+        d["aortic_root_mm"] = _u(rng, 40, 50)
+    elif sub == "aortic_stenosis":
+        _aortic_stenosis(rng, d)
+    else:                                         # mitral regurgitation: volume-loaded LV
+        edvi, ef = _edvi_ef(rng, (100, 10, 85, 130), (58, 5, 50, 68), 0.0)
+        d.update(lv_edvi=edvi, lv_ef=ef, la_scale=_u(rng, 1.2, 1.6))
+
+
+OTHER_SUBTYPES = {"myocarditis": 0.25, "sarcoid": 0.15, "effusion": 0.13, "aortic_dilation": 0.12,
+                  "valve": 0.17, "aortic_stenosis": 0.18}
+
+
+def _aortic_stenosis(rng, d):
+    """Pressure-loaded LV: concentric 11-16 mm, patchy LGE in 40 % (an amyloid/HCM/ICM mimic)."""
+    wall = _tnorm(rng, 13.5, 1.5, 11, 17)
+    d.update(wall_ed_mm=_wall_map(rng, wall), la_scale=_u(rng, 1.1, 1.4),
+             lv_ef=_tnorm(rng, 58, 7, 42, 70), lv_edvi=_tnorm(rng, 68, 10, 50, 95))
+    if rng.random() < 0.5:
+        segs = tuple(sorted(rng.choice(np.arange(1, 18), size=int(rng.integers(3, 17)),
+                                       replace=False).tolist()))
+        pattern = str(rng.choice(["midwall", "subendo"]))
+        d["lge"].append(LGEPatch(pattern, segs, (0.0 if pattern == "subendo" else 0.3, 0.6),
+                                 _u(rng, 0.4, 0.8), 0.7))
+
+
+def _myocarditis(rng, d):
+    """Subepicardial lateral LGE (+ septal mid-wall in 30 %); EF mildly reduced in 30 %."""
+    segs = tuple(sorted(rng.choice([5, 6, 11, 12, 16], size=int(rng.integers(1, 4)),
+                                   replace=False).tolist()))
+    d["lge"].append(LGEPatch("subepi", segs, (_u(rng, 0.5, 0.8), 1.0), _u(rng, 0.5, 0.9),
+                             _u(rng, 0.2, 0.7)))
+    if rng.random() < 0.3:
+        d["lge"].append(LGEPatch("midwall", (8, 9), (0.4, 0.6), _u(rng, 0.4, 0.8), 0.5))
+    if rng.random() < 0.3:
+        d["lv_ef"] = _tnorm(rng, 47, 5, 38, 55)
+
+
+def _sarcoid(rng, d):
+    """Sarcoid-like patchy LGE (basal septum + one other wall, mid-wall to transmural): an ICM mimic."""
+    if rng.random() < 0.3:
+        d["lge"].append(LGEPatch("midwall", (2, 3, 8), (0.3, 0.7), _u(rng, 0.5, 0.9), 0.7))
+    segs = tuple(sorted(rng.choice([4, 5, 6, 10, 11, 12], size=2, replace=False).tolist()))
+    d["lge"].append(LGEPatch(str(rng.choice(["transmural", "subepi", "subendo"])), segs,
+                             (_u(rng, 0.0, 0.3), 1.0), _u(rng, 0.5, 0.9), 0.6))
+    d["lv_ef"] = _tnorm(rng, 44, 8, 30, 60)
+    d["lv_edvi"] = _tnorm(rng, 95, 15, 70, 130)
+
+
+SAMPLERS = {
+    "NORMAL": _normal, "ATHLETE": _athlete, "NICM": _nicm, "ICM": _icm, "HCM": _hcm,
+    "AMYLOID": _amyloid, "RV": _rv, "HTN_LVH": _htn_lvh, "OTHER": _other,
+}
