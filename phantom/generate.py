@@ -82,6 +82,8 @@ def _record(seed: int, index: int, profile: Profile, sim: dict, series_records: 
         "latent": to_dict(latent),
         "acquisition": to_dict(acq),
         "series": series_records,
+        "heart_frame": {k: [float(x) for x in getattr(sim["frame"], k)]
+                        for k in ("origin", "e_lat", "e_ant", "u")},
         "synthetic": True,
         "generator": {"name": "cmr-search phantom", "version": GENERATOR_VERSION,
                       "seed": seed, "profile": profile.name},

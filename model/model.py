@@ -1,0 +1,110 @@
+"""CMRClip: video tower + text tower + two projection heads in one joint embedding space.
+
+Submodules (and so state_dict prefixes) follow the published CMR-CLIP: text_model., video_model.,
+txt_proj., vid_proj. The learnable temperature lives in the loss (model/loss.py), so the model's keys
+are exactly the published ones for cmr-clip-b16. Embeddings are returned un-normalised.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+from .clip import ClipSpec
+from .config import ModelConfig
+from .errors import TokenizerMissingError
+from .text import build_text_backbone, load_tokenizer, make_head, mean_pool
+from .towers import build_video_tower
+
+TEXT_CACHE_SIZE = 50_000   # pooled features of a frozen text tower, keyed by the exact string
+
+
+class CMRClip(nn.Module):
+    def __init__(self, cfg: ModelConfig, tokenizer=None):
+        super().__init__()
+        self.cfg = cfg
+        self.text_model = build_text_backbone(cfg.text)
+        self.video_model = build_video_tower(cfg.video)
+        self.txt_proj = make_head(cfg.text_head, cfg.text.width, cfg.embed_dim)
+        self.vid_proj = make_head(cfg.video_head, cfg.video.width, cfg.embed_dim)
+        by_path = tokenizer is None or isinstance(tokenizer, (str, os.PathLike))
+        self.tokenizer = load_tokenizer(cfg.text, tokenizer) if by_path else tokenizer
+        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    # ---- properties -------------------------------------------------------------------------------
+    @property
+    def clip_spec(self) -> ClipSpec:
+        return self.cfg.clip_spec()
+
+    @property
+    def embed_dim(self) -> int:
+        return self.cfg.embed_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.video_model.parameters()).device
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.cfg.text.frozen:           # a frozen tower stays deterministic (no dropout)
+            self.text_model.eval()
+        return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._text_cache.clear()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    # ---- video --------------------------------------------------------------------------------------
+    def encode_video(self, frames: torch.Tensor, view_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """frames (B, F, H, W) in [0, 1], view_ids (B, F), mask (B, F) bool -> (B, embed_dim)."""
+        feat = self.video_model.forward_clip(frames, view_ids, mask)      # (B, width)
+        return self.vid_proj(feat.float())
+
+    # ---- text ---------------------------------------------------------------------------------------
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        if self.tokenizer is None:
+            raise TokenizerMissingError(self.cfg.name)
+        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.cfg.text.max_length,
+                              return_tensors="pt")
+
+    def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Token ids (N, T) -> pooled transformer feature (N, width), float32."""
+        kw = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        out = self.text_model(input_ids=input_ids, attention_mask=attention_mask, **kw)
+        return mean_pool(out.last_hidden_state, attention_mask).float()
+
+    def encode_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.txt_proj(self.text_features(input_ids, attention_mask, token_type_ids))
+
+    def _pooled(self, texts: list[str]) -> torch.Tensor:
+        dev = self.device
+        tok = {k: v.to(dev) for k, v in self.tokenize(texts).items()}
+        return self.text_features(tok["input_ids"], tok["attention_mask"], tok.get("token_type_ids"))
+
+    def _pooled_cached(self, texts: list[str]) -> torch.Tensor:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        if todo:
+            with torch.no_grad():
+                feats = self._pooled(todo).cpu()
+            for t, f in zip(todo, feats):
+                self._text_cache[t] = f
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return torch.stack([self._text_cache[t] for t in texts]).to(self.device)
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """list of N strings -> (N, embed_dim). A frozen text tower caches pooled features per string."""
+        pooled = self._pooled_cached(texts) if self.cfg.text.frozen else self._pooled(texts)
+        return self.txt_proj(pooled)
+
+    def forward(self, frames, view_ids, mask, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (video_emb (B, E), text_emb (B, E)), both un-normalised."""
+        return self.encode_video(frames, view_ids, mask), self.encode_text(texts)
+
+
+def count_params(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,24 @@
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_stay_in_sync(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker = Path(__file__).with_name("ddp_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           str(worker), str(tmp_path / "run")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = sorted(x for x in r.stdout.splitlines() if x.startswith("RANK"))
+    assert lines == ["RANK 0 WORLD 2 STEPS 4 SYNC True", "RANK 1 WORLD 2 STEPS 4 SYNC True"]
+    assert {p.name for p in (tmp_path / "run" / "last").iterdir()} == {"state.pt", "rng0.pt", "rng1.pt"}
+    assert (tmp_path / "run" / "final" / "model.safetensors").exists()
