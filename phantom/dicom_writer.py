@@ -221,7 +221,7 @@ def _context(seed: int, latent: Latent, acq: Acquisition) -> StudyContext:
         "description": STUDY_DESCRIPTIONS[int(rng.integers(len(STUDY_DESCRIPTIONS)))],
         "study_id": str(int(rng.integers(1000, 99999))),
         "body_part": ("HEART", "CHEST", "")[int(rng.choice(3, p=[0.6, 0.25, 0.15]))],
-        "pe_dir": "ROW" if rng.random() < 0.6 else "COL",
+        "pe_dir": "ROW",            # render.py encodes phase along image rows (wrap, Gibbs, ghosts)
         "phase_fov": _ds(round(rng.uniform(75, 90), 1)),
         "storage": style.psir_storage[int(rng.integers(len(style.psir_storage)))],
         "freq": _ds(style.freq_mhz[float(acq.field_strength)] + rng.uniform(-0.03, 0.03), 4),

@@ -91,10 +91,11 @@ def _record(seed: int, index: int, profile: Profile, sim: dict, series_records: 
 
 
 def generate_study(seed: int, index: int, profile: Profile | str, out_root: str | Path,
-                   preview: bool = False) -> dict:
-    """Write one study folder `<out_root>/<accession>/` and return its study.json record."""
+                   preview: bool = False, label: str | None = None) -> dict:
+    """Write one study folder `<out_root>/<accession>/` and return its study.json record.
+    `label` forces the class (documentation, tests); None draws it from the archive prior."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    sim = simulate_study(seed, index, profile)
+    sim = simulate_study(seed, index, profile, label)
     study_dir = Path(out_root) / sim["acq"].accession
     series_records = dicom_writer.write_study(study_dir, sim["latent"], sim["acq"], sim["series"],
                                               seed, compress=profile.compress)
@@ -114,10 +115,11 @@ def _generate_one(job: tuple) -> dict:
 
 
 def iter_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
-                 workers: int = 1, preview: bool = False) -> Iterator[dict]:
+                 workers: int = 1, preview: bool = False,
+                 label: str | None = None) -> Iterator[dict]:
     """Generate studies 0..n-1 under `out`, yielding each record in index order as it is done."""
     Path(out).mkdir(parents=True, exist_ok=True)
-    jobs = [(seed, i, profile, str(out), preview) for i in range(n)]
+    jobs = [(seed, i, profile, str(out), preview, label) for i in range(n)]
     if workers <= 1:
         yield from map(_generate_one, jobs)
         return
@@ -153,11 +155,12 @@ def manifest_rows(records: list[dict]) -> list[dict]:
 
 def generate_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
                      workers: int = 1, preview: bool = False,
-                     on_study: Callable[[dict], None] | None = None) -> list[dict]:
+                     on_study: Callable[[dict], None] | None = None,
+                     label: str | None = None) -> list[dict]:
     """Generate an archive of n studies; writes reports.csv and returns the records.
     (manifest.parquet is written by the `cmr synth` command, which may use polars.)"""
     records = []
-    for rec in iter_archive(out, n, profile, seed, workers, preview):
+    for rec in iter_archive(out, n, profile, seed, workers, preview, label):
         records.append(rec)
         if on_study is not None:
             on_study(rec)

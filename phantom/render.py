@@ -242,9 +242,10 @@ def _localizer(st: _Study) -> RenderedSeries:
 def _ti_scout(st: _Study) -> RenderedSeries:
     """Look-Locker: one mid SAX slice, frames across the cycle at increasing TI."""
     n = int(st.rng.integers(15, 26))
-    trig = [k * st.rr / n for k in range(n)]
+    step = st.rng.uniform(35.0, 55.0)       # TI increment: scanner setting, not this heart's RR
     ti0 = st.rng.uniform(80.0, 120.0)
-    tis = [float(ti0 + t) for t in trig]
+    tis = [float(ti0 + k * step) for k in range(n)]
+    trig = [float((k * step) % st.rr) for k in range(n)]
     rec = _Recipe("ti_scout", [_sax(st, 0.5 * st.lv_len)], trig, _scout_fn(st, tis),
                   sig.lge_reference(st.tab), st.acq.snr_lge, static=False, fine=False,
                   inversion_ms=tis)

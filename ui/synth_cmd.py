@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from phantom.latent import CLASSES
 from phantom.profiles import PROFILES
 
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed => identical files")
     p.add_argument("--out", type=Path, default=Path("synth-archive"), help="output folder")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--label", choices=CLASSES, default=None,
+                   help="force every study to this class (default: the archive-like class prior)")
     p.add_argument("--preview", action="store_true",
                    help="also write one PNG contact sheet per study under OUT/preview/")
     return p
@@ -54,7 +57,8 @@ def run_generate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with _progress(args.n) as bar:
         records = generate_archive(args.out, args.n, args.profile, args.seed, args.workers,
-                                   args.preview, on_study=lambda _: bar.update(1))
+                                   args.preview, on_study=lambda _: bar.update(1),
+                                   label=args.label)
     write_manifest(records, args.out)
     dt = time.perf_counter() - t0
     print(f"wrote {len(records)} SYNTHETIC studies ({args.profile} profile, seed {args.seed}) to "
