@@ -113,7 +113,9 @@ def prepare_acdc(root, writer, salt: bytes, t0: float, progress: bool):
             continue
         pkey = patient_key(source, salt)
         meta = {"age": None, "sex": None, "study_date": None, "field_strength": None}
-        row = study_row(key, pkey, meta, views, info["qa"], "", info["label"], fp, write_arrays(writer.out, key, views))
+        truth = {"label": info["label"], "split": None, "finding_labels": None}
+        row = study_row(key, pkey, meta, views, info["qa"], "", truth, fp,
+                        write_arrays(writer.out, key, views))
         writer.add_study(row, {"study_key": key, "patient_key": pkey, "study_instance_uid": source,
                                "accession_number": "", "source_path": info["folder"]})
         built += 1

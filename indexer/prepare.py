@@ -52,30 +52,39 @@ def month(date: str) -> str | None:
     return f"{d[:4]}-{d[4:6]}"
 
 
-def find_label(source_dir: str, archive: str) -> str | None:
-    """`label` of the nearest study.json at or above source_dir (synthetic archives), else None."""
+TRUTH_COLUMNS = ("label", "split", "finding_labels")   # ground truth, synthetic archives only
+
+
+def find_truth(source_dir: str, archive: str) -> dict:
+    """Ground truth of a SYNTHETIC study from the nearest study.json at or above source_dir:
+    label (class), split (wording split train/test), finding_labels (JSON of binary findings).
+    All None for a real archive (no study.json)."""
+    none = dict.fromkeys(TRUTH_COLUMNS)
     folder, root = Path(source_dir).resolve(), Path(archive).resolve()
     for p in (folder, *folder.parents):
         f = p / "study.json"
         if f.exists():
             try:
-                return json.loads(f.read_text()).get("label")
+                rec = json.loads(f.read_text())
             except (OSError, ValueError):
-                return None
+                return none
+            labels = (rec.get("findings") or {}).get("labels")
+            return {"label": rec.get("label"), "split": rec.get("split"),
+                    "finding_labels": json.dumps(labels, sort_keys=True) if labels else None}
         if p == root or root not in p.parents:
-            return None
-    return None
+            return none
+    return none
 
 
 def study_row(key: str, pkey: str, meta: dict, views: dict, qa: QARecord, impression: str,
-              label: str | None, fp: str, rel: str) -> dict:
+              truth: dict, fp: str, rel: str) -> dict:
     """One studies.parquet row (keys and coarse metadata only, never raw identifiers)."""
     return {"study_key": key, "patient_key": pkey, "age": meta.get("age"), "sex": meta.get("sex") or None,
             "study_date": meta.get("study_date"), "manufacturer": meta.get("manufacturer") or None,
             "model_name": meta.get("model_name") or None, "field_strength": meta.get("field_strength"),
             "views": list(views), "n_frames": qa.frames.get("cine_sax", max(qa.frames.values(), default=0)),
             "sax_slices": qa.frames.get("cine_sax_slices"), "impression": impression or None,
-            "label": label, "qa": json.dumps(asdict(qa)), "source_fingerprint": fp, "array_path": rel}
+            **truth, "qa": json.dumps(asdict(qa)), "source_fingerprint": fp, "array_path": rel}
 
 
 def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[ErrorRecord]]:
@@ -96,7 +105,7 @@ def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[
     meta = {"age": s.age, "sex": s.sex, "study_date": month(s.study_date), "manufacturer": s.manufacturer,
             "model_name": s.model_name, "field_strength": s.field_strength}
     rel = write_arrays(task.out, task.key, views)
-    row = study_row(task.key, task.pkey, meta, views, qa, impression, find_label(s.source_dir, archive),
+    row = study_row(task.key, task.pkey, meta, views, qa, impression, find_truth(s.source_dir, archive),
                     task.fp, rel)
     link = {"study_key": task.key, "patient_key": task.pkey, "study_instance_uid": s.study_instance_uid,
             "accession_number": s.accession_number, "source_path": s.source_dir}
