@@ -12,7 +12,11 @@ around the LV long axis, all tabulated over myocardial coordinates (segments.py:
               H solved so the crescent volume is the RV EDV / ESV; free wall rv_wall_mm outside it;
   fat, fluid  epicardial fat, then the pericardial effusion layer (deeper posteriorly);
   apex cap    beyond the cavity tip: ellipsoidal cap of thickness wall_ed_mm[16] (segment 17);
+  pericardium a thin fibrous layer (PERI_MM) outside fat / fluid;
+  cavities    papillary muscles, LV trabecular fringe, RV trabeculae, moderator band (cavity.py);
   above base  atria, aortic root, AV-groove fat (atria.py).
+The body (body.py) is placed around the heart's outer surface (_hull_lps) with a class-independent
+habitus (body.habitus from study index, height and weight).
 The base descends toward the fixed apex by base_descent_mm·f(t) (motion.py), so s is a material
 coordinate and the LGE table (lge.py) moves with the wall.
 """
@@ -20,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from phantom import atria, lge, motion
-from phantom.body import Body
+from phantom import atria, cavity, lge, motion
+from phantom.body import Body, habitus
 from phantom.body import labels as body_labels
 from phantom.geometry import HeartFrame
 from phantom.latent import TISSUE, Latent
@@ -34,7 +38,10 @@ RV_END_S = 0.80                   # RV cavity reaches this fraction of the LV ca
 BULGE_MM = (3.0, 8.0)             # ARVC-like free-wall bulge: ED depth, extra systolic excursion
 # Radial layer index (number of boundaries inside the point) -> tissue code.
 LAYER_CODES = np.array([TISSUE["lv_blood"], TISSUE["lv_myo"], TISSUE["rv_blood"], TISSUE["rv_myo"],
-                        TISSUE["fat"], TISSUE["pericardial_fluid"], NONE], np.uint8)
+                        TISSUE["fat"], TISSUE["pericardial_fluid"], TISSUE["pericardium"], NONE],
+                       np.uint8)
+PERI_MM = 1.2                     # parietal pericardium thickness (thin dark line)
+NCOL = 9                          # state table columns, see Heart._make_state
 
 
 def _angle_lut(q: int = 1024) -> np.ndarray:
@@ -82,7 +89,6 @@ class Heart:
         self.es_fraction: float = motion.es_fraction(latent.hr_bpm)   # ES time, fraction of RR
         self._rot = frame.rotation.astype(np.float32)                 # (3, 3) rows e_lat, e_ant, u
         self._org = frame.origin.astype(np.float32)                   # (3,)
-        self._body = Body.around(frame.origin, latent.pleural_effusion_mm)
         self._g2 = _g2_cells()                                        # (NS,)
         self._build_lv()
         self._build_rv()
@@ -91,8 +97,13 @@ class Heart:
         self._lge = lge.lge_table(latent, self._radius + 0.5 * float(np.mean(latent.wall_ed_mm)),
                                   self._len0).ravel()                 # (NPHI*(NS+1)*ND,)
         self._rv_lge, self._atria_lge = lge.side_lge(latent)
+        self._cav = cavity.Cavity.build(latent)
         self._cache: dict[float, dict] = {}
         self._bounds()
+        hull, contact = self._hull_lps()
+        self._body = Body.around(frame.origin, latent.pleural_effusion_mm, hull,
+                                 habitus(latent.study_index, latent.height_cm, latent.weight_kg),
+                                 contact)
 
     # --- construction -------------------------------------------------------------------------
     def _shape(self) -> np.ndarray:
@@ -181,7 +192,7 @@ class Heart:
     def _bounds(self) -> None:
         """Cylinder (radius, z range) in heart-local coordinates outside which nothing is heart."""
         outer = max(float(np.max(self._r_epi_cells(f) + self._h_ed * self._rv_b + self._rv_w
-                                 + self._bulge(1.0) + self._fat + self._fluid))
+                                 + self._bulge(1.0) + self._fat + self._fluid + PERI_MM))
                     + abs(self._h_es - self._h_ed) for f in (0.0, 1.0))
         self._rv_extent = float(max(np.max(self._r_epi_cells(f) + max(self._h_ed, self._h_es)
                                            * self._rv_b + self._rv_w + self._bulge(1.0))
@@ -189,7 +200,25 @@ class Heart:
         r_at, z_at = self._atria.extent()
         self._rho_max = float(max(outer, r_at) + 2.0)
         self._z_lo = z_at
-        self._z_hi = float(self._z_apex + np.max(self._fat + self._fluid) + 2.0)
+        self._z_hi = float(self._z_apex + np.max(self._fat + self._fluid) + PERI_MM + 2.0)
+
+    def _hull_lps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) LPS points on the heart's outer surface at ED (ventricles, apex, atria), and the
+        (M, 3) mid-ventricular ones the anterior chest wall rests on."""
+        r = self._r_epi_cells(0.0) + self._h_ed * self._rv_b + self._rv_w + self._fat  # (NPHI, NS)
+        a = np.deg2rad(PHI_DEG)[:, None]
+        z = np.broadcast_to(S[None, :] * self._length(0.0), r.shape)
+        ring = np.stack([-np.sin(a) * r, np.cos(a) * r, z], -1)                # (NPHI, NS, 3)
+        rv_side = (PHI_DEG > 40.0) & (PHI_DEG < 140.0)                       # RV free wall
+        mid = ring[rv_side][:, (S > 0.3) & (S < 0.75)].reshape(-1, 3)
+        pts = [ring.reshape(-1, 3)[::3],
+               np.array([[0.0, 0.0, self._z_apex + 2.0]])]
+        at = self._atria
+        for c, ax, roof in ((at.la_centre, at.la_axes, at.la_roof),
+                            (at.ra_centre, at.ra_axes, at.ra_roof)):
+            for d in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                pts.append(np.array([[c[0] + d[0] * ax[0], c[1] + d[1] * ax[1], 0.5 * roof]]))
+        return self.frame.to_lps(np.concatenate(pts)), self.frame.to_lps(mid)
 
     # --- state at time t ----------------------------------------------------------------------
     def _state(self, t: float) -> dict:
@@ -206,12 +235,13 @@ class Heart:
         h = self._h_ed + (self._h_es - self._h_ed) * f
         hc = h * self._rv_b + self._bulge(f)
         ho = hc + self._rv_w
+        fl = ho + self._fat + self._fluid
         tab = np.stack([motion.contracted(self._r0, self._c, self._k, f), self._p, self._q, hc,
-                        ho, ho + self._fat, ho + self._fat + self._fluid, self._fat],
-                       axis=-1)          # (NPHI, NS, 8): radius/g, area terms, outer offsets, fat
+                        ho, ho + self._fat, fl, self._fat, fl + PERI_MM],
+                       axis=-1)    # (NPHI, NS, NCOL): radius/g, area terms, outer offsets, fat
         z_base = self.latent.base_descent_mm * f
         cap = self._cap(f)
-        st = {"tab": tab.reshape(-1, 8).astype(np.float32), "z_base": z_base,
+        st = {"tab": tab.reshape(-1, NCOL).astype(np.float32), "z_base": z_base,
               "z_tip": self._z_apex - cap, "cap": cap, "f": f}
         st["thrombus"] = self._thrombus(st) if self.latent.thrombus else None
         return st
@@ -267,6 +297,7 @@ class Heart:
         tissue[rest] = body_labels(self._body, flat[rest] if idx.size else flat)
         return tissue.reshape(shape), lge_out.reshape(shape)
 
+
     def _to_local(self, flat: np.ndarray) -> np.ndarray:
         """(N, 3) LPS -> (N, 3) float32 heart-local (explicit products: matmul with a 3x3 is slow)."""
         d = [flat[:, i].astype(np.float32) - self._org[i] for i in range(3)]
@@ -313,21 +344,24 @@ class Heart:
                 pts = np.concatenate([grid, np.full((len(grid), 1), z, np.float32)], axis=1)
                 codes[j], lg[j] = self.sample_local(pts, t)
                 continue
-            codes[j], lg[j] = self._ring(st, rho, iphi, float(s))
+            codes[j], lg[j] = self._ring(st, lat, ant, rho, iphi, float(s))
         return codes, lg
 
-    def _ring(self, st, rho, iphi, s: float):
+    def _ring(self, st, lat, ant, rho, iphi, s: float):
         """One SAX slice at level s: per-angle boundaries, then a lookup per point."""
         i_s = min(int(s * NS), NS - 1)
-        row = st["tab"][np.arange(NPHI) * NS + i_s]                  # (NPHI, 8)
+        row = st["tab"][np.arange(NPHI) * NS + i_s]                  # (NPHI, NCOL)
         g = np.float32(profile_g(s))
         b1 = row[:, 0] * g
         b2 = np.sqrt(b1 * b1 + row[:, 1] * g + row[:, 2])
-        bounds = [b1, b2] + [b2 + row[:, k] for k in (3, 4, 5, 6)]
+        bounds = [b1, b2] + [b2 + row[:, k] for k in (3, 4, 5, 6, 8)]
         layer = np.zeros(rho.shape, np.uint8)
         for b in bounds:
             layer += rho >= b[iphi]
         codes = LAYER_CODES[layer]
+        z_rel = (s - cavity.MB_S) * (st["z_tip"] - st["z_base"])
+        cavity.paint(self._cav, st, codes, layer, (lat, ant, rho, iphi), (np.int32(i_s),
+                     np.float32(s), g, z_rel), (b1[iphi], b2[iphi], row[iphi, 3]))
         lg = np.zeros(rho.shape, np.float32)
         myo = np.flatnonzero(layer == 1)
         ip = iphi[myo]
@@ -347,9 +381,12 @@ class Heart:
         b1 = row[:, 0] * g
         b2 = np.sqrt(b1 * b1 + row[:, 1] * g + row[:, 2])
         layer = (rho >= b1).view(np.uint8) + (rho >= b2)
-        for k in (3, 4, 5, 6):
+        for k in (3, 4, 5, 6, 8):
             layer += rho >= b2 + row[:, k]
         codes = LAYER_CODES[layer]
+        z_rel = (s - cavity.MB_S) * np.float32(st["z_tip"] - st["z_base"])
+        cavity.paint(self._cav, st, codes, layer, (lat, ant, rho, iphi), (i_s, s, g, z_rel),
+                     (b1, b2, row[:, 3]))
         lg = np.zeros(rho.shape, np.float32)
         myo = np.flatnonzero(layer == 1)
         depth = (rho[myo] - b1[myo]) / np.maximum(b2[myo] - b1[myo], 1e-3)
@@ -374,7 +411,8 @@ class Heart:
         codes = np.full(rho.shape, NONE, np.uint8)
         lg = np.zeros(rho.shape, np.float32)
         layers = ((0.0, TISSUE["lv_myo"]), (row[:, 7], TISSUE["fat"]),
-                  (row[:, 7] + row[:, 6] - row[:, 5], TISSUE["pericardial_fluid"]))
+                  (row[:, 7] + row[:, 6] - row[:, 5], TISSUE["pericardial_fluid"]),
+                  (row[:, 7] + row[:, 8] - row[:, 5], TISSUE["pericardium"]))
         q_myo = None
         for extra, code in reversed(layers):
             q = (rho / (a + extra)) ** 2 + (dz / (c + extra)) ** 2

@@ -49,6 +49,10 @@ TISSUE = {
     "lv_blood": 5, "rv_blood": 6, "la_blood": 7, "ra_blood": 8, "aorta_blood": 9,
     "lv_myo": 10, "rv_myo": 11, "atrial_wall": 12, "pericardial_fluid": 13, "pleural_fluid": 14,
     "thrombus": 15, "bone": 16,
+    # appended (never renumber the above): intracavitary muscle (counted as cavity by a reader),
+    # fibrous sheets, and body detail
+    "papillary": 17, "rv_trabecula": 18, "pericardium": 19, "valve": 20, "csf": 21,
+    "cortex": 22, "gastric": 23,
 }
 
 # Keys of the dict returned by measure.measure_study(); the report and the audit oracle read these.

@@ -22,7 +22,9 @@ SUBSLICES = 3            # depths averaged per slice slab (Simpson's rule refine
 FINE_MM, COARSE_MM = 1.0, 3.0   # in-plane grid (volumes at ED/ES, phase search)
 RAY_STEP_MM, N_RAYS = 0.25, 72  # radial wall-thickness rays
 MYO_DENSITY = 1.05       # g/mL
-LV_CAVITY = (TISSUE["lv_blood"], TISSUE["thrombus"])
+# A reader contours papillary muscles, trabeculae and leaflets into the blood pool (cavity).
+LV_CAVITY = (TISSUE["lv_blood"], TISSUE["thrombus"], TISSUE["papillary"], TISSUE["valve"])
+RV_CAVITY = (TISSUE["rv_blood"], TISSUE["rv_trabecula"])
 SEPTAL_ARC, LATERAL_ARC = (70.0, 110.0), (250.0, 290.0)   # degrees from anterior toward septum
 
 
@@ -40,7 +42,7 @@ def _areas(heart, grid, zs, t, step):
     px = step * step
     myo = codes == TISSUE["lv_myo"]
     return {"lv": np.isin(codes, LV_CAVITY).sum(1) * px, "myo": myo.sum(1) * px,
-            "rv": (codes == TISSUE["rv_blood"]).sum(1) * px,
+            "rv": np.isin(codes, RV_CAVITY).sum(1) * px,
             "lge": (myo & (lge > 0.5)).sum(1) * px}
 
 

@@ -28,6 +28,8 @@ from phantom.slab import SignalFn, SlabSampler
 LOCALIZER_ZOOM = 1.6          # localizer pixel spacing relative to the cine's (larger FOV)
 FLOW_Z_MM = -20.0             # flow plane depth: above the mitral plane, through the aortic root
 ARTIFACT_SLICE_P = 0.3        # chance that a given slice of an affected study shows the artifact
+TEXTURE_AMP = 0.06           # peak relative amplitude of the smooth texture of body organs
+TEXTURE_CODES = np.array([TISSUE[n] for n in ("liver", "muscle", "fat", "gastric", "bone")])
 COVER_MM = 120.0              # SAX stacks span at least this (sax_extent: 84-130 mm, 95th pct 123)
 
 
@@ -46,6 +48,7 @@ class _Study:
     rr: float                     # ms, RR interval
     lv_len: float                 # mm, LV length (base -> apex)
     lax_pose: dict                # view -> (in-plane jitter deg, display rotation deg)
+    texture: tuple                # (wave vectors (K, 3) rad/mm, phases (K,), amplitudes (K,))
 
 
 @dataclass
@@ -178,6 +181,29 @@ def _corrupt(st: _Study, rec: _Recipe, x: np.ndarray, smp: SlabSampler, trig: bo
     return x * st.bias.on_plane(plane)
 
 
+def draw_texture(latent: Latent) -> tuple:
+    """Smooth organ texture: K plane waves (wavelengths 30-100 mm), seeded by the study index and
+    the patient's height and weight only (class-independent)."""
+    rng = np.random.default_rng([int(latent.study_index), int(round(latent.height_cm * 10)),
+                                 int(round(latent.weight_kg * 10)), 8111])
+    k = rng.normal(size=(6, 3))
+    k *= (2 * np.pi / rng.uniform(30.0, 100.0, size=6) / np.linalg.norm(k, axis=1))[:, None]
+    amp = rng.uniform(0.5, 1.0, size=6)
+    return k, rng.uniform(0, 2 * np.pi, size=6), TEXTURE_AMP * amp / amp.sum()
+
+
+def _texture(st: _Study, smp: SlabSampler) -> np.ndarray:
+    """(H, W) float32 gain: 1 ± TEXTURE_AMP inside body organs (liver, muscle, fat, ...), 1
+    elsewhere (blood and myocardium keep their exact contrast)."""
+    k, ph, amp = st.texture
+    tis = smp.pixel_tissue()                                               # (H, W)
+    pts = smp.centres[smp.centres.shape[0] // 2].reshape(tis.shape + (3,))  # (H, W, 3) mid slab
+    k, ph, amp = (np.asarray(v, np.float32) for v in (k, ph, amp))
+    field = 1.0 + np.cos(pts @ k.T + ph) @ amp                              # (H, W)
+    organ = np.isin(tis, TEXTURE_CODES)
+    return np.where(organ, field, 1.0).astype(np.float32)
+
+
 def _acquire(st: _Study, rec: _Recipe, x: np.ndarray, smp: SlabSampler, trig: bool,
              blur: bool) -> np.ndarray:
     """(F, H, W) clean signal of one slice -> (F, H, W) complex image, every nuisance applied."""
@@ -204,6 +230,8 @@ def _render(st: _Study, rec: _Recipe, psir: bool = False) -> list[RenderedSeries
     for i, plane in enumerate(rec.planes):
         smp = SlabSampler(st.heart, st.frame, plane, k, n, offsets[i])
         x = smp.render(times, rec.signal_fn, rec.static)  # (F, H, W) clean, signed
+        if st.nuisance:
+            x = x * _texture(st, smp)
         z = _acquire(st, rec, x, smp, trig[i], blur[i]) if st.nuisance else x
         mag[i] = np.abs(z) * scale
         if psir:                               # same acquisition, phase-sensitive (signed) recon
@@ -281,7 +309,7 @@ def _setup(latent, acq, profile, heart, frame, rng, nuisance: bool) -> _Study:
             for v in ("2CH", "3CH", "4CH")}
     return _Study(latent, acq, profile, heart, frame, rng, nuisance,
                   sig.tissue_table(latent, acq.field_strength), bias, 60000.0 / latent.hr_bpm,
-                  lv_len, pose)
+                  lv_len, pose, draw_texture(latent))
 
 
 def render_study(latent: Latent, acq: Acquisition, profile: Profile, heart, frame: HeartFrame,

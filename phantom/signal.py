@@ -19,7 +19,7 @@ from phantom.latent import TISSUE, Latent
 
 N_CODES = max(TISSUE.values()) + 1
 BLOOD = ("lv_blood", "rv_blood", "la_blood", "ra_blood", "aorta_blood")
-MYO = ("lv_myo", "rv_myo", "atrial_wall")
+MYO = ("lv_myo", "rv_myo", "atrial_wall", "papillary", "rv_trabecula")
 BLOOD_CODES = np.array([TISSUE[n] for n in BLOOD])
 LV_BLOOD = TISSUE["lv_blood"]
 
@@ -37,6 +37,11 @@ PROPS = {
     "pleural_fluid": (1.0, 2500.0, 400.0, 1000.0, 1.0),
     "thrombus": (0.80, 1000.0, 45.0, 900.0, 1.1),   # avascular: no gadolinium uptake, dark in PSIR
     "bone": (0.30, 400.0, 50.0, 350.0, 1.1),        # marrow-like
+    "pericardium": (0.40, 900.0, 20.0, 500.0, 1.1),  # fibrous: dark line on every sequence
+    "valve": (0.50, 900.0, 25.0, 450.0, 1.1),        # leaflets: thin dark lines in the blood
+    "csf": (1.0, 4000.0, 2000.0, 3500.0, 1.0),       # bright on bSSFP
+    "gastric": (1.0, 2500.0, 400.0, 1000.0, 1.0),    # stomach fluid
+    "cortex": (0.05, 1000.0, 5.0, 1000.0, 1.0),      # cortical bone: no signal
 }
 # Relative inflow brightness of flowing blood on bSSFP (§2.2: ×1.0-1.2); LV blood gets a z profile.
 CINE_INFLOW = {"rv_blood": 1.08, "la_blood": 1.05, "ra_blood": 1.05, "aorta_blood": 1.2}

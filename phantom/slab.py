@@ -21,7 +21,8 @@ from phantom.latent import TISSUE
 
 HEART_CODES = np.array([TISSUE[n] for n in (
     "lv_blood", "rv_blood", "la_blood", "ra_blood", "aorta_blood", "lv_myo", "rv_myo",
-    "atrial_wall", "pericardial_fluid", "thrombus")])
+    "atrial_wall", "pericardial_fluid", "thrombus", "papillary", "rv_trabecula", "pericardium",
+    "valve")])
 MARGIN_MM = 10.0     # how far moving heart tissue may travel beyond its ED/ES outline
 
 # signal_fn(tissue uint8, lge float32, z_local float32, frame) -> float32, all of one shape

@@ -156,3 +156,56 @@ def test_speed():
         h.sample(pts, 0.1)
     rate = 3 * pts[..., 0].size / (time.process_time() - t0)
     assert rate > 3e6                       # loose bound for a loaded CI box (target >= 15e6)
+
+
+# --- realism: intracavitary structures, body -----------------------------------------------------
+def test_papillary_trabeculae_and_moderator_band_present():
+    h = anatomy.Heart(latent("NORMAL", 7), FRAME)
+    seen = set()
+    for f in (0.35, 0.5, 0.62, 0.75):
+        plane = sax_plane(FRAME, f * h.lv_length_mm(), 0.5, 301, 301, 8.0)
+        seen |= set(np.unique(h.sample(plane.pixel_points(), 0.0)[0]).tolist())
+    assert {TISSUE["papillary"], TISSUE["rv_trabecula"], TISSUE["pericardium"]} <= seen
+    z = 0.5 * h.lv_length_mm()
+    grid = np.stack(np.meshgrid(np.arange(-60, 60, 0.5), np.arange(-60, 60, 0.5)), -1).reshape(-1, 2)
+    codes, _ = h.sample_stack(grid.astype(np.float32), [z], 0.0)
+    pap = grid[codes[0] == TISSUE["papillary"]]
+    ang = np.rad2deg(np.arctan2(-pap[:, 0], pap[:, 1])) % 360     # segments.py angle
+    assert np.any(np.abs(ang - 305) < 25) and np.any(np.abs(ang - 172) < 25)   # both muscles
+
+
+def test_cavity_structures_do_not_change_measurements(monkeypatch):
+    from phantom import cavity, measure
+    lat = latent("HCM", 3)
+    zs = list(np.linspace(-6.0, 90.0, 10))
+    with_s = measure.measure_study(anatomy.Heart(lat, FRAME), zs)
+    monkeypatch.setattr(cavity, "lv_muscle", lambda *a, **k: np.zeros(len(a[6]), bool))
+    monkeypatch.setattr(cavity, "rv_muscle", lambda *a, **k: np.zeros(len(a[3]), bool))
+    monkeypatch.setattr(anatomy, "PERI_MM", 0.0)
+    without = measure.measure_study(anatomy.Heart(lat, FRAME), zs)
+    assert with_s == pytest.approx(without, rel=1e-9)
+
+
+def test_body_habitus_class_independent_and_chest_wall_near_heart():
+    from phantom.body import habitus
+    a, b = latent("NORMAL", 5), latent("HCM", 5)
+    b = dataclasses.replace(b, study_index=a.study_index, height_cm=a.height_cm,
+                            weight_kg=a.weight_kg)
+    assert habitus(a.study_index, a.height_cm, a.weight_kg) == \
+        habitus(b.study_index, b.height_cm, b.weight_kg)
+    h = anatomy.Heart(a, FRAME)
+    hw, hd, fat, mus = habitus(a.study_index, a.height_cm, a.weight_kg)
+    assert 135 <= hw <= 195 and 95 <= hd <= 140 and 6 <= fat <= 32
+    # walking anteriorly (-y) from the RV free wall reaches the chest wall muscle within ~40 mm
+    hull, contact = h._hull_lps()
+    p = contact[np.argmin(contact[:, 1])]
+    ray = p[None, :] - np.arange(0, 60, 1.0)[:, None] * np.array([0.0, 1.0, 0.0])
+    tis, _ = h.sample(ray, 0.0)
+    assert TISSUE["muscle"] in tis[:40] or TISSUE["cortex"] in tis[:40]
+    axial = Plane(FRAME.origin + np.array([0.0, 0.0, -40.0]), np.array([1.0, 0, 0]),
+                  np.array([0, 1.0, 0]), 1.5, 256, 256, 8.0)
+    codes = set(np.unique(h.sample(axial.pixel_points(), 0.0)[0]).tolist())
+    assert {TISSUE["csf"], TISSUE["aorta_blood"], TISSUE["bone"], TISSUE["lung"]} <= codes
+    low = axial.shifted([0.0, 0.0, h._body.z_heart_bottom + 40.0 - 25.0])   # under the heart
+    codes = set(np.unique(h.sample(low.pixel_points(), 0.0)[0]).tolist())
+    assert {TISSUE["liver"], TISSUE["gastric"]} <= codes
