@@ -1,0 +1,74 @@
+"""Zero-shot prompt sets (docs/cmrclip-reference.md §5.1 style: a few short prompts per class, averaged).
+
+Written for evaluation, not copied from the report generator: no prompt is a sentence that a
+training-wording report template can produce (tests/model/test_prompts.py checks this against the
+phantom lexicon). A class score is the mean cosine over its prompts (= cosine with the mean prompt
+embedding, encoded once); a finding with `neg` prompts scores mean(pos) - mean(neg).
+"""
+from __future__ import annotations
+
+DIAGNOSES = ("NICM", "ICM", "HCM", "AMYLOID", "RV", "NORMAL")
+
+DIAGNOSIS_PROMPTS: dict[str, tuple[str, ...]] = {
+    "NICM": ("enlarged poorly contracting left ventricle from a non-ischemic dilated cardiomyopathy",
+             "dilated cardiomyopathy without a coronary pattern of scar",
+             "globally hypokinetic dilated left ventricle, nonischemic cause",
+             "mid-wall septal fibrosis in a dilated, weak left ventricle"),
+    "ICM": ("ischemic cardiomyopathy with a subendocardial infarct scar in a coronary territory",
+            "old myocardial infarction with regional wall thinning and scar",
+            "transmural enhancement in a coronary artery distribution from a previous heart attack",
+            "regional wall motion abnormality with infarct scar"),
+    "HCM": ("hypertrophic cardiomyopathy with a markedly thickened interventricular septum",
+            "asymmetric thickening of the septum typical of hypertrophic cardiomyopathy",
+            "thick-walled left ventricle with patchy mid-wall enhancement in the hypertrophied segments",
+            "septal hypertrophy with obstruction of the outflow tract"),
+    "AMYLOID": ("cardiac amyloid infiltration with diffuse subendocardial enhancement",
+                "thickened ventricles and atria with global enhancement from amyloidosis",
+                "infiltrative cardiomyopathy with difficult myocardial nulling, amyloid",
+                "amyloidosis of the heart with biventricular wall thickening"),
+    "RV": ("dilated right ventricle with reduced right ventricular function",
+           "right heart enlargement with a flattened interventricular septum",
+           "pressure or volume loaded right ventricle, enlarged",
+           "right ventricular cardiomyopathy with a large dysfunctional right ventricle"),
+    "NORMAL": ("a normal heart on cardiac magnetic resonance",
+               "normal ventricular sizes, wall thickness and contraction, no scar",
+               "healthy heart without enhancement or dilation",
+               "cardiac MR within normal limits"),
+}
+
+# finding -> {"pos": prompts for present, "neg": prompts for absent}
+FINDING_PROMPTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "lv_dilation": {"pos": ("the left ventricle is enlarged", "a large left ventricular cavity",
+                            "left ventricular dilatation"),
+                    "neg": ("the left ventricle is not enlarged", "a left ventricle of normal volume")},
+    "lv_dysfunction": {"pos": ("poor left ventricular contraction", "left ventricle with low ejection fraction",
+                               "weak, hypokinetic left ventricle"),
+                       "neg": ("good left ventricular contraction", "left ventricular ejection fraction is normal")},
+    "rv_dilation": {"pos": ("the right ventricle is enlarged", "a large right ventricular cavity",
+                            "right ventricular dilatation"),
+                    "neg": ("the right ventricle is not enlarged", "a right ventricle of normal volume")},
+    "rv_dysfunction": {"pos": ("poor right ventricular contraction", "right ventricle with low ejection fraction",
+                               "weak, hypokinetic right ventricle"),
+                       "neg": ("good right ventricular contraction",
+                               "right ventricular ejection fraction is normal")},
+    "lv_hypertrophy": {"pos": ("thickened left ventricular walls", "the left ventricular myocardium is thick",
+                               "increased left ventricular wall thickness and mass"),
+                       "neg": ("thin, normal left ventricular walls", "left ventricular mass is not increased")},
+    "lge_present": {"pos": ("scar on late gadolinium images", "bright myocardial enhancement after contrast",
+                            "myocardial fibrosis seen on delayed images"),
+                    "neg": ("no scar on late gadolinium images", "no myocardial enhancement after contrast")},
+    "aortic_dilation": {"pos": ("the ascending aorta is enlarged", "aortic root and ascending aorta dilated",
+                                "aneurysmal ascending aorta"),
+                        "neg": ("the ascending aorta has a normal diameter", "no aortic enlargement")},
+    "pericardial_effusion": {"pos": ("fluid around the heart in the pericardial sac",
+                                     "a pericardial effusion surrounds the heart",
+                                     "effusion in the pericardium"),
+                             "neg": ("no fluid around the heart", "no pericardial effusion is present")},
+}
+
+
+def all_prompts() -> list[str]:
+    """Every prompt once (encode these in one batch)."""
+    out = [p for ps in DIAGNOSIS_PROMPTS.values() for p in ps]
+    out += [p for d in FINDING_PROMPTS.values() for ps in d.values() for p in ps]
+    return list(dict.fromkeys(out))

@@ -1,0 +1,125 @@
+"""`cmr train` and `cmr eval` end to end on a small fake cache (16-frame 32-px cmr-tiny)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cache_helpers import make_fake_cache, write_small_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cmd")
+    return make_fake_cache(d / "cache", n=40), write_small_config(d / "small.json")
+
+
+def _train(cache, cfg, out, *extra):
+    from ui.train_cmd import main
+    return main(["--cache", str(cache), "--config", str(cfg), "--out", str(out), "--batch", "8",
+                 "--no-progress", "--log-every", "1", *extra])
+
+
+def test_train_writes_a_checkpoint_with_a_card(setup, tmp_path):
+    cache, cfg = setup
+    (tmp_path / "test_keys.txt").write_text("k0_0000\nk0_0001\n")
+    out = tmp_path / "ckpt"
+    assert _train(cache, cfg, out, "--epochs", "2", "--wording", "all",
+                  "--exclude-keys", str(tmp_path / "test_keys.txt")) == 0
+    assert {"config.json", "model.safetensors", "preprocess.json", "card.json"} <= {p.name for p in out.iterdir()}
+    card = json.loads((out / "card.json").read_text())
+    data = card["data"]
+    assert data["excluded_keys"] == 2 and data["holdout"]["fraction"] == 0.2
+    assert data["n_studies"] + data["holdout"]["n_held_out"] == 38
+    assert card["seed"] == 0 and card["device"] == "cpu" and card["code_version"]["model_sources_sha256_16"]
+    assert card["schedule"]["steps"] == 2 * card["schedule"]["steps_per_epoch"]
+    assert len(card["epoch_losses"]) == 2 and card["demonstration_only"] is True
+    rows = [json.loads(x) for x in (out / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert any("epoch_loss" in r for r in rows) and any("samples_per_s" in r for r in rows)
+    from model import load_checkpoint
+    load_checkpoint(out)
+    assert _train(cache, cfg, out, "--epochs", "2") == 2                       # run exists: needs --resume
+
+
+def test_train_resume_continues_the_schedule(setup, tmp_path):
+    cache, cfg = setup
+    out = tmp_path / "ckpt"
+    assert _train(cache, cfg, out, "--epochs", "2", "--max-steps", "2") == 0    # a schedule of 2 steps
+    assert (out / "model.safetensors").exists()
+    out2 = tmp_path / "ckpt2"
+    assert _train(cache, cfg, out2, "--epochs", "2", "--seed", "1") == 0
+    assert _train(cache, cfg, out2, "--epochs", "3", "--seed", "1", "--resume") == 2   # changed args refused
+    assert _train(cache, cfg, out2, "--epochs", "2", "--seed", "1", "--resume") == 0   # nothing left to do
+
+
+def test_bad_usage(tmp_path):
+    from ui.train_cmd import main as train
+    from ui.eval_cmd import main as evaluate
+    assert train(["--cache", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert train([]) == 2
+    assert evaluate(["--cache", str(tmp_path / "none"), "--checkpoint", "x"]) == 2
+
+
+def test_eval_fresh_model_end_to_end(setup, tmp_path):
+    cache, _ = setup
+    from model.model import CMRClip
+    from model.checkpoint import save_checkpoint
+    from model_helpers import small_config
+    ckpt = save_checkpoint(CMRClip(small_config()), tmp_path / "fresh", card={"note": "untrained"})
+    from ui.eval_cmd import main
+    rc = main(["--cache", str(cache), "--checkpoint", str(ckpt), "--episodes", "3", "--no-progress",
+               "--update-card"])
+    assert rc == 0
+    res = json.loads((ckpt / "eval" / "eval.json").read_text())
+    assert res["kind"] == "evaluation" and res["selection"]["method"].startswith("default hold-out")
+    assert set(res["groups"]) <= {"train", "test"} and res["n_evaluated"] >= 2
+    g = next(iter(res["groups"].values()))
+    assert {"retrieval", "zero_shot", "few_shot", "linear_probe"} <= set(g)
+    assert (ckpt / "eval" / "eval.md").read_text().startswith("# Evaluation")
+    assert "eval" in json.loads((ckpt / "card.json").read_text())
+    keys = tmp_path / "keys.txt"
+    keys.write_text("\n".join(f"k0_{i:04d}" for i in range(0, 40, 2)))
+    assert main(["--cache", str(cache), "--checkpoint", str(ckpt), "--keys", str(keys), "--episodes", "2",
+                 "--out", str(tmp_path / "ev2"), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "ev2" / "eval.json").read_text())["n_evaluated"] == 20
+
+
+def test_cli_lists_train_and_eval(capsys):
+    from ui.cli import main
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "eval" in out
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one_process(setup, tmp_path):
+    """The issue's acceptance point: one epoch with 2 CPU processes (gloo) vs 1 process, same seed."""
+    cache, cfg = setup
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    common = ["--cache", str(cache), "--config", str(cfg), "--batch", "8", "--epochs", "1", "--seed", "0",
+              "--view-dropout", "0", "--no-progress", "--log-every", "1", "--device", "cpu"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          f"--master_port={port}", "-m", "ui.train_cmd", *common, "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    one = subprocess.run([sys.executable, "-m", "ui.train_cmd", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert one.returncode == 0, one.stderr[-3000:]
+
+    def losses(run):
+        rows = [json.loads(x) for x in (tmp_path / run / "train" / "metrics.jsonl").read_text().splitlines()]
+        return [r["loss"] for r in rows if "loss" in r]
+    a, b = losses("ddp"), losses("one")
+    assert len(a) == len(b) == 3                                     # 31 training studies // batch 8
+    assert a == pytest.approx(b, rel=1e-3, abs=1e-4), (a, b)
+    cd, co = (json.loads((tmp_path / r / "card.json").read_text()) for r in ("ddp", "one"))
+    assert cd["schedule"]["world_size"] == 2 and co["schedule"]["world_size"] == 1
+    assert cd["epoch_losses"][0]["epoch_loss"] == pytest.approx(co["epoch_losses"][0]["epoch_loss"], rel=1e-3)

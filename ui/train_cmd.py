@@ -1,0 +1,221 @@
+"""`cmr train --cache DIR --config cmr-tiny --out CKPT`: contrastive training on the study cache.
+
+    cmr train --cache cmr-data/cache --config cmr-tiny --out runs/tiny --epochs 20 --batch 64 --seed 0
+    cmr train ... --resume                       # continue an interrupted run (same arguments)
+    torchrun --nproc_per_node 2 -m ui.train_cmd --cache ... --out ...   # DDP (gloo on CPU, nccl on GPU)
+
+Trains on the studies of the cache that have a report, minus a deterministic study-level hold-out
+(`--holdout 0.2`: salted hash of study_key, see model.data.holdout_mask) and minus `--exclude-keys FILE`.
+`--batch` is the global batch: under torchrun each of the N processes takes batch/N studies of the same
+global batch, so a run gives the same losses (up to float reduction order and view-dropout draws) with
+any N. Writes CKPT/ (config.json, model.safetensors, preprocess.json, card.json) and CKPT/train/
+(metrics.jsonl, args.json, last/ resumable state).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cmr train", description="Train a CMR-CLIP model on a study cache.")
+    p.add_argument("--cache", required=True, help="study cache folder (from `cmr prepare`)")
+    p.add_argument("--config", default="cmr-tiny", help="model config name or JSON file (default cmr-tiny)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (training state in OUT/train)")
+    p.add_argument("--epochs", type=int, default=20, help="passes over the training studies (default 20)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop the schedule after this many steps")
+    p.add_argument("--batch", type=int, default=64, help="global batch size (default 64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: 5%% of the schedule)")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and dropout (default 0)")
+    p.add_argument("--view-dropout", type=float, default=0.3, help="probability of dropping cine or LGE")
+    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off)")
+    p.add_argument("--holdout", type=float, default=0.2, help="fraction of studies held out (default 0.2)")
+    p.add_argument("--exclude-keys", help="file of study keys to leave out (a held-out test set)")
+    p.add_argument("--wording", choices=("all", "train"), default="train",
+                   help="synthetic caches: train only on reports of the 'train' wording split, keeping "
+                        "the held-out wording unseen for `cmr eval` (default), or on all of them")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT/train")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def code_version() -> dict:
+    """Package version and a hash of the model package sources (no git needed)."""
+    import model
+    try:
+        from importlib.metadata import version
+        pkg = version("cmr-search")
+    except Exception:                               # not installed: running from a checkout
+        pkg = None
+    h = hashlib.sha256()
+    root = Path(model.__file__).parent
+    for f in sorted(root.rglob("*.py")) + sorted(root.glob("configs/*.json")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return {"package": pkg, "model_sources_sha256_16": h.hexdigest()[:16]}
+
+
+def _fail(msg: str, code: int = 1) -> int:
+    print(f"cmr train: {msg}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if args.batch < 1 or args.epochs < 1 or not 0 <= args.holdout < 1:
+        return _fail("--batch and --epochs must be >= 1 and --holdout in [0, 1)", 2)
+    if not Path(args.cache).is_dir():
+        return _fail(f"cache folder {args.cache} not found; build it with `cmr prepare`", 2)
+    out = Path(args.out)
+    state = out / "train" / "last" / "state.pt"
+    if state.exists() and not args.resume:
+        return _fail(f"{out} holds a run in progress; pass --resume to continue it or choose another --out", 2)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    from model.errors import ModelError
+    try:
+        return _train(args, out)
+    except ModelError as exc:
+        return _fail(str(exc))
+
+
+def _train(args, out: Path) -> int:
+    import torch
+
+    from model.config import load_config
+    from model.data import CacheDataset, BatchStream, holdout_mask, holdout_spec, keys_digest, read_keys
+    from model.model import CMRClip
+    from model.train import TrainConfig, Trainer, cleanup_distributed, init_distributed, seed_everything
+
+    rank, world = init_distributed()
+    cfg = load_config(args.config)
+    spec = cfg.clip_spec()
+    exclude = read_keys(args.exclude_keys) if args.exclude_keys else []
+    full = CacheDataset(args.cache, spec, require_text=True, exclude=exclude)
+    held = holdout_mask(full.keys, args.holdout)
+    keep = [k for k, h, s in zip(full.keys, held, full.splits) if not h and (args.wording == "all" or s in (None, "train"))]
+    ds = CacheDataset(args.cache, spec, keys=keep, require_text=True)
+    if len(ds) == 0:
+        return _fail(f"no training studies with a report in {args.cache} (after the hold-out and exclusions)")
+    batch = min(args.batch, len(ds) - len(ds) % world)
+    if batch != args.batch and rank == 0:
+        print(f"cmr train: only {len(ds)} training studies; batch lowered to {batch}", file=sys.stderr)
+    stream = BatchStream(ds, batch, seed=args.seed, epochs=args.epochs, world=world, rank=rank)
+    total = stream.total_steps if args.max_steps is None else min(stream.total_steps, args.max_steps)
+    run_args = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress", "device", "threads")}
+    args_file = out / "train" / "args.json"
+    if args.resume and args_file.exists():
+        old = json.loads(args_file.read_text())
+        changed = {k for k in set(old) | set(run_args) if old.get(k) != run_args.get(k)}
+        if changed:
+            return _fail(f"--resume with changed arguments {sorted(changed)}; use the original ones", 2)
+    device = None if args.device == "auto" else args.device
+    seed_everything(args.seed)                      # the same initial weights on every rank
+    model = CMRClip(cfg)
+    tc = TrainConfig(out_dir=str(out / "train"), total_steps=total, lr=args.lr, seed=args.seed,
+                     warmup_steps=args.warmup if args.warmup is not None else max(1, total // 20),
+                     view_dropout=args.view_dropout, ema_decay=args.ema, log_every=args.log_every,
+                     ckpt_every=max(50, total // 10))
+    trainer = _ProgressTrainer(model, tc, device=device)
+    if rank == 0:
+        args_file.parent.mkdir(parents=True, exist_ok=True)
+        args_file.write_text(json.dumps(run_args, indent=2))
+        print(f"training {cfg.name} on {len(ds)} studies ({int(held.sum())} held out, {len(exclude)} excluded): "
+              f"{total} steps of batch {batch} ({world} process{'es' if world > 1 else ''}, "
+              f"{trainer.device}), from step {trainer.step}", file=sys.stderr)
+    trainer.progress = not args.no_progress and rank == 0
+    t0 = time.perf_counter()
+    res = trainer.fit(stream)
+    wall = time.perf_counter() - t0
+    if rank == 0:
+        epoch_losses = _epoch_losses(out / "train" / "metrics.jsonl")
+        card = {"kind": "training", "demonstration_only": _is_synthetic(ds),
+                "data": {**ds.summary(), "wording": args.wording, "excluded_keys": len(exclude),
+                         "exclude_keys_file": str(Path(args.exclude_keys).resolve()) if args.exclude_keys else None,
+                         "excluded_keys_sha256_16": keys_digest(exclude) if exclude else None,
+                         "holdout": {**holdout_spec(args.holdout), "n_held_out": int(held.sum())}},
+                "schedule": {"epochs": args.epochs, "steps": res["step"], "total_steps": total,
+                             "global_batch": batch, "world_size": world, "steps_per_epoch": stream.steps_per_epoch},
+                "device": str(trainer.device), "torch_threads": torch.get_num_threads(),
+                "wall_seconds_this_run": round(wall, 1), "seed": args.seed,
+                "final_loss": _last_loss(out / "train" / "metrics.jsonl"),
+                "epoch_losses": epoch_losses, "code_version": code_version(), "command": sys.argv}
+        if res["step"] >= total:
+            sd = trainer.ema.state_dict_for(trainer.model) if trainer.ema else None
+            from model.checkpoint import save_checkpoint
+            save_checkpoint(trainer.model, out, card={"train": vars(tc) | {"betas": list(tc.betas)},
+                                                      "ema": trainer.ema is not None, **card}, state_dict=sd)
+            shutil.rmtree(out / "train" / "final", ignore_errors=True)   # the same weights as OUT/
+            print(f"wrote {out} ({res['step']} steps, loss {card['final_loss']}, {wall:.0f} s)")
+        else:
+            print(f"stopped at step {res['step']} of {total}; continue with --resume", file=sys.stderr)
+    cleanup_distributed()
+    return 0
+
+
+def _is_synthetic(ds) -> bool:
+    return any(x is not None for x in ds.labels)
+
+
+def _last_loss(path: Path) -> float | None:
+    rows = [json.loads(x) for x in path.read_text().splitlines() if '"loss"' in x] if path.exists() else []
+    return round(rows[-1]["loss"], 4) if rows else None
+
+
+def _epoch_losses(path: Path) -> list:
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if '"epoch_loss"' in x]
+
+
+# ---- a Trainer with a progress bar and per-epoch loss lines ---------------------------------------
+from model.train import Trainer as _Trainer  # noqa: E402
+
+
+class _ProgressTrainer(_Trainer):
+    progress = False
+    steps_per_epoch = None
+    _bar = None
+    _epoch: list
+
+    def fit(self, batches, max_steps=None):
+        self.steps_per_epoch = getattr(batches, "steps_per_epoch", None)
+        self._epoch = []
+        if self.progress:
+            from tqdm import tqdm
+            self._bar = tqdm(total=self.cfg.total_steps, initial=self.step, unit="step", desc="training",
+                             file=sys.stderr, dynamic_ncols=True)
+        try:
+            return super().fit(batches, max_steps)
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+
+    def train_step(self, batch) -> float:
+        loss = super().train_step(batch)
+        self._epoch.append(loss)
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{loss:.3f}")
+        spe = self.steps_per_epoch
+        if spe and self.step % spe == 0:
+            self.log({"step": self.step, "epoch": self.step // spe, "epoch_loss": float(sum(self._epoch) / len(self._epoch))})
+            self._epoch = []
+        return loss
+
+
+if __name__ == "__main__":
+    sys.exit(main())
