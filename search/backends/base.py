@@ -1,0 +1,79 @@
+"""What a backend must do. `Store` (search/store.py) is the only caller; it speaks point ids (UUID strings),
+named vectors as float lists and neutral `Conditions`, so a backend is a thin adapter to one client API.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ..filters import Conditions
+
+RRF_K = 60          # reciprocal rank fusion constant, passed explicitly so both backends agree
+
+
+@dataclass
+class Hit:
+    """One point as returned by a query, retrieve or scroll."""
+    id: str
+    score: float = 0.0
+    payload: dict = field(default_factory=dict)
+    vectors: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.payload.get("study_key", "")
+
+
+class Backend(ABC):
+    name = "?"
+    where = "?"            # a path or URL, for messages
+
+    @abstractmethod
+    def vector_size(self) -> int | None:
+        """Size of the collection's vectors, None if the collection does not exist."""
+
+    @abstractmethod
+    def create(self, dim: int, vectors: tuple[str, ...], indexes: dict[str, str]) -> None: ...
+
+    @abstractmethod
+    def upsert(self, points: list[tuple[str, dict[str, list[float]], dict]]) -> None: ...
+
+    @abstractmethod
+    def delete(self, ids: list[str]) -> None: ...
+
+    @abstractmethod
+    def retrieve(self, ids: list[str], with_vectors: bool | list[str]) -> list[Hit]: ...
+
+    @abstractmethod
+    def count(self, cond: Conditions) -> int: ...
+
+    @abstractmethod
+    def nearest(self, using: str, vector: list[float], cond: Conditions, limit: int,
+                with_payload: bool | list[str]) -> list[Hit]: ...
+
+    @abstractmethod
+    def recommend(self, using: str, positives: list[list[float]], negatives: list[list[float]],
+                  cond: Conditions, limit: int, with_payload: bool | list[str]) -> list[Hit]: ...
+
+    @abstractmethod
+    def fuse(self, queries: list[tuple[str, list[float]]], cond: Conditions, limit: int,
+             prefetch_limit: int, with_payload: bool | list[str]) -> list[Hit]:
+        """RRF (k=RRF_K) of one nearest-neighbour prefetch per (vector name, query vector)."""
+
+    @abstractmethod
+    def facet(self, key: str, cond: Conditions, limit: int) -> list[tuple[object, int]]: ...
+
+    @abstractmethod
+    def scroll(self, cond: Conditions, with_vectors: bool | list[str], batch: int) -> Iterator[list[Hit]]: ...
+
+    @abstractmethod
+    def set_payload(self, id_: str, payload: dict) -> None:
+        """Set (merge at top level) payload fields of one point."""
+
+    def optimize(self) -> None:
+        """Build indexes (HNSW) now; a no-op where the backend does it by itself."""
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,167 @@
+"""Server backend: `qdrant-client` against a Qdrant server (QDRANT_URL, QDRANT_API_KEY; compose.yaml).
+
+Tests pass `QdrantClient(":memory:")` (qdrant-client's local mode) as the stand-in for the server's API;
+it is not a product backend (architecture.md §3). Every call is wrapped so that an unreachable server gives
+ServerUnreachableError quickly instead of a long traceback or a hang.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Iterator
+
+from qdrant_client import QdrantClient, models as m
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from ..errors import SearchError, ServerUnreachableError
+from ..filters import Conditions
+from .base import RRF_K, Backend, Hit
+
+DEFAULT_TIMEOUT_S = 10
+_SCHEMA = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT,
+           "integer": m.PayloadSchemaType.INTEGER, "datetime": m.PayloadSchemaType.DATETIME}
+
+
+def _guard(fn):
+    """Turn connection failures into ServerUnreachableError (a one-line reason, no traceback chain)."""
+    @functools.wraps(fn)
+    def wrapper(self, *a, **kw):
+        try:
+            return fn(self, *a, **kw)
+        except SearchError:
+            raise
+        except UnexpectedResponse as e:            # something answered, but not as a Qdrant server does
+            why = "unauthorized: check QDRANT_API_KEY" if e.status_code in (401, 403) else \
+                f"HTTP {e.status_code} {e.reason_phrase}: is this URL a Qdrant server, with the collection?"
+            raise ServerUnreachableError(self.where, why) from None
+        except Exception as e:                     # httpx / grpc / ResponseHandlingException
+            text = f"{type(e).__name__}: {e}"
+            if any(s in text for s in ("Connect", "connect", "Timeout", "timed out", "refused",
+                                       "Unauthorized", "403", "401", "ResponseHandling")):
+                raise ServerUnreachableError(self.where, text.splitlines()[0][:200]) from None
+            raise
+    return wrapper
+
+
+class ServerBackend(Backend):
+    name = "server"
+
+    def __init__(self, collection: str, url: str | None = None, api_key: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_S, client: QdrantClient | None = None):
+        self.collection = collection
+        self.where = url or ":memory:"
+        self.client = client or QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout)),
+                                             check_compatibility=False)
+
+    @_guard
+    def vector_size(self) -> int | None:
+        if not self.client.collection_exists(self.collection):
+            return None
+        vectors = self.client.get_collection(self.collection).config.params.vectors
+        return int(vectors["study"].size) if isinstance(vectors, dict) and "study" in vectors else None
+
+    @_guard
+    def create(self, dim, vectors, indexes) -> None:
+        self.client.create_collection(self.collection, vectors_config={
+            v: m.VectorParams(size=dim, distance=m.Distance.COSINE) for v in vectors})
+        with warnings.catch_warnings():             # local mode (tests) says indexes have no effect there
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            for field, kind in indexes.items():
+                self.client.create_payload_index(self.collection, field, _SCHEMA[kind])
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:                          # closing a dead connection is not an error
+            pass
+
+    # ---- writes ---------------------------------------------------------------------------------
+    @_guard
+    def upsert(self, points) -> None:
+        self.client.upsert(self.collection, [m.PointStruct(id=i, vector=v, payload=p) for i, v, p in points],
+                           wait=True)
+
+    @_guard
+    def delete(self, ids) -> None:
+        self.client.delete(self.collection, m.PointIdsList(points=list(ids)), wait=True)
+
+    @_guard
+    def set_payload(self, id_, payload) -> None:
+        self.client.set_payload(self.collection, payload=payload, points=[id_], wait=True)
+
+    # ---- reads ----------------------------------------------------------------------------------
+    @_guard
+    def retrieve(self, ids, with_vectors) -> list[Hit]:
+        return [_hit(r) for r in self.client.retrieve(self.collection, list(ids), with_payload=True,
+                                                      with_vectors=with_vectors)]
+
+    @_guard
+    def count(self, cond) -> int:
+        return self.client.count(self.collection, count_filter=_filter(cond), exact=True).count
+
+    def _query(self, query, using, cond, limit, with_payload, prefetch=None) -> list[Hit]:
+        res = self.client.query_points(self.collection, query=query, using=using, prefetch=prefetch,
+                                       query_filter=_filter(cond), limit=limit, with_payload=with_payload)
+        return [_hit(p) for p in res.points]
+
+    @_guard
+    def nearest(self, using, vector, cond, limit, with_payload) -> list[Hit]:
+        return self._query(vector, using, cond, limit, with_payload)
+
+    @_guard
+    def recommend(self, using, positives, negatives, cond, limit, with_payload) -> list[Hit]:
+        q = m.RecommendQuery(recommend=m.RecommendInput(positive=positives, negative=negatives,
+                                                        strategy=m.RecommendStrategy.BEST_SCORE))
+        return self._query(q, using, cond, limit, with_payload)
+
+    @_guard
+    def fuse(self, queries, cond, limit, prefetch_limit, with_payload) -> list[Hit]:
+        flt = _filter(cond)
+        pre = [m.Prefetch(query=v, using=u, limit=prefetch_limit, filter=flt) for u, v in queries]
+        return self._query(m.RrfQuery(rrf=m.Rrf(k=RRF_K)), None, cond, limit, with_payload, prefetch=pre)
+
+    @_guard
+    def facet(self, key, cond, limit) -> list[tuple[object, int]]:
+        res = self.client.facet(self.collection, key=key, facet_filter=_filter(cond), limit=limit, exact=True)
+        return [(h.value, h.count) for h in res.hits]
+
+    @_guard
+    def _page(self, cond, with_vectors, batch, offset):
+        return self.client.scroll(self.collection, scroll_filter=_filter(cond), limit=batch, offset=offset,
+                                  with_payload=True, with_vectors=with_vectors)
+
+    def scroll(self, cond, with_vectors, batch) -> Iterator[list[Hit]]:
+        offset = None
+        while True:
+            pts, offset = self._page(cond, with_vectors, batch, offset)
+            if pts:
+                yield [_hit(p) for p in pts]
+            if offset is None:
+                return
+
+
+def _hit(p) -> Hit:
+    vec = getattr(p, "vector", None)
+    return Hit(id=str(p.id), score=float(getattr(p, "score", 0.0) or 0.0), payload=dict(p.payload or {}),
+               vectors=dict(vec) if isinstance(vec, dict) else {})
+
+
+def _condition(c: tuple):
+    kind, key = c[0], c[1]
+    if kind == "any":
+        vals = c[2]
+        match = m.MatchValue(value=vals[0]) if len(vals) == 1 else m.MatchAny(any=vals)
+        return m.FieldCondition(key=key, match=match)
+    if kind == "range":
+        return m.FieldCondition(key=key, range=m.Range(gte=c[2], lte=c[3]))
+    if kind == "date":
+        return m.FieldCondition(key=key, range=m.DatetimeRange(gte=c[2], lte=c[3]))
+    raise ValueError(f"unknown condition {c!r}")
+
+
+def _filter(cond: Conditions | None):
+    if not cond:
+        return None
+    must = [_condition(c) for c in cond.must] or None
+    must_not = [m.HasIdCondition(has_id=list(cond.exclude_ids))] if cond.exclude_ids else None
+    return m.Filter(must=must, must_not=must_not)

@@ -1,0 +1,208 @@
+"""The Python client (architecture.md §5): text -> study, study -> study, study -> report, refine, label.
+
+    from search import connect, Filter
+    c = connect("cmr-data", checkpoint="ckpt/")          # or connect(url="http://localhost:6333")
+    c.search("amyloid LGE pattern", k=20, filters=Filter(sex="F", age=(40, 80)))  # -> polars.DataFrame
+
+Queries: an empty query is an error; a query longer than MAX_QUERY_CHARS is cut to that length with a
+QueryTruncatedWarning (the text tower reads at most 256 tokens, about 1,000-1,500 characters, anyway).
+The model is loaded once per client, on the first text query, and query embeddings are cached.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .backends.base import Hit
+from .collection import DEFAULT_COLLECTION, VIEWS, model_id
+from .errors import ModelNotFoundError, QueryError
+from .filters import Filter
+from .store import Store, default_data
+
+MAX_QUERY_CHARS = 2_000
+QUERY_CACHE = 1_024
+MODES = ("image", "report", "hybrid")
+LABEL_TEMPERATURE = 0.01        # softmax temperature of zero-shot label scores (CLIP's logit scale 100)
+
+RESULT_SCHEMA = {
+    "study_key": pl.Utf8, "score": pl.Float64, "age": pl.Float64, "sex": pl.Utf8, "study_date": pl.Utf8,
+    "manufacturer": pl.Utf8, "field_strength": pl.Float64, "views": pl.List(pl.Utf8),
+    "labels": pl.List(pl.Utf8), "impression": pl.Utf8,
+    "label_scores": pl.List(pl.Struct({"label": pl.Utf8, "score": pl.Float64})),
+    "patient_key": pl.Utf8, "model_name": pl.Utf8, "n_frames": pl.Int64, "model_id": pl.Utf8,
+}
+
+
+class QueryTruncatedWarning(UserWarning):
+    """A text query longer than MAX_QUERY_CHARS was cut."""
+
+
+class Client:
+    def __init__(self, store: Store, checkpoint: str | Path | None = None, model=None,
+                 data: str | Path | None = None):
+        self.store = store
+        self._checkpoint, self._model, self._data = checkpoint, model, data
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        if model is not None or checkpoint is not None:
+            self.model                                     # load now: refuse a wrong size at connect
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- the text encoder, loaded once ----------------------------------------------------------
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = _load_model(self._checkpoint, self._data)
+        if not getattr(self, "_checked", False):
+            self.store.check_model_dim(self._model.embed_dim, f"model {model_id(self._model)}")
+            self._checked = True
+        return self._model
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """A text query -> its L2-normalised embedding (cached per exact string)."""
+        text = _clean_query(text)
+        if text not in self._queries:
+            from model import embed_texts
+            self._queries[text] = embed_texts(self.model, [text])[0]
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return self._queries[text]
+
+    # ---- queries --------------------------------------------------------------------------------
+    def search(self, text: str, k: int = 20, filters: Filter | dict | None = None, mode: str = "image",
+               view: str = "study") -> pl.DataFrame:
+        """Text -> studies. mode: image (the `view` vector), report (impressions), hybrid (RRF of both)."""
+        _check_choice("mode", mode, MODES)
+        _check_choice("view", view, VIEWS)
+        vec = self.encode_query(text)
+        filters = _as_filter(filters)
+        if mode == "image":
+            hits = self.store.nearest(vec, view, filters, k)
+        elif mode == "report":
+            hits = self.store.nearest(vec, "report", filters, k)
+        else:
+            hits = self.store.fuse({view: vec, "report": vec}, filters, k)
+        return to_frame(hits)
+
+    def similar(self, study, k: int = 10, view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
+        """Study -> studies: `study` is a study key (excluded from the result) or an embedding vector."""
+        _check_choice("view", view, VIEWS)
+        if isinstance(study, str):
+            vec, exclude = self.store.vectors_of([study], view)[0], [study]
+        else:
+            vec, exclude = study, []
+        return to_frame(self.store.nearest(vec, view, _as_filter(filters), k, exclude=exclude))
+
+    def reports_for(self, study_key: str, k: int = 5) -> pl.DataFrame:
+        """Study -> the nearest report impressions of OTHER studies."""
+        vec = self.store.vectors_of([study_key], "study")[0]
+        return to_frame(self.store.nearest(vec, "report", None, k, exclude=[study_key]))
+
+    def refine(self, positive: list[str], negative: list[str] = (), k: int = 20, query: str | None = None,
+               view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
+        """Relevance feedback: studies like `positive` and unlike `negative` (keys, excluded from the result).
+        A text `query` joins the positives as one more example."""
+        positive, negative = list(positive), list(negative)
+        if not positive and query is None:
+            raise QueryError("refine needs at least one positive study key or a query.")
+        pos = self.store.vectors_of(positive, view) if positive else []
+        neg = self.store.vectors_of(negative, view) if negative else []
+        if query is not None:
+            pos.append(self.encode_query(query))
+        hits = self.store.recommend(pos, neg, view, _as_filter(filters), k, exclude=positive + negative)
+        return to_frame(hits)
+
+    def label(self, prompt_sets: dict[str, list[str]], filters: Filter | dict | None = None,
+              temperature: float = LABEL_TEMPERATURE, write: bool = True) -> pl.DataFrame:
+        """Zero-shot labels for every study: prompts are encoded once per label (ensemble mean), scored
+        against all `study` vectors in one batch; `labels` (the top label) and `label_scores` (softmax over
+        the labels) are written to the payload. Returns study_key, label, score and score_<label> per label."""
+        from .labeling import score_studies
+        return score_studies(self, prompt_sets, _as_filter(filters), temperature, write)
+
+    def cohort(self, query: str, k: int = 100, filters: Filter | dict | None = None, mode: str = "image",
+               view: str = "study"):
+        """A saved query spec + its ranked keys (search/cohort.py)."""
+        from .cohort import Cohort
+        return Cohort.build(self, query, k, _as_filter(filters), mode, view)
+
+    def info(self) -> dict:
+        return self.store.info()
+
+
+def connect(data: str | Path | None = None, url: str | None = None, api_key: str | None = None,
+            checkpoint: str | Path | None = None, *, model=None, collection: str = DEFAULT_COLLECTION,
+            timeout: float | None = None, client=None) -> Client:
+    """Open the index: embedded in DATA/index/ (default $CMR_DATA or ./cmr-data), or the Qdrant server
+    at `url` (default $QDRANT_URL when no data folder is given). `model`: an already-built model (tests,
+    the indexer) instead of a checkpoint; `client`: a qdrant-client object (tests: QdrantClient(':memory:'))."""
+    store = Store.open(data=data, url=url, api_key=api_key, collection=collection, timeout=timeout,
+                       client=client)
+    try:
+        return Client(store, checkpoint=checkpoint, model=model, data=data)
+    except BaseException:
+        store.close()
+        raise
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+def _load_model(checkpoint, data):
+    tried = []
+    for cand in (checkpoint, os.environ.get("CMR_CHECKPOINT"), Path(data or default_data()) / "model"):
+        if cand is None or cand == "":
+            continue
+        tried.append(str(cand))
+        from model import create_model
+        from model.checkpoint import is_checkpoint_folder
+        if is_checkpoint_folder(cand):
+            return create_model(str(cand))
+        if cand is checkpoint:                      # explicit: a config name (untrained) or an error
+            if not Path(str(cand)).exists():
+                warnings.warn(f"{cand!r} is a model config, not a trained checkpoint: query embeddings "
+                              "are only meaningful against an index built by the same weights.")
+            return create_model(str(cand))
+    raise ModelNotFoundError(tried or ["nothing"])
+
+
+def _clean_query(text) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise QueryError("empty query: type what to look for, e.g. 'dilated LV with reduced EF'.")
+    text = " ".join(text.split())
+    if len(text) > MAX_QUERY_CHARS:
+        warnings.warn(f"query of {len(text)} characters cut to {MAX_QUERY_CHARS} (the text model reads "
+                      "about 256 tokens).", QueryTruncatedWarning, stacklevel=3)
+        text = text[:MAX_QUERY_CHARS]
+    return text
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise QueryError(f"{name}={value!r}: choose one of {', '.join(choices)}.")
+
+
+def _as_filter(filters) -> Filter | None:
+    return Filter(**filters) if isinstance(filters, dict) else filters
+
+
+def to_frame(hits: list[Hit]) -> pl.DataFrame:
+    """Hits -> the result DataFrame (architecture.md §8), best first, fixed columns and types."""
+    rows = []
+    for h in hits:
+        row = {c: h.payload.get(c) for c in RESULT_SCHEMA}
+        row["score"] = h.score
+        row["label_scores"] = [{"label": k, "score": float(v)}
+                               for k, v in sorted((h.payload.get("label_scores") or {}).items())]
+        rows.append(row)
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA, strict=False)

@@ -1,0 +1,126 @@
+"""The collection contract (architecture.md §3): one point per study, four named cosine vectors, payload.
+
+A study row handed to `Store.upsert_studies` is a dict:
+    {"study_key": "ab12...",                       # salted key (indexer/identifiers.py), required
+     "vectors": {"study": vec, "cine": vec, "lge": vec or None, "report": vec or None},
+     "age": 54.0, "sex": "F", "study_date": "2020-01-02", "manufacturer": "Siemens", ...}
+Vectors are sized by the model (`embed_dim`), never by a constant here. A missing vector (no LGE, no
+report) is simply absent from the point.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+import uuid
+
+import numpy as np
+
+from .errors import PayloadError
+
+DEFAULT_COLLECTION = "cmr_studies"
+VECTORS = ("study", "cine", "lge", "report")          # named vectors, all cosine
+VIEWS = ("study", "cine", "lge")                      # the image vectors a text query can target
+NAMESPACE = uuid.UUID("6f1c4a52-3f0e-5c8e-9a57-2f0d6c1e9b11")   # fixed: ids must never change
+
+# payload field -> index type (neutral names; each backend maps them). Filtered fields only.
+PAYLOAD_INDEXES = {
+    "study_key": "keyword", "patient_key": "keyword", "sex": "keyword", "manufacturer": "keyword",
+    "model_name": "keyword", "views": "keyword", "labels": "keyword", "model_id": "keyword",
+    "age": "float", "field_strength": "float", "n_frames": "integer", "study_date": "datetime",
+}
+PAYLOAD_FIELDS = ("study_key", "patient_key", "age", "sex", "study_date", "manufacturer", "model_name",
+                  "field_strength", "views", "n_frames", "impression", "labels", "label_scores",
+                  "model_id", "indexed_at", "qa")
+# never in the vector store: these live in link.parquet only (architecture.md §3)
+FORBIDDEN = ("study_instance_uid", "accession_number", "patient_id", "patient_name", "birth_date",
+             "source_path", "mrn")
+
+_VENDORS = {"siemens": "Siemens", "ge": "GE", "general electric": "GE", "philips": "Philips",
+            "canon": "Canon", "toshiba": "Canon", "hitachi": "Hitachi", "fujifilm": "Hitachi"}
+
+
+def point_id(study_key: str) -> str:
+    """UUID5 of the study key: re-indexing a study upserts the same point."""
+    return str(uuid.uuid5(NAMESPACE, study_key))
+
+
+def canonical_vendor(name: str | None) -> str | None:
+    """'SIEMENS Healthineers' -> 'Siemens', 'GE MEDICAL SYSTEMS' -> 'GE'; unknown names kept as given."""
+    if not name:
+        return None
+    low = name.strip().lower()
+    for prefix, canon in _VENDORS.items():
+        if re.match(rf"{re.escape(prefix)}\b", low):
+            return canon
+    return name.strip()
+
+
+def iso_date(value, end: bool = False) -> str | None:
+    """'20200102', '2020-01-02', '2020-01', '2020', date -> 'YYYY-MM-DD'. A partial date means its first day
+    (or its last day with end=True, for the upper bound of a range)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.strftime("%Y-%m-%d")
+    s = str(value).strip()
+    m = re.fullmatch(r"(\d{4})-?(\d{2})?-?(\d{2})?", s)
+    if not m:
+        raise PayloadError(f"date {value!r} is not YYYY, YYYY-MM, YYYY-MM-DD or YYYYMMDD.")
+    y, mo, d = int(m[1]), int(m[2] or (12 if end else 1)), m[3]
+    if d is None:
+        d = ((_dt.date(y + (mo == 12), mo % 12 + 1, 1) - _dt.timedelta(days=1)).day if end else 1)
+    try:
+        return _dt.date(y, mo, int(d)).isoformat()
+    except ValueError as e:
+        raise PayloadError(f"date {value!r} is not a calendar date ({e}).") from None
+
+
+def as_vector(v, dim: int, name: str, key: str) -> list[float] | None:
+    """A 1-d finite vector of size dim as a list, or None when absent."""
+    if v is None:
+        return None
+    a = np.asarray(v, np.float32).reshape(-1)
+    if a.size != dim:
+        from .errors import EmbedSizeMismatchError
+        raise EmbedSizeMismatchError(dim, a.size, "this collection", f"vector {name!r} of study {key!r}")
+    if not np.isfinite(a).all() or not a.any():
+        raise PayloadError(f"vector {name!r} of study {key!r} is zero or not finite; re-embed the study.")
+    return a.tolist()
+
+
+def study_point(row: dict, dim: int, now: str) -> tuple[str, dict[str, list[float]], dict]:
+    """A study row -> (point id, named vectors, payload), checked against the contract."""
+    key = row.get("study_key")
+    if not key or not isinstance(key, str):
+        raise PayloadError(f"study row without a string 'study_key': {sorted(row)}.")
+    bad = [f for f in FORBIDDEN if f in row]
+    if bad:
+        raise PayloadError(f"study {key!r} carries raw identifiers {bad}; they belong in link.parquet, "
+                           "never in the vector store payload. Drop them from the row.")
+    raw = row.get("vectors") or {}
+    unknown = set(raw) - set(VECTORS)
+    if unknown:
+        raise PayloadError(f"unknown vector names {sorted(unknown)}; the collection has {list(VECTORS)}.")
+    vectors = {n: v for n in VECTORS if (v := as_vector(raw.get(n), dim, n, key)) is not None}
+    if "study" not in vectors:
+        raise PayloadError(f"study {key!r} has no 'study' vector; every point needs one.")
+    payload = {k: v for k, v in row.items() if k != "vectors"}
+    payload["study_date"] = iso_date(payload.get("study_date"))
+    payload["manufacturer"] = canonical_vendor(payload.get("manufacturer"))
+    payload["views"] = list(payload.get("views") or [])
+    payload["labels"] = list(payload.get("labels") or [])
+    payload.setdefault("label_scores", {})
+    payload.setdefault("indexed_at", now)
+    return point_id(key), vectors, payload
+
+
+def model_id(model) -> str:
+    """Short fingerprint of a model's projection heads: '<config name>:<12 hex>'. Two checkpoints with the
+    same heads embed alike; the frozen text backbone is part of the config name."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        if name.startswith(("txt_proj.", "vid_proj.")):
+            h.update(name.encode())
+            h.update(t.detach().cpu().float().numpy().tobytes())
+    return f"{model.cfg.name}:{h.hexdigest()[:12]}"

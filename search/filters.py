@@ -1,0 +1,153 @@
+"""`Filter`: the user's view of payload filters, compiled to neutral conditions that each backend maps.
+
+    Filter(age=(40, 80), sex="F", date=("2019", "2021-06"), vendor="Siemens", field_strength=1.5,
+           views=["lge_sax"], labels=["AMYLOID"])
+    Filter.parse(["age=40..80", "sex=F", "views=cine_sax,lge_sax"])       # the CLI's --filter key=value
+
+Semantics: every given field must hold (AND). `views` = the study has ALL listed views; `labels`, `sex`
+and `vendor` = ANY of the listed values; ranges are inclusive, either end may be None (open).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .collection import canonical_vendor, iso_date
+from .errors import FilterValueError, PayloadError, UnknownFilterError
+
+KNOWN = ("age", "sex", "date", "vendor", "field_strength", "views", "labels")
+FIELD_STRENGTH_TOLERANCE = 0.05     # tesla: 1.5 matches 1.494 (some scanners write odd values)
+
+
+@dataclass
+class Conditions:
+    """Neutral filter: `must` tuples ("any", key, values) | ("range", key, lo, hi) | ("date", key, lo, hi),
+    and point ids to exclude. Backends translate this; nothing else does."""
+    must: list[tuple] = field(default_factory=list)
+    exclude_ids: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.must or self.exclude_ids)
+
+
+class Filter:
+    """Payload filter on studies; unknown fields raise with the list of known ones."""
+
+    def __init__(self, **fields):
+        for name in fields:
+            if name not in KNOWN:
+                raise UnknownFilterError(name, KNOWN)
+        self.fields = {k: v for k, v in fields.items() if v is not None}
+        self.conditions()                       # validate values now, not at query time
+
+    def __repr__(self) -> str:
+        return "Filter(" + ", ".join(f"{k}={v!r}" for k, v in self.fields.items()) + ")"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Filter) and self.to_dict() == other.to_dict()
+
+    def __and__(self, other: "Filter") -> "Filter":
+        return Filter(**{**self.fields, **other.fields})
+
+    # ---- (de)serialisation: cohorts save filters as JSON ----------------------------------------
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in self.fields.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Filter":
+        return cls(**{k: tuple(v) if k in ("age", "date", "field_strength") and isinstance(v, list) else v
+                      for k, v in (d or {}).items()})
+
+    @classmethod
+    def parse(cls, items: list[str]) -> "Filter":
+        """['age=40..80', 'sex=F', 'views=cine_sax,lge_sax', 'date=2019..2020-06'] -> Filter."""
+        fields: dict = {}
+        for item in items:
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            if not sep or not value.strip():
+                raise FilterValueError(f"filter {item!r} is not key=value (e.g. sex=F, age=40..80).")
+            if name not in KNOWN:
+                raise UnknownFilterError(name, KNOWN)
+            fields[name] = _parse_value(name, value.strip())
+        return cls(**fields)
+
+    # ---- compile ------------------------------------------------------------------------------
+    def conditions(self) -> Conditions:
+        c = Conditions()
+        f = self.fields
+        if "age" in f:
+            c.must.append(("range", "age", *_bounds("age", f["age"])))
+        if "field_strength" in f:
+            v = f["field_strength"]
+            lo, hi = _bounds("field_strength", v if isinstance(v, (tuple, list)) else
+                             (v - FIELD_STRENGTH_TOLERANCE, v + FIELD_STRENGTH_TOLERANCE))
+            c.must.append(("range", "field_strength", lo, hi))
+        if "date" in f:
+            c.must.append(("date", "study_date", *_date_bounds(f["date"])))
+        if "sex" in f:
+            c.must.append(("any", "sex", [s.upper() for s in _strings("sex", f["sex"])]))
+        if "vendor" in f:
+            c.must.append(("any", "manufacturer", [canonical_vendor(s) for s in _strings("vendor", f["vendor"])]))
+        if "labels" in f:
+            c.must.append(("any", "labels", _strings("labels", f["labels"])))
+        if "views" in f:
+            for view in _strings("views", f["views"]):
+                c.must.append(("any", "views", [view]))
+        return c
+
+
+def as_conditions(filters: "Filter | dict | None", exclude_ids: list[str] = ()) -> Conditions:
+    """Filter, dict of filter fields or None -> Conditions (with ids to exclude)."""
+    if isinstance(filters, dict):
+        filters = Filter(**filters)
+    c = filters.conditions() if filters is not None else Conditions()
+    c.exclude_ids = list(exclude_ids)
+    return c
+
+
+def _strings(name: str, v) -> list[str]:
+    vals = [v] if isinstance(v, str) else list(v)
+    if not vals or not all(isinstance(x, str) and x for x in vals):
+        raise FilterValueError(f"filter {name}={v!r}: expected a string or a list of strings.")
+    return vals
+
+
+def _bounds(name: str, v) -> tuple[float | None, float | None]:
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise FilterValueError(f"filter {name}={v!r}: expected (low, high); use None for an open end.")
+    try:
+        lo, hi = (None if x is None else float(x) for x in v)
+    except (TypeError, ValueError):
+        raise FilterValueError(f"filter {name}={v!r}: bounds must be numbers or None.") from None
+    if lo is not None and hi is not None and lo > hi:
+        raise FilterValueError(f"filter {name}={v!r}: low bound is above the high bound.")
+    return lo, hi
+
+
+def _date_bounds(v) -> tuple[str | None, str | None]:
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise FilterValueError(f"filter date={v!r}: expected (from, to), e.g. ('2019', '2020-06-30').")
+    try:
+        lo, hi = iso_date(v[0]), iso_date(v[1], end=True)
+    except PayloadError as e:
+        raise FilterValueError(f"filter date: {e}") from None
+    if lo and hi and lo > hi:
+        raise FilterValueError(f"filter date={v!r}: 'from' is after 'to'.")
+    return lo, hi
+
+
+def _parse_value(name: str, s: str):
+    if name in ("age", "date", "field_strength") and ".." in s:
+        lo, hi = (x.strip() or None for x in s.split("..", 1))
+        return (lo, hi)
+    if name == "field_strength":
+        try:
+            return float(s)
+        except ValueError:
+            raise FilterValueError(f"filter field_strength={s!r}: expected tesla, e.g. 1.5 or 1.4..1.6.") from None
+    if name == "date":
+        return (s, s)                          # date=2020 -> the whole of 2020
+    if name == "age":
+        raise FilterValueError(f"filter age={s!r}: expected a range low..high (either end may be empty).")
+    parts = [p.strip() for p in s.split(",") if p.strip()]
+    return parts if name in ("views", "labels") or len(parts) > 1 else parts[0]

@@ -1,0 +1,56 @@
+"""Zero-shot labeling of every study in the index (Client.label): prompt ensembles encoded once, all study
+vectors scored in one batch (search/batch_scoring.py), results written back to the payload."""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from .batch_scoring import similarity
+from .errors import QueryError
+
+SCROLL_BATCH = 1_024
+
+
+def prompt_matrix(model, prompt_sets: dict[str, list[str]]) -> tuple[list[str], np.ndarray]:
+    """{label: [prompts]} -> label names and (L, D) L2-normalised mean prompt embeddings."""
+    from model import embed_texts
+    if not isinstance(prompt_sets, dict) or not prompt_sets:
+        raise QueryError("label() needs {label name: [prompt, ...]}, e.g. {'amyloid': ['cardiac amyloidosis']}.")
+    names, texts, owner = list(prompt_sets), [], []
+    for i, name in enumerate(names):
+        prompts = [prompt_sets[name]] if isinstance(prompt_sets[name], str) else list(prompt_sets[name])
+        if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+            raise QueryError(f"label {name!r} has no prompts (or an empty one); give a list of phrases.")
+        texts += prompts
+        owner += [i] * len(prompts)
+    emb = embed_texts(model, texts)                                     # (P, D), all prompts in one go
+    owner = np.asarray(owner)
+    mat = np.stack([emb[owner == i].mean(0) for i in range(len(names))])   # (L, D)
+    return names, mat / np.linalg.norm(mat, axis=1, keepdims=True).clip(1e-12)
+
+
+def _softmax(x: np.ndarray, temperature: float) -> np.ndarray:
+    z = x / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def score_studies(client, prompt_sets, filters, temperature: float, write: bool) -> pl.DataFrame:
+    names, prompts = prompt_matrix(client.model, prompt_sets)
+    keys, vecs = [], []
+    for hit in client.store.scroll(filters, vectors=["study"], batch=SCROLL_BATCH):
+        keys.append(hit.key)
+        vecs.append(hit.vectors["study"])
+    if not keys:
+        return pl.DataFrame({"study_key": [], "label": [], "score": []},
+                            schema={"study_key": pl.Utf8, "label": pl.Utf8, "score": pl.Float64})
+    probs = _softmax(similarity(np.asarray(vecs, np.float32), prompts), temperature)   # (N, L)
+    top = probs.argmax(1)
+    if write:
+        for key, p, t in zip(keys, probs, top):
+            client.store.set_payload(key, {"labels": [names[t]],
+                                           "label_scores": {n: round(float(s), 4) for n, s in zip(names, p)}})
+        client.store.flush()
+    frame = pl.DataFrame({"study_key": keys, "label": [names[t] for t in top],
+                          "score": probs[np.arange(len(keys)), top].astype(np.float64)})
+    return frame.with_columns([pl.Series(f"score_{n}", probs[:, i].astype(np.float64)) for i, n in enumerate(names)])

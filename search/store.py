@@ -1,0 +1,207 @@
+"""`Store`: the one interface to the index, over two backends (architecture.md §3).
+
+    store = Store.open(data="cmr-data", dim=model.embed_dim)     # embedded, created if absent
+    store = Store.open(url="http://localhost:6333", api_key=...)  # Qdrant server
+    store.upsert_studies(rows)                                    # rows: see search/collection.py
+    hits = store.nearest(vec, using="study", filters=Filter(sex="F"), limit=10)
+
+The Store speaks study keys; point ids (UUID5 of the key) stay inside. Results are ranked best first with
+ties broken by study key, so both backends and re-runs give the same order.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .backends.base import Backend, Hit
+from .collection import DEFAULT_COLLECTION, PAYLOAD_INDEXES, VECTORS, point_id, study_point
+from .errors import EmbedSizeMismatchError, IndexMissingError, QueryError, StudyNotFoundError
+from .filters import Filter, as_conditions
+
+MAX_LIMIT = 10_000
+UPSERT_BATCH = 256
+
+
+def default_data() -> Path:
+    """$CMR_DATA, else ./cmr-data (architecture.md §8)."""
+    return Path(os.environ.get("CMR_DATA") or "cmr-data")
+
+
+class Store:
+    def __init__(self, backend: Backend, dim: int, collection: str):
+        self.backend, self.dim, self.collection = backend, dim, collection
+
+    # ---- open / create ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, data: str | Path | None = None, url: str | None = None, api_key: str | None = None,
+             collection: str = DEFAULT_COLLECTION, dim: int | None = None, timeout: float | None = None,
+             client=None) -> "Store":
+        """Open the collection; create it when absent and `dim` is given. url (or $QDRANT_URL) or a
+        qdrant-client `client` selects the server backend, otherwise the embedded store in DATA/index/."""
+        backend = _backend(data, url, api_key, collection, timeout, client)
+        try:
+            size = backend.vector_size()
+            if size is None and dim is None:
+                raise IndexMissingError(f"{backend.where} (collection {collection!r})")
+            if size is None:
+                backend.create(int(dim), VECTORS, PAYLOAD_INDEXES)
+                size = int(dim)
+            if dim is not None and int(dim) != size:
+                raise EmbedSizeMismatchError(size, int(dim), backend.where)
+        except BaseException:
+            backend.close()
+            raise
+        return cls(backend, size, collection)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def flush(self) -> None:
+        self.backend.flush()
+
+    def optimize(self) -> None:
+        """Build the HNSW graph (embedded: minutes per 100,000 points; search is exact until then)."""
+        self.backend.optimize()
+
+    def check_model_dim(self, model_dim: int, model: str = "the model") -> None:
+        if int(model_dim) != self.dim:
+            raise EmbedSizeMismatchError(self.dim, int(model_dim), self.backend.where, model)
+
+    # ---- writes -----------------------------------------------------------------------------------
+    def upsert_studies(self, rows: Iterable[dict]) -> int:
+        """Insert or replace studies (one point per study_key); returns how many were written."""
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        n, batch = 0, []
+        for row in rows:
+            batch.append(study_point(row, self.dim, now))
+            if len(batch) >= UPSERT_BATCH:
+                n += self._write(batch)
+                batch = []
+        return n + (self._write(batch) if batch else 0)
+
+    def _write(self, batch) -> int:
+        self.backend.upsert(batch)
+        return len(batch)
+
+    def delete(self, keys: list[str]) -> None:
+        self.backend.delete([point_id(k) for k in keys])
+
+    def set_payload(self, key: str, payload: dict) -> None:
+        """Set payload fields of one study (top-level keys replaced), e.g. labels and label_scores."""
+        self.backend.set_payload(point_id(key), payload)
+
+    # ---- reads ------------------------------------------------------------------------------------
+    def get(self, keys: list[str], vectors: bool | list[str] = False) -> list[Hit]:
+        """The studies with these keys, in the order given; StudyNotFoundError names any missing."""
+        found = {h.id: h for h in self.backend.retrieve([point_id(k) for k in keys], vectors)}
+        missing = [k for k in keys if point_id(k) not in found]
+        if missing:
+            raise StudyNotFoundError(missing)
+        return [found[point_id(k)] for k in keys]
+
+    def vectors_of(self, keys: list[str], using: str = "study") -> list[list[float]]:
+        hits = self.get(keys, [using])
+        lacking = [h.key for h in hits if using not in h.vectors]
+        if lacking:
+            raise QueryError(f"studies {lacking[:5]} have no {using!r} vector (no such views, or no report); "
+                             "use view='study' or other examples.")
+        return [h.vectors[using] for h in hits]
+
+    def count(self, filters: Filter | None = None) -> int:
+        return self.backend.count(as_conditions(filters))
+
+    def nearest(self, vector, using: str = "study", filters: Filter | None = None, limit: int = 10,
+                exclude: Iterable[str] = (), with_payload: bool | list[str] = True) -> list[Hit]:
+        cond = as_conditions(filters, [point_id(k) for k in exclude])
+        return _ranked(self.backend.nearest(_using(using), self._vec(vector), cond, _limit(limit), _sel(with_payload)))
+
+    def recommend(self, positives: list, negatives: list = (), using: str = "study",
+                  filters: Filter | None = None, limit: int = 10, exclude: Iterable[str] = (),
+                  with_payload: bool | list[str] = True) -> list[Hit]:
+        """Relevance feedback by example vectors (best-score strategy). Exclude the examples' keys."""
+        if not positives:
+            raise QueryError("recommend needs at least one positive example.")
+        cond = as_conditions(filters, [point_id(k) for k in exclude])
+        hits = self.backend.recommend(_using(using), [self._vec(v) for v in positives],
+                                      [self._vec(v) for v in negatives],
+                                      cond, _limit(limit), _sel(with_payload))
+        return _ranked(hits)
+
+    def fuse(self, queries: dict[str, list[float]], filters: Filter | None = None, limit: int = 10,
+             prefetch_limit: int | None = None, exclude: Iterable[str] = (),
+             with_payload: bool | list[str] = True) -> list[Hit]:
+        """Reciprocal rank fusion of nearest-neighbour rankings, one per {vector name: query vector}."""
+        cond = as_conditions(filters, [point_id(k) for k in exclude])
+        limit = _limit(limit)
+        pre = prefetch_limit or max(100, 4 * limit)
+        hits = self.backend.fuse([(_using(u), self._vec(v)) for u, v in queries.items()], cond, limit, pre,
+                                 _sel(with_payload))
+        return _ranked(hits)
+
+    def facet(self, field: str, filters: Filter | None = None, limit: int = 20) -> list[tuple[object, int]]:
+        """Value counts of an indexed payload field (most frequent first)."""
+        if field not in PAYLOAD_INDEXES:
+            raise QueryError(f"cannot facet on {field!r}; indexed fields: {', '.join(PAYLOAD_INDEXES)}.")
+        res = self.backend.facet(field, as_conditions(filters), limit)
+        return sorted(res, key=lambda vc: (-vc[1], str(vc[0])))
+
+    def scroll(self, filters: Filter | None = None, vectors: bool | list[str] = False,
+               batch: int = 512) -> Iterator[Hit]:
+        for page in self.backend.scroll(as_conditions(filters), vectors, batch):
+            yield from page
+
+    def _vec(self, v) -> list[float]:
+        a = np.asarray(v, np.float32).reshape(-1)
+        if a.size != self.dim:
+            raise EmbedSizeMismatchError(self.dim, a.size, self.backend.where, "the query vector")
+        return a.tolist()
+
+    def info(self) -> dict:
+        """What a cohort records about the index it ran on."""
+        return {"backend": self.backend.name, "where": self.backend.where, "collection": self.collection,
+                "dim": self.dim, "points": self.count(),
+                "model_ids": [v for v, _ in self.facet("model_id", limit=10)]}
+
+
+def _backend(data, url, api_key, collection, timeout, client) -> Backend:
+    url = url or (None if client is not None or data is not None else os.environ.get("QDRANT_URL"))
+    if client is not None or url:
+        from .backends.server import DEFAULT_TIMEOUT_S, ServerBackend
+        key = api_key or os.environ.get("QDRANT_API_KEY")
+        return ServerBackend(collection, url=url, api_key=key, timeout=timeout or DEFAULT_TIMEOUT_S,
+                             client=client)
+    from .backends.edge import EdgeBackend
+    return EdgeBackend(Path(data or default_data()) / "index", collection)
+
+
+def _ranked(hits: list[Hit]) -> list[Hit]:
+    return sorted(hits, key=lambda h: (-round(h.score, 6), h.key))
+
+
+def _using(name: str) -> str:
+    if name not in VECTORS:
+        raise QueryError(f"unknown vector {name!r}; the collection has {', '.join(VECTORS)}.")
+    return name
+
+
+def _limit(k) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_LIMIT:
+        raise QueryError(f"k={k!r}: expected an integer from 1 to {MAX_LIMIT}.")
+    return k
+
+
+def _sel(with_payload):
+    """Always bring study_key back: results are keyed by it."""
+    if isinstance(with_payload, list):
+        return sorted(set(with_payload) | {"study_key"})
+    return True if with_payload else ["study_key"]

@@ -1,0 +1,62 @@
+"""Study rows for the search tests (importable: pytest puts this folder on sys.path).
+
+The text tower of a fresh cmr-tiny is the real MiniLM, so text embeddings are meaningful before any
+training; `aligned_rows` fakes a trained model by placing each study's vectors near the embedding of its
+class phrase (study/cine/lge) and its impression (report).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+CLASSES = {
+    "AMYLOID": "cardiac amyloidosis with diffuse subendocardial late gadolinium enhancement",
+    "HCM": "hypertrophic cardiomyopathy with asymmetric septal hypertrophy",
+    "ICM": "ischemic cardiomyopathy with transmural infarct scar in the LAD territory",
+    "NORMAL": "normal cardiac MRI with normal biventricular size and function",
+    "NICM": "dilated non-ischemic cardiomyopathy with severely reduced ejection fraction",
+}
+VENDORS = ("SIEMENS", "GE MEDICAL SYSTEMS", "Philips Medical Systems")
+
+
+def _unit(a):
+    a = np.asarray(a, np.float32)
+    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+def make_rows(n: int = 60, dim: int = 32, seed: int = 0) -> list[dict]:
+    """Random unit vectors (continuous: no score ties) with a varied payload. Every 3rd study has no LGE,
+    every 4th no report."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        vecs = {"study": _unit(rng.normal(size=dim)), "cine": _unit(rng.normal(size=dim)),
+                "lge": None if i % 3 == 0 else _unit(rng.normal(size=dim)),
+                "report": None if i % 4 == 0 else _unit(rng.normal(size=dim))}
+        rows.append({
+            "study_key": f"s{i:04d}", "patient_key": f"p{i // 2:04d}", "vectors": vecs,
+            "age": float(20 + (i * 7) % 60), "sex": "F" if i % 2 else "M",
+            "study_date": f"{2015 + i % 8}{1 + i % 12:02d}{1 + i % 27:02d}",
+            "manufacturer": VENDORS[i % 3], "model_name": "Avanto", "field_strength": (1.5, 3.0)[i % 2],
+            "views": ["cine_sax", "cine_4ch"] + ([] if i % 3 == 0 else ["lge_sax"]),
+            "n_frames": 32, "impression": f"impression {i}", "labels": [("A", "B", "C")[i % 3]],
+            "model_id": "test:000000000000"})
+    return rows
+
+def aligned_rows(model, per_class: int = 6, seed: int = 1) -> list[dict]:
+    """Studies whose vectors sit near their class phrase / impression in the model's text space."""
+    from model import embed_texts
+    rng = np.random.default_rng(seed)
+    names = list(CLASSES)
+    class_emb = embed_texts(model, [CLASSES[c] for c in names])
+    impressions = [f"{CLASSES[c]}, study {j}" for c in names for j in range(per_class)]
+    report_emb = embed_texts(model, impressions)
+    rows, dim = [], model.embed_dim
+    for i, text in enumerate(impressions):
+        c = i // per_class
+        noisy = lambda s: _unit(class_emb[c] + s * rng.normal(size=dim) / np.sqrt(dim))  # noqa: E731
+        rows.append({"study_key": f"{names[c].lower()}-{i % per_class}", "vectors": {
+            "study": noisy(0.6), "cine": noisy(0.9), "lge": noisy(0.9) if names[c] != "NORMAL" else None,
+            "report": report_emb[i]}, "age": float(30 + i), "sex": "F" if i % 2 else "M",
+            "study_date": f"20{10 + i % 10}-06-01", "manufacturer": VENDORS[i % 3],
+            "field_strength": 1.5, "views": ["cine_sax", "lge_sax"], "impression": text,
+            "labels": [], "truth": names[c]})
+    return rows

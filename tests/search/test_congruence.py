@@ -1,0 +1,61 @@
+"""The same fixtures and queries through the embedded engine and qdrant-client (in-memory stand-in for the
+server API) must give the same ranked ids (fixtures are continuous random vectors: no score ties)."""
+import numpy as np
+import pytest
+
+from search import Filter
+
+FILTERS = [None, Filter(sex="F"), Filter(age=(30, 55), views=["lge_sax"]),
+           Filter(date=("2017", "2019-06"), vendor=["GE", "Philips"]), Filter(field_strength=3.0, labels=["A", "C"])]
+USING = ["study", "cine", "lge", "report"]
+
+
+def _keys(hits):
+    return [h.key for h in hits]
+
+
+def _same(a, b):
+    assert _keys(a) == _keys(b)
+    np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("using", USING)
+@pytest.mark.parametrize("fi", range(len(FILTERS)))
+def test_nearest(edge_ro, memory_ro, rows, using, fi):
+    q = np.random.default_rng(fi).normal(size=32)
+    args = dict(using=using, filters=FILTERS[fi], limit=7, exclude=["s0011"])
+    _same(edge_ro.nearest(q, **args), memory_ro.nearest(q, **args))
+
+
+@pytest.mark.parametrize("fi", range(len(FILTERS)))
+def test_recommend(edge_ro, memory_ro, rows, fi):
+    pos = [rows[i]["vectors"]["study"] for i in (1, 4)]
+    neg = [rows[8]["vectors"]["study"]]
+    args = dict(filters=FILTERS[fi], limit=8, exclude=["s0001", "s0004", "s0008"])
+    _same(edge_ro.recommend(pos, neg, **args), memory_ro.recommend(pos, neg, **args))
+
+
+@pytest.mark.parametrize("fi", range(len(FILTERS)))
+def test_fusion(edge_ro, memory_ro, rows, fi):
+    rng = np.random.default_rng(100 + fi)
+    q = {"study": rng.normal(size=32), "report": rng.normal(size=32)}
+    a = edge_ro.fuse(q, filters=FILTERS[fi], limit=6)
+    b = memory_ro.fuse(q, filters=FILTERS[fi], limit=6)
+    _same(a, b)
+
+
+@pytest.mark.parametrize("fi", range(len(FILTERS)))
+def test_count_facet_scroll(edge_ro, memory_ro, fi):
+    f = FILTERS[fi]
+    assert edge_ro.count(f) == memory_ro.count(f)
+    for field in ("sex", "manufacturer", "views", "labels"):
+        assert edge_ro.facet(field, f) == memory_ro.facet(field, f)
+    assert sorted(h.key for h in edge_ro.scroll(f)) == sorted(h.key for h in memory_ro.scroll(f))
+
+
+def test_payload_round_trip(edge_store, memory_store):
+    for s in (edge_store, memory_store):
+        s.set_payload("s0002", {"labels": ["X"], "label_scores": {"X": 0.75, "Y": 0.25}})
+    a, b = edge_store.get(["s0002", "s0010"]), memory_store.get(["s0002", "s0010"])
+    strip = lambda hits: [{k: v for k, v in h.payload.items() if k != "indexed_at"} for h in hits]  # noqa: E731
+    assert strip(a) == strip(b)

@@ -1,0 +1,53 @@
+import pytest
+
+from search import Filter
+from search.errors import FilterValueError, UnknownFilterError
+from search.filters import as_conditions
+
+
+def test_filter_compiles_to_neutral_conditions():
+    c = Filter(age=(40, 80), sex="f", date=("2019", "2020-06"), vendor="SIEMENS", field_strength=1.5,
+               views=["cine_sax", "lge_sax"], labels=["AMYLOID", "HCM"]).conditions()
+    assert ("range", "age", 40.0, 80.0) in c.must
+    assert ("date", "study_date", "2019-01-01", "2020-06-30") in c.must
+    assert ("any", "sex", ["F"]) in c.must and ("any", "manufacturer", ["Siemens"]) in c.must
+    assert ("any", "labels", ["AMYLOID", "HCM"]) in c.must
+    assert ("any", "views", ["cine_sax"]) in c.must and ("any", "views", ["lge_sax"]) in c.must
+    lo, hi = next(x[2:] for x in c.must if x[1] == "field_strength")
+    assert lo < 1.5 < hi
+
+
+def test_unknown_field_lists_the_known_ones():
+    with pytest.raises(UnknownFilterError, match="known fields: age, sex, date, vendor"):
+        Filter(gender="F")
+
+
+@pytest.mark.parametrize("kw", [{"age": 40}, {"age": (80, 40)}, {"age": ("a", 3)}, {"date": ("2020", "2019")},
+                                {"sex": ""}, {"views": [1]}])
+def test_bad_values_are_refused_at_construction(kw):
+    with pytest.raises(FilterValueError):
+        Filter(**kw)
+
+
+def test_parse_cli_items():
+    f = Filter.parse(["age=40..80", "sex=F", "views=cine_sax,lge_sax", "date=2020", "field_strength=3",
+                      "age=..60", "labels=AMYLOID"])
+    assert f.fields["age"] == (None, "60") and f.fields["date"] == ("2020", "2020")
+    assert f.fields["views"] == ["cine_sax", "lge_sax"] and f.fields["labels"] == ["AMYLOID"]
+    assert f.fields["field_strength"] == 3.0
+    with pytest.raises(UnknownFilterError):
+        Filter.parse(["colour=red"])
+    with pytest.raises(FilterValueError, match="key=value"):
+        Filter.parse(["sex"])
+
+
+def test_round_trip_and_combination():
+    f = Filter(age=(40, None), sex=["F", "M"], date=("2019", "2020"))
+    assert Filter.from_dict(f.to_dict()) == f
+    assert (Filter(sex="F") & Filter(age=(1, 2))).fields == {"sex": "F", "age": (1, 2)}
+
+
+def test_as_conditions_accepts_dicts_and_exclusions():
+    c = as_conditions({"sex": "F"}, ["id1"])
+    assert c.must == [("any", "sex", ["F"])] and c.exclude_ids == ["id1"]
+    assert not as_conditions(None)

@@ -1,0 +1,91 @@
+"""`cmr search | similar | label | cohort` end to end on a small embedded index and a saved checkpoint."""
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search"))
+
+from search_helpers import CLASSES, aligned_rows  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    import torch
+
+    from model import create_model, save_checkpoint
+    from search import Store
+    d = tmp_path_factory.mktemp("searchcmd")
+    torch.manual_seed(0)
+    model = create_model("cmr-tiny").eval()
+    ckpt = save_checkpoint(model, d / "ckpt")
+    with Store.open(d / "data", dim=model.embed_dim) as s:
+        s.upsert_studies(aligned_rows(model))
+    return ["--data", str(d / "data"), "--checkpoint", str(ckpt)], d
+
+
+def _cmr(capsys, *argv):
+    from ui.cli import main
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_search_prints_a_table_and_json(env, capsys):
+    conn, _ = env
+    rc, out, _ = _cmr(capsys, "search", "cardiac amyloidosis", "--k", "3", *conn)
+    assert rc == 0 and "study_key" in out and out.count("amyloid-") >= 2
+    rc, out, _ = _cmr(capsys, "search", "cardiac amyloidosis", "--k", "3", "--mode", "hybrid",
+                      "--filter", "sex=F", "--json", *conn)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rc == 0 and len(rows) == 3 and all(r["sex"] == "F" for r in rows)
+    assert all(r["study_key"].startswith("amyloid") for r in rows)
+
+
+def test_bad_usage_exits_2_with_one_line(env, capsys):
+    conn, _ = env
+    rc, _, err = _cmr(capsys, "search", "scar", "--filter", "gender=F", *conn)
+    assert rc == 2 and "known fields: age, sex" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = _cmr(capsys, "similar", "no-such-key", *conn)
+    assert rc == 2 and "no study with key" in err
+
+
+def test_missing_checkpoint_is_a_one_line_failure(env, capsys, monkeypatch, tmp_path):
+    _, d = env
+    monkeypatch.delenv("CMR_CHECKPOINT", raising=False)
+    rc, _, err = _cmr(capsys, "search", "scar", "--data", str(d / "data"))
+    assert rc == 1 and "no model checkpoint" in err
+    rc, _, err = _cmr(capsys, "search", "scar", "--data", str(tmp_path))
+    assert rc == 1 and "no index at" in err
+
+
+def test_similar_and_reports(env, capsys):
+    conn, _ = env
+    rc, out, _ = _cmr(capsys, "similar", "hcm-0", "--k", "2", "--json", *conn)
+    keys = [json.loads(line)["study_key"] for line in out.splitlines()]
+    assert rc == 0 and len(keys) == 2 and "hcm-0" not in keys
+    rc, out, _ = _cmr(capsys, "similar", "hcm-0", "--reports", "--k", "2", *conn)
+    assert rc == 0 and "impression" in out
+
+
+def test_label_then_cohort_export_and_rerun(env, capsys, tmp_path):
+    conn, _ = env
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({c: [t] for c, t in CLASSES.items()}))
+    rc, out, _ = _cmr(capsys, "label", "--prompts", str(prompts), *conn)
+    assert rc == 0 and out.startswith("labeled 30 studies")
+    rc, out, _ = _cmr(capsys, "cohort", "export", "--query", "ischemic scar", "--k", "5",
+                      "--filter", "labels=ICM", "--out", str(tmp_path / "icm.csv"), *conn)
+    assert rc == 0 and (tmp_path / "icm.cohort.json").exists()
+    first = pl.read_csv(tmp_path / "icm.csv")
+    assert first.height == 5 and set(first["labels"]) == {"ICM"}
+    rc, _, _ = _cmr(capsys, "cohort", "rerun", str(tmp_path / "icm.cohort.json"), "--out",
+                    str(tmp_path / "again.parquet"), *conn)
+    assert rc == 0 and pl.read_parquet(tmp_path / "again.parquet")["study_key"].to_list() == first["study_key"].to_list()
+
+
+def test_help_lists_the_search_verbs(capsys):
+    rc, out, _ = _cmr(capsys, "--help")
+    assert rc == 0 and all(v in out for v in ("search", "similar", "label", "cohort"))

@@ -1,0 +1,117 @@
+"""`cmr search`: text -> studies, printed as a table (and the helpers the other search verbs share).
+
+    cmr search "amyloid LGE pattern" --k 20 --filter sex=F --filter age=40..80
+    cmr search "dilated LV" --mode report          # impressions; --mode hybrid fuses image + report
+    cmr search "scar" --view lge --json             # LGE sub-view vector; JSON lines instead of a table
+
+Filters (--filter key=value, repeatable): age=LO..HI, sex=F, date=2019..2020-06, vendor=Siemens,
+field_strength=1.5 (or 1.4..1.6), views=cine_sax,lge_sax (all of), labels=AMYLOID,HCM (any of).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_connection_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("index")
+    g.add_argument("--data", type=Path, default=None, help="data folder (default $CMR_DATA or ./cmr-data)")
+    g.add_argument("--url", default=None, help="Qdrant server URL (default $QDRANT_URL; unset = embedded)")
+    g.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
+    g.add_argument("--checkpoint", default=None,
+                   help="model checkpoint folder (default $CMR_CHECKPOINT, else DATA/model)")
+
+
+def add_query_args(p: argparse.ArgumentParser, k: int = 20) -> None:
+    p.add_argument("--k", type=int, default=k, help=f"number of results (default {k})")
+    p.add_argument("--mode", choices=("image", "report", "hybrid"), default="image",
+                   help="image vectors, report impressions, or both fused (default image)")
+    p.add_argument("--view", choices=("study", "cine", "lge"), default="study",
+                   help="which image vector: all views, cine only, LGE only (default study)")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="payload filter, repeatable (see cmr search --help)")
+
+
+def open_client(args):
+    from search import connect
+    return connect(data=args.data, url=args.url, api_key=args.api_key, checkpoint=args.checkpoint)
+
+
+def parse_filters(items: list[str]):
+    from search import Filter
+    return Filter.parse(items) if items else None
+
+
+def print_table(frame, title: str, json_lines: bool = False) -> None:
+    if json_lines:
+        for row in frame.iter_rows(named=True):
+            print(__import__("json").dumps(row, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=title)
+    for name, kw in (("study_key", {"no_wrap": True}), ("score", {"no_wrap": True}), ("age", {}), ("sex", {}),
+                     ("date", {"no_wrap": True}), ("scanner", {}), ("views", {}), ("labels", {}),
+                     ("impression", {"overflow": "fold", "max_width": 48})):
+        table.add_column(name, **kw)
+    for r in frame.iter_rows(named=True):
+        scanner = " ".join(x for x in (r.get("manufacturer"), _tesla(r.get("field_strength"))) if x)
+        table.add_row(*(_cell(v) for v in (r["study_key"], r["score"], r.get("age"), r.get("sex"),
+                                          r.get("study_date"), scanner, r.get("views"), r.get("labels"),
+                                          r.get("impression"))))
+    Console(width=None if sys.stdout.isatty() else 160).print(table)     # piped: do not fold rows
+
+
+def _tesla(v) -> str:
+    return f"{v:g}T" if v else ""
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.0f}"
+    if isinstance(v, list):
+        return ",".join(map(str, v))
+    return str(v)
+
+
+def run(prog: str, argv, build, body) -> int:
+    """Parse with `build()`, run `body(args)`; SearchError -> one line (exit 2 for bad input, else 1)."""
+    from model.errors import ModelError
+    from search.errors import SearchError
+    try:
+        args = build().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        return int(body(args) or 0)
+    except SearchError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2 if e.usage else 1
+    except ModelError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cmr search", description="Find studies by a text query.",
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("query", help="what to look for, e.g. 'amyloid LGE pattern'")
+    add_query_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    add_connection_args(p)
+    return p
+
+
+def _search(args) -> int:
+    filters = parse_filters(args.filter)
+    with open_client(args) as client:
+        frame = client.search(args.query, k=args.k, filters=filters, mode=args.mode, view=args.view)
+    print_table(frame, f"{args.query!r} ({args.mode}, {args.view})", args.json)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run("cmr search", sys.argv[1:] if argv is None else argv, build_parser, _search)
