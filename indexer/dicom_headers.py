@@ -35,6 +35,8 @@ _NON_IMAGE_PREFIXES = {  # SOP class prefix -> what it is (for the error message
     "1.2.840.10008.5.1.4.1.1.66": "raw data / registration",
     "1.2.840.10008.5.1.4.1.1.4.2": "MR spectroscopy",
 }
+UID_CHARS = re.compile(r"[0-9.]+")   # DICOM UIDs (invalid-but-common leading zeros and lengths allowed)
+PIXEL_MODULE = ("SamplesPerPixel", "PhotometricInterpretation", "BitsStored", "PixelRepresentation")
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"     # (7FE0,0010) little endian
 STUDY_FIELDS = ("accession_number", "patient_id", "patient_name", "birth_date", "sex", "age",
                 "study_date", "manufacturer", "model_name", "field_strength", "height_m",
@@ -100,9 +102,58 @@ def _check_pixel_data(fp, size: int, ds) -> None:
         length, hdr = struct.unpack("<I", head[4:8])[0], 8
     else:                           # explicit VR OB/OW: tag, VR, 2 reserved, 4-byte length
         length, hdr = struct.unpack("<I", head[8:12])[0], 12
-    if length != 0xFFFFFFFF and start + hdr + length > size:
+    if length == 0xFFFFFFFF:
+        fp.seek(start + hdr)
+        _check_fragments(fp, size)
+        return
+    if start + hdr + length > size:
         raise NotDicomError(f"truncated file: Pixel Data needs {length} bytes, only "
                             f"{size - start - hdr} present; re-export or re-copy the file")
+    need = _native_pixel_bytes(ds)
+    if length < need:
+        raise NotDicomError(f"Pixel Data holds {length} bytes but Rows x Columns x frames x samples x "
+                            f"bits need {need}: the header or the data is corrupt; re-export the file")
+
+
+def _check_fragments(fp, size: int) -> None:
+    """Encapsulated (compressed) Pixel Data: walk the item headers (seeking over their contents) up to
+    the sequence delimiter; a file cut short ends before it."""
+    while True:
+        item = fp.read(8)
+        if len(item) < 8:
+            break
+        tag, length = item[:4], struct.unpack("<I", item[4:])[0]
+        if tag == b"\xfe\xff\xdd\xe0":            # (FFFE,E0DD) sequence delimiter: complete
+            return
+        if tag != b"\xfe\xff\x00\xe0" or fp.tell() + length > size:   # not an item, or cut short
+            break
+        fp.seek(length, 1)
+    raise NotDicomError("truncated or corrupt file: the compressed Pixel Data fragments end before "
+                        "their sequence delimiter; re-export or re-copy the file")
+
+
+def _native_pixel_bytes(ds) -> int:
+    """Bytes of uncompressed pixel data the image header asks for."""
+    try:
+        n = int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames", 1) or 1)
+        return n * int(ds.get("SamplesPerPixel", 1) or 1) * int(ds.BitsAllocated) // 8
+    except (TypeError, ValueError, AttributeError):
+        return 0
+
+
+def _check_image_tags(ds) -> None:
+    """Image pixel module values the decoder relies on; corrupt values are caught here, at scan."""
+    missing = [kw for kw in PIXEL_MODULE if kw not in ds]
+    if missing:
+        raise NotDicomError(f"image header lacks {', '.join(missing)}: its pixels cannot be decoded; "
+                            "the file is corrupt, re-export it")
+    spp, bits = ds.get("SamplesPerPixel", 1), ds.get("BitsAllocated", None)
+    if spp not in (1, None):
+        raise NotDicomError(f"SamplesPerPixel is {spp}: only grayscale MR images are indexed (a "
+                            "corrupt header if this is an MR image)")
+    if bits not in (8, 16, 32):
+        raise NotDicomError(f"BitsAllocated is {bits}, not 8, 16 or 32: corrupt image header; "
+                            "re-export the file")
 
 
 def _read_dataset(path: str, size: int):
@@ -128,6 +179,7 @@ def _read_dataset(path: str, size: int):
         if "Rows" not in ds or "Columns" not in ds or "BitsAllocated" not in ds:
             raise NotDicomError("DICOM image header lacks Rows/Columns/BitsAllocated: truncated "
                                 "or corrupt header")
+        _check_image_tags(ds)
         deflated = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")).endswith(".99")
         if ds.original_encoding[1] and not deflated:   # positions are file offsets: check
             _check_pixel_data(fp, size, ds)
@@ -284,6 +336,11 @@ def read_header(path: str) -> FileHeader:
         if not (study_uid and series_uid and sop_uid):
             raise NotDicomError("missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID; "
                                 "the file cannot be placed in a study")
+        for kw, uid in (("StudyInstanceUID", study_uid), ("SeriesInstanceUID", series_uid),
+                        ("SOPInstanceUID", sop_uid)):
+            if not UID_CHARS.fullmatch(uid):
+                raise NotDicomError(f"{kw} {uid!r} holds characters other than digits and dots: a "
+                                    "corrupt header, the file cannot be placed safely; re-export it")
         n_frames = _i(ds, "NumberOfFrames") or 1
         tsyntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")) or \
             _raw_syntax(ds)

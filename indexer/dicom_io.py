@@ -9,6 +9,7 @@ says which syntaxes this environment can decode.
 """
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 
 import numpy as np
@@ -17,7 +18,7 @@ from pydicom import uid as U
 from pydicom.pixels import get_decoder
 
 from indexer.dicom_headers import MULTIFRAME_SOP_CLASSES, frame_item, quiet_pydicom
-from indexer.errors import DecoderMissingError, PixelReadError
+from indexer.errors import CorruptPixelsError, DecoderMissingError, PixelReadError
 from indexer.records import InstanceRecord
 
 # transfer syntax -> what to install when no plugin can decode it
@@ -72,25 +73,56 @@ def _rescale(ds, i: int) -> tuple[float, float]:
     return float(src.get("RescaleSlope", 1) or 1), float(src.get("RescaleIntercept", 0) or 0)
 
 
+NATIVE_SYNTAXES = (U.ExplicitVRLittleEndian, U.ImplicitVRLittleEndian)
+
+
+def _native_pixels(ds, syntax: str, path: str) -> np.ndarray | None:
+    """Uncompressed little-endian grayscale Pixel Data straight from its bytes -> (F, H, W), the same
+    values as pydicom's pixel_array (bits above BitsStored masked, signed values sign-extended)
+    without its per-file overhead; None where this shortcut does not apply."""
+    bits, stored = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("BitsStored", 0) or 0)
+    if syntax not in NATIVE_SYNTAXES or bits not in (8, 16, 32) or "PixelData" not in ds \
+            or int(ds.get("SamplesPerPixel", 1) or 1) != 1 or not 0 < stored <= bits:
+        return None
+    signed = ds.get("PixelRepresentation", 0) == 1
+    shape = (int(ds.get("NumberOfFrames", 1) or 1), int(ds.Rows), int(ds.Columns))
+    buf = ds.PixelData
+    if len(buf) < np.prod(shape) * bits // 8:
+        raise CorruptPixelsError(path, f"Pixel Data holds {len(buf)} bytes, {shape} frames of {bits} "
+                                 "bits need more: the file is corrupt; re-export or re-copy it")
+    arr = np.frombuffer(buf, f"<{'i' if signed else 'u'}{bits // 8}", count=int(np.prod(shape)))
+    arr = arr.reshape(shape)
+    if stored < bits:
+        shift = bits - stored
+        arr = (arr << shift) >> shift if signed else arr & ((1 << stored) - 1)
+    return arr
+
+
 def _decode_file(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
     """All frames of one file -> (F, H, W) raw stored values, and its dataset."""
     with quiet_pydicom():
         try:
-            ds = pydicom.dcmread(path, force=True)
+            with open(path, "rb") as f:                   # one read; parsing from memory is faster
+                ds = pydicom.dcmread(io.BytesIO(f.read()), force=True)
         except Exception as e:
-            raise PixelReadError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+            raise CorruptPixelsError(path, f"unreadable ({type(e).__name__}: {e})") from None
         syntax = str(ds.file_meta.get("TransferSyntaxUID", U.ExplicitVRLittleEndian))
         check_decodable(path, syntax)
         try:
-            arr = ds.pixel_array
-        except Exception as e:
-            raise PixelReadError(f"{path}: pixel data could not be decoded "
-                                 f"({type(e).__name__}: {e}); the file may be corrupt") from None
+            arr = _native_pixels(ds, syntax, path)
+            arr = ds.pixel_array if arr is None else arr
+        except CorruptPixelsError:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:   # Rust decoder plugins panic (pyo3 PanicException is no Exception)
+            raise CorruptPixelsError(path, f"pixel data could not be decoded ({type(e).__name__}: "
+                                     f"{e}); the file is corrupt: re-export or re-copy it") from None
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
-        raise PixelReadError(f"{path}: expected grayscale frames, got pixel array of shape "
-                             f"{arr.shape}; colour images are not supported")
+        raise CorruptPixelsError(path, f"expected grayscale frames, got pixel array of shape "
+                                 f"{arr.shape}; colour images are not supported")
     return arr, ds
 
 

@@ -39,3 +39,12 @@ class PixelReadError(IndexerError):
 
 class AssemblyError(IndexerError):
     """A study cannot be assembled into cache arrays (e.g. it has no cine)."""
+
+
+class CorruptPixelsError(PixelReadError):
+    """One file's pixel data cannot be decoded or holds impossible values; `path` names the file, so
+    a study can be assembled without it."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}")

@@ -91,11 +91,13 @@ def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[
     """Worker: one study -> (row, link, errors). Never raises."""
     s = task.study
     try:
-        from indexer.assemble import assemble_study
-        from indexer.series_typing import type_study
-        views, qa = assemble_study(s, type_study(s))
-    except Exception as exc:     # one bad study must not stop the run
+        views, qa, dropped = _assemble(s)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # one bad study must not stop the run (decoder panics included)
         return None, None, [ErrorRecord(s.source_dir, task.key, "assemble", f"{type(exc).__name__}: {exc}")]
+    bad = [ErrorRecord(e.path, task.key, "assemble", f"file left out of the study: {e}") for e in dropped]
+    qa.warnings += [f"{len(dropped)} corrupt files left out"] if dropped else []
     if not task.report:
         qa.warnings.append("no report")
     impression = deidentify_text(extract_impression(task.report), [s.patient_name],
@@ -109,7 +111,30 @@ def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[
                     task.fp, rel)
     link = {"study_key": task.key, "patient_key": task.pkey, "study_instance_uid": s.study_instance_uid,
             "accession_number": s.accession_number, "source_path": s.source_dir}
-    return row, link, []
+    return row, link, bad
+
+
+MAX_CORRUPT_FILES = 16     # more corrupt files than this in one study: the study fails
+
+
+def _assemble(s: StudyRecord):
+    """Type and assemble one study; a file whose pixels cannot be decoded is left out (its instances
+    removed, the study typed and assembled again) -> (views, qa, [CorruptPixelsError of each file])."""
+    from indexer.assemble import assemble_study
+    from indexer.errors import CorruptPixelsError
+    from indexer.series_typing import type_study
+    dropped: list[CorruptPixelsError] = []
+    while True:
+        try:
+            views, qa = assemble_study(s, type_study(s))
+            return views, qa, dropped
+        except CorruptPixelsError as e:
+            if len(dropped) >= MAX_CORRUPT_FILES:
+                raise
+            dropped.append(e)
+            for se in s.series:
+                se.instances = [i for i in se.instances if i.path != e.path]
+            s.series = [se for se in s.series if se.instances]
 
 
 def _results(tasks: list[_Task], archive: str, workers: int):
@@ -139,8 +164,10 @@ def _keyed(errors: list[ErrorRecord], salt: bytes) -> list[ErrorRecord]:
 
 
 def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, salt_file=None,
-            progress: bool = True) -> PrepareResult:
-    """Cache every study of `archive` (DICOM tree or ACDC NIfTI folder) into `out`; see module docstring."""
+            progress: bool = True, select=None) -> PrepareResult:
+    """Cache every study of `archive` (DICOM tree or ACDC NIfTI folder) into `out`; see module docstring.
+    select: optional predicate on the study key; studies it rejects are not (re)built, and cached ones are
+    kept as they are (`cmr index --shard i/N` caches only its own share of the archive)."""
     t0 = time.monotonic()
     salt = load_or_create_salt(salt_file)
     writer = CacheWriter(out)
@@ -158,7 +185,7 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
         key, report = study_key(s.study_instance_uid, salt), report_map.get(s.study_instance_uid, "")
         keys.add(key)
         fp = fingerprint(_files(s), report)
-        if done.get(key) != fp:
+        if done.get(key) != fp and (select is None or select(key)):
             tasks.append(_Task(s, key, patient_key(s.patient_id, salt), report, fp, str(out)))
     return _run(tasks, str(archive), writer, keys, workers, progress, t0)
 
