@@ -18,6 +18,7 @@ import numpy as np
 
 from phantom.audit_features import header_features, intensity_features, keyword_accuracy
 from phantom.audit_stats import one_vs_rest
+from phantom.class_rules import targets_as_measured
 from phantom.latent import CLASSES, Latent, latent_from_dict
 from phantom.params import LATERAL, SEPTAL, sample_latent
 
@@ -26,34 +27,38 @@ from phantom.params import LATERAL, SEPTAL, sample_latent
 LGE_PATTERNS = ("subendo", "transmural", "midwall", "subepi", "rv_insertion", "dot")
 ORACLE_FIELDS = ("lv_edvi", "lv_ef", "max_wall_mm", "septal_lateral_ratio", "rv_edvi", "rv_ef",
                  "pericardial_effusion_mm", "lge_percent")
-# One-vs-rest AUC windows of the oracle: targets ±0.03 (phantom.md §5.6); never 1.0.
-ORACLE_TARGETS = {"HCM": (0.96, 0.998), "AMYLOID": (0.94, 0.998), "ICM": (0.90, 0.98),
-                  "NICM": (0.90, 0.98)}
-ORACLE_MAX_OTHER = 0.9995         # any other class: must not be perfectly separable either
+# One-vs-rest AUC windows of the oracle (the issue's targets, phantom.md §5.6): HCM ~0.99,
+# amyloid ~0.97, ICM/NICM 0.93-0.95; never 1.0.
+ORACLE_TARGETS = {"HCM": (0.975, 0.995), "AMYLOID": (0.955, 0.985), "ICM": (0.92, 0.96),
+                  "NICM": (0.92, 0.96)}
+ORACLE_MAX_OTHER = 0.998          # any other class: must not be (nearly) perfectly separable
 HEADER_MAX_AUC = 0.65
 INTENSITY_MAX_AUC = 0.70
 
 
 # --- oracle --------------------------------------------------------------------------------------
 def lge_percent_estimate(lat: Latent) -> float:
-    """Rough % of LV mass enhanced, from the LGE patches (stand-in for measure.py's lge_percent)."""
+    """Rough % of LV mass with fibrosis > 0.5 (measure.py's lge_percent) from the LGE patches;
+    constants fitted on a real tiny archive (correlation 0.8-0.98 per class)."""
     total = 0.0
     for p in lat.lge:
-        frac = len(p.segments) / 17 * (p.depth[1] - p.depth[0]) * (1 - 0.4 * p.patchiness)
-        if p.pattern in ("dot", "rv_insertion"):
-            frac *= 0.15
-        total += frac * min(1.0, 0.5 + p.strength)
+        frac = len(p.segments) / 17 * (p.depth[1] - p.depth[0]) * (1 - 0.6 * p.patchiness)
+        frac *= 0.15 if p.pattern in ("dot", "rv_insertion") else 0.7
+        total += frac * float(np.clip((p.strength - 0.45) / 0.2, 0.0, 1.0))
     return float(min(100.0, 100 * total))
 
 
 def measured_from_latent(lat: Latent, rng: np.random.Generator) -> dict:
-    """Reader-like measurements of the latent targets: EF ±3 points, volumes ±5 %, walls ±0.8 mm."""
-    w = np.asarray(lat.wall_ed_mm) + rng.normal(0, 0.8, 17)                    # (17,)
-    sept, lat_w = w[[s - 1 for s in SEPTAL]].max(), w[[s - 1 for s in LATERAL]].max()
+    """Reader-like measurements of the latent targets with measure.py's errors on real renders
+    (tiny archive, seed 11): EF ±1.7 points, volumes ±2.5 %, walls ±0.15 mm; the max wall is over
+    the basal/mid segments 1-12, which is all measure.py contours."""
+    t = targets_as_measured(lat)
+    w = np.asarray(lat.wall_ed_mm[:12]) + rng.normal(0, 0.15, 12)              # (12,)
+    sept, lat_w = w[[s - 1 for s in SEPTAL[:4]]].max(), w[[s - 1 for s in LATERAL[:4]]].max()
     return {
-        "lv_edvi": lat.lv_edvi * rng.normal(1, 0.05), "lv_ef": lat.lv_ef + rng.normal(0, 3),
+        "lv_edvi": t["lv_edvi"] * rng.normal(1, 0.025), "lv_ef": t["lv_ef"] + rng.normal(0, 1.7),
         "max_wall_mm": float(w.max()), "septal_lateral_ratio": float(sept / max(lat_w, 1.0)),
-        "rv_edvi": lat.rv_edvi * rng.normal(1, 0.05), "rv_ef": lat.rv_ef + rng.normal(0, 3),
+        "rv_edvi": t["rv_edvi"] * rng.normal(1, 0.025), "rv_ef": t["rv_ef"] + rng.normal(0, 1.4),
         "pericardial_effusion_mm": max(0.0, lat.pericardial_effusion_mm + rng.normal(0, 0.5)),
         "lge_percent": lge_percent_estimate(lat) * rng.normal(1, 0.2),
     }
@@ -78,7 +83,10 @@ def _oracle_rows(x: np.ndarray, labels: np.ndarray, seed: int) -> list[dict]:
     rows = []
     for r in one_vs_rest(x, labels, CLASSES, seed=seed):
         lo, hi = ORACLE_TARGETS.get(r["cls"], (0.0, ORACLE_MAX_OTHER))
-        ok = bool(lo <= r["auc"] <= hi) if r["cls"] in ORACLE_TARGETS else bool(r["auc"] < hi)
+        if r["cls"] in ORACLE_TARGETS:   # 300 studies hold 6-50 positives per class: the bootstrap
+            ok = bool(r["ci_lo"] <= hi and r["ci_hi"] >= lo)   # CI must reach the target window
+        else:
+            ok = bool(r["auc"] < hi)
         rows.append(_row("oracle", r, f"{lo:.2f}-{hi:.3f}", ok))
     return rows
 

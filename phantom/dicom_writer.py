@@ -192,12 +192,13 @@ def quantize(images: np.ndarray, gain: float, storage: str) -> tuple[np.ndarray,
     raise ValueError(f"pixel storage {storage!r} unknown; use magnitude|signed|offset2048|offset4096")
 
 
-def _window(stored: np.ndarray, slope: float, intercept: float,
-            jitter: tuple[float, float]) -> tuple[str, str]:
-    """WindowCenter/Width from the 1st/99.5th percentiles of one image (subsampled), jittered."""
-    lo, hi = np.percentile(stored[::2, ::2], (1.0, 99.5)) * slope + intercept
-    width = max(hi - lo, 16.0) * jitter[1]
-    return _ds(round((lo + hi) / 2 * jitter[0])), _ds(round(width))
+def _window(gain: float, signed: bool, jitter: tuple[float, float]) -> tuple[str, str]:
+    """WindowCenter/Width from the series gain and render's class-independent reference level (~1000
+    a.u.), jittered like a protocol default. Never from the image: percentile windows would let a
+    header-only classifier see the image content (shortcut audit)."""
+    ref = 1000.0 * gain
+    center = 0.0 if signed else 0.6 * ref * jitter[0]
+    return _ds(round(center)), _ds(round(1.3 * ref * jitter[1]))
 
 
 # --- tags ------------------------------------------------------------------------------------------
@@ -369,6 +370,7 @@ def _write_job(study_dir: Path, j: Job, c: StudyContext, compress: bool) -> dict
     gain *= 2.0 if storage == "offset4096" else 1.0                # that storage spans +-4094
     jitter = (float(rng.uniform(0.9, 1.1)), float(rng.uniform(0.8, 1.2)))
     stored, slope, intercept = quantize(j.src.images[j.slices], gain, storage)   # (S', F, H, W)
+    window = _window(gain, j.src.signed, jitter)
     series_ds = _series_dataset(j, c, storage == "signed", slope, intercept)
     encoder = dicom_encode.SeriesEncoder(series_ds, MR_IMAGE_STORAGE, compress)
     folder = f"{j.number}_{sanitize(j.name)}"
@@ -378,7 +380,7 @@ def _write_job(study_dir: Path, j: Job, c: StudyContext, compress: bool) -> dict
         for f in range(stored.shape[1]):
             inst += 1
             img = stored[pos, f]                                     # (H, W)
-            ds = _image_dataset(j, c, pos, f, inst, img, _window(img, slope, intercept, jitter), compress)
+            ds = _image_dataset(j, c, pos, f, inst, img, window, compress)
             (study_dir / folder / f"{inst:04d}.dcm").write_bytes(encoder.file_bytes(ds))
     return {"kind": j.src.kind, "folder": folder, "series_number": j.number, "description": j.name,
             "n_files": inst, "series_instance_uid": str(series_ds.SeriesInstanceUID),

@@ -1,8 +1,15 @@
 """Latent sampling: one `Latent` (physiology, class-bearing) per study, following phantom.md §1.2.
 
 Every class has its own small sampler (phantom.latent_classes.SAMPLERS, label -> function) that
-overrides a shared normal baseline built here. Class ranges overlap on purpose (§1.2 notes, §5.4 hard negatives) and were calibrated so
-that the measurement oracle of `phantom.audit` lands near the CMR-CLIP anchors (§5.6), not at 1.0.
+overrides a shared normal baseline built here. Class ranges overlap on purpose (§1.2 notes, §5.4
+hard negatives) and were calibrated so that the measurement oracle of `phantom.audit` lands near
+the CMR-CLIP anchors (§5.6), not at 1.0.
+
+ACDC consistency (phantom.class_rules): a study is drawn "clear" (its targets meet the class rule
+with a measurement-error slack) with probability 1 - BORDERLINE_RATE, else "borderline" (the draw
+is repeated until it does NOT clear the slack; half of those are near-cut cases whose targets
+still meet the plain rule, half tails of the wide §1.2 ranges, e.g. NICM with EF 40-48). `Latent.borderline` is exactly "fails the slack test", so every study
+whose measured values break its class rule is flagged borderline (hedged report, §5.3).
 
 Design choices (documented because the shortcut audit depends on them):
   * sex, age, height and weight are drawn from ONE distribution for every class, so PatientSex,
@@ -19,12 +26,16 @@ from __future__ import annotations
 import numpy as np
 
 from phantom.acquisition_params import T1_POST_3T_FACTOR, sample_acquisition  # noqa: F401
+from phantom.class_rules import class_rule_holds, rule_slack, targets_as_measured
 from phantom.latent import CLASS_PRIOR, CLASSES, Latent, LGEPatch
 from phantom.latent_classes import (  # noqa: F401  (SEPTAL/LATERAL re-exported for the audit)
     LATERAL, SAMPLERS, SEPTAL, _edvi_ef, _seg_array, _tnorm, _u, _wall_map)
 INCIDENTALS = ("aortic_dilation", "hepatic_cyst", "hiatal_hernia", "mitral_regurgitation",
                "pleural_effusion", "bicuspid_aortic_valve", "trace_pericardial_fluid")
 INCIDENTAL_RATE = 0.20             # §4.2: 15-25 % of studies carry an incidental finding
+BORDERLINE_RATE = 0.05             # deliberate near-cut / tail cases per class (§5.3, class_rules)
+NEAR_CUT_SHARE = 0.5               # of the borderline draws: targets inside the cut, within the slack
+MAX_REDRAWS = 60
 
 
 # --- shared baseline -------------------------------------------------------------------------------
@@ -69,26 +80,19 @@ def _normal_base(rng, sex: str) -> dict:
 
 
 # --- borderline, confidence, incidentals -----------------------------------------------------------
-def _near(x: float, cut: float, tol: float = 0.05) -> bool:
-    return abs(x - cut) <= tol * cut
+def _rule_plain(label: str, sex: str, d: dict) -> bool:
+    """The class rule holds on the targets, without slack (a near-cut, not a tail, case)."""
+    lat = _freeze(0, label, False, "definite", {"sex": sex, **_DUMMY_DEMO}, d)
+    return class_rule_holds(label, sex, targets_as_measured(lat), lat)
 
 
-def is_borderline(label: str, sex: str, d: dict) -> bool:
-    """A class-defining value within ~5 % of its ACDC cut-point (phantom.md §1.1)."""
-    ef, edvi, wmax = d["lv_ef"], d["lv_edvi"], float(np.max(d["wall_ed_mm"]))
-    rv_cut = 110 if sex == "M" else 100
-    checks = {
-        "NORMAL": _near(edvi, 90 if sex == "M" else 80) or _near(wmax, 12),
-        "ATHLETE": _near(ef, 50) or _near(wmax, 12),
-        "NICM": _near(ef, 40) or _near(edvi, 100),
-        "ICM": _near(ef, 40),
-        "HCM": _near(wmax, 15) or _near(ef, 55),
-        "AMYLOID": _near(wmax, 12),
-        "RV": _near(d["rv_edvi"], rv_cut) or _near(d["rv_ef"], 40),
-        "HTN_LVH": _near(wmax, 15),
-        "OTHER": _near(ef, 50),
-    }
-    return bool(checks[label])
+def _rule_clear(label: str, sex: str, d: dict) -> bool:
+    """The class rule holds on the targets with the measurement-error slack (class_rules)."""
+    lat = _freeze(0, label, False, "definite", {"sex": sex, **_DUMMY_DEMO}, d)
+    return rule_slack(label, sex, targets_as_measured(lat), lat)
+
+
+_DUMMY_DEMO = dict(age=50, height_cm=170.0, weight_kg=70.0, bsa=1.82)
 
 
 def _confidence(rng, borderline: bool) -> str:
@@ -118,11 +122,23 @@ def sample_latent(rng, study_index: int, label: str | None = None) -> Latent:
     if label not in SAMPLERS:
         raise ValueError(f"unknown class {label!r}; choose one of {', '.join(CLASSES)}")
     demo = _demographics(rng)
-    d = _normal_base(rng, demo["sex"])
-    SAMPLERS[label](rng, d, demo["sex"])
+    d = _class_draw(rng, label, demo["sex"], want_clear=rng.random() >= BORDERLINE_RATE)
     _incidentals(rng, d)
-    borderline = is_borderline(label, demo["sex"], d)
+    borderline = not _rule_clear(label, demo["sex"], d)
     return _freeze(study_index, label, borderline, _confidence(rng, borderline), demo, d)
+
+
+def _class_draw(rng, label: str, sex: str, want_clear: bool) -> dict:
+    """Class sampler on a fresh healthy baseline, redrawn until the class rule is clear of its
+    cut-points (want_clear) or, for the deliberate borderline share, until it is NOT (a near-cut
+    or tail case of the wide §1.2 ranges). Gives up after MAX_REDRAWS (last draw kept)."""
+    near_cut = not want_clear and rng.random() < NEAR_CUT_SHARE
+    for _ in range(MAX_REDRAWS):
+        d = _normal_base(rng, sex)
+        SAMPLERS[label](rng, d, sex)
+        if _rule_clear(label, sex, d) == want_clear and (not near_cut or _rule_plain(label, sex, d)):
+            break
+    return d
 
 
 def _freeze(study_index, label, borderline, conf, demo, d) -> Latent:

