@@ -27,6 +27,7 @@ SMOOTH_MM = 12.0         # smoothing of the temporal-std map: the heart becomes 
 CENTRE_PRIOR_MM = 80.0   # activity further than this from the image centre is down-weighted
 HEART_RADIUS_MM = 30.0   # disk around the heart centre used to score slices
 LAX_WARN_MM = 20.0       # warn when a long-axis plane misses the heart centre by more than this
+LOCATE_MM = 2.5          # locate_heart works on pixels of about this size
 
 
 def _read(instances: list[InstanceRecord]) -> np.ndarray:
@@ -60,9 +61,28 @@ def _blob_centre(activity: np.ndarray, spacing: tuple[float, float],
 
 
 def locate_heart(stack: np.ndarray, spacing: tuple[float, float]) -> HeartLocation:
-    """Heart centre and mid-ventricular slice of a cine stack (S, T, H, W) with pixel spacing (row, col) mm."""
-    lo, hi = np.percentile(stack, [1, 99.5])
-    scaled = (stack - lo) / max(float(hi - lo), 1e-6)
+    """Heart centre and mid-ventricular slice of a cine stack (S, T, H, W) with pixel spacing (row, col) mm.
+    Fine matrices are first block-averaged to about LOCATE_MM pixels (the heart is ~100 mm across; the
+    result is the same to a fraction of a millimetre, at a fraction of the cost)."""
+    f = max(1, round(LOCATE_MM / max(spacing)))
+    if f == 1 or min(stack.shape[2:]) < 16 * f:
+        return _locate(stack, spacing)
+    h, w = stack.shape[2] // f * f, stack.shape[3] // f * f
+    small = sum(stack[:, :, i:h:f, j:w:f] for i in range(f) for j in range(f)) / np.float32(f * f)
+    loc = _locate(small, (spacing[0] * f, spacing[1] * f))
+    return HeartLocation(loc.mid_slice, loc.heart_slices, loc.row * f + (f - 1) / 2, loc.col * f + (f - 1) / 2)
+
+
+def _robust_range(a: np.ndarray, n: int = 1 << 19) -> tuple[float, float]:
+    """1st and 99.5th percentiles of a, from an evenly strided sample of about n values."""
+    flat = a.reshape(-1)
+    lo, hi = np.percentile(flat[::max(1, flat.size // n)], [1, 99.5])
+    return float(lo), float(hi)
+
+
+def _locate(stack: np.ndarray, spacing: tuple[float, float]) -> HeartLocation:
+    lo, hi = _robust_range(stack)
+    scaled = (stack - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))
     std = scaled.std(axis=1)                                               # (S, H, W)
     row, col = _blob_centre(std.mean(axis=0), spacing)
     lv = find_lv(scaled, spacing, (row, col)) if len(stack) > 1 else None

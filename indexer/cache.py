@@ -1,7 +1,7 @@
 """The study cache on disk: written incrementally, crash-safe, and skipping unchanged studies on re-runs.
 
     out/studies.parquet     one row per study (keys only, never raw identifiers)
-    out/arrays/<key>.npz    the study's views (np.savez_compressed, float16)
+    out/arrays/<key>.npz    the study's views (a compressed .npz, float16; np.load reads it)
     out/errors.parquet      file, study, stage, reason (this run's errors)
     out/link.parquet        study_key, patient_key, study_instance_uid, accession_number, source_path
     out/parts/              small Parquet part files appended while a run goes; merged by `finish`
@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from indexer.records import ErrorRecord
 LINK_COLUMNS = ("study_key", "patient_key", "study_instance_uid", "accession_number", "source_path")
 FLUSH_SECONDS = 1.0       # part files are written at least this often while studies complete
 FLUSH_ROWS = 64
+NPZ_LEVEL = 1             # deflate level of the arrays: 1 is ~3x faster than savez's 6, files ~10 % larger
 
 
 def fingerprint(files: list[tuple[str, int, int]], extra: str = "") -> str:
@@ -56,7 +58,10 @@ def write_arrays(out: str | Path, key: str, views: dict[str, np.ndarray]) -> str
     """Write one study's views to out/arrays/<key>.npz atomically; returns the path relative to out."""
     rel = f"arrays/{key}.npz"
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{v: np.asarray(a, np.float16) for v, a in views.items()})
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=NPZ_LEVEL) as z:   # = savez_compressed
+        for v, a in views.items():                                                   # at a faster level
+            with z.open(f"{v}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asarray(a, np.float16), allow_pickle=False)
     _atomic_write(Path(out) / rel, buf.getvalue())
     return rel
 

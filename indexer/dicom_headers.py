@@ -1,6 +1,7 @@
 """One file's DICOM header -> records: validation plus InstanceRecord(s) and study/series fields.
 
-`read_header(path)` reads the header only (pixels are not loaded), checks that the file is an MR image
+`read_header(path)` reads the header only (pixels are not loaded; the common classic MR file through
+dicom_fast's byte-level walk, anything else through pydicom), checks that the file is an MR image
 with pixel data, and returns a `FileHeader` (one InstanceRecord per frame; Enhanced MR multi-frame
 files get their per-frame geometry and timing from the functional groups). Anything unusable raises
 `NotDicomError` with a message that says what is wrong. scan.py turns those into ErrorRecords.
@@ -19,6 +20,7 @@ import pydicom
 from pydicom import config
 from pydicom.errors import InvalidDicomError
 
+from indexer.dicom_fast import FastDataset, read_fast
 from indexer.errors import NotDicomError
 from indexer.records import InstanceRecord
 
@@ -330,7 +332,7 @@ def read_header(path: str) -> FileHeader:
     """Header of one file -> FileHeader. Raises NotDicomError (message says what is wrong)."""
     st = os.stat(path)
     with quiet_pydicom():
-        ds = _read_dataset(path, st.st_size)
+        ds = (read_fast(path, st.st_size) if st.st_size else None) or _read_dataset(path, st.st_size)
         study_uid, series_uid = _s(ds, "StudyInstanceUID"), _s(ds, "SeriesInstanceUID")
         sop_uid = _s(ds, "SOPInstanceUID")
         if not (study_uid and series_uid and sop_uid):
@@ -342,8 +344,8 @@ def read_header(path: str) -> FileHeader:
                 raise NotDicomError(f"{kw} {uid!r} holds characters other than digits and dots: a "
                                     "corrupt header, the file cannot be placed safely; re-export it")
         n_frames = _i(ds, "NumberOfFrames") or 1
-        tsyntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")) or \
-            _raw_syntax(ds)
+        tsyntax = ds.transfer_syntax if isinstance(ds, FastDataset) else \
+            str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")) or _raw_syntax(ds)
         head = FileHeader(path, study_uid, series_uid, _study_fields(ds), _series_fields(ds))
         for i in range(n_frames):
             geo = _frame_geometry(ds, i)

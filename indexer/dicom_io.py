@@ -2,7 +2,8 @@
 
     frames = read_frames(series.instances)     # (N, H, W) float32, RescaleSlope/Intercept applied
 
-Compressed transfer syntaxes are decoded by whichever plugin is installed (pylibjpeg + its
+Uncompressed little-endian classic MR files (most archives) are read straight from their bytes (dicom_fast
+finds Pixel Data; no pydicom parse). Compressed transfer syntaxes are decoded by whichever plugin is installed (pylibjpeg + its
 libjpeg/openjpeg/rle packages, pyjpegls, python-gdcm; RLE also by pydicom itself). When none is,
 DecoderMissingError names the file, the syntax and the package to install. `decoders_available()`
 says which syntaxes this environment can decode.
@@ -17,6 +18,7 @@ import pydicom
 from pydicom import uid as U
 from pydicom.pixels import get_decoder
 
+from indexer.dicom_fast import parse
 from indexer.dicom_headers import MULTIFRAME_SOP_CLASSES, frame_item, quiet_pydicom
 from indexer.errors import CorruptPixelsError, DecoderMissingError, PixelReadError
 from indexer.records import InstanceRecord
@@ -103,7 +105,13 @@ def _decode_file(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
     with quiet_pydicom():
         try:
             with open(path, "rb") as f:                   # one read; parsing from memory is faster
-                ds = pydicom.dcmread(io.BytesIO(f.read()), force=True)
+                raw = f.read()
+            fast = parse(raw)                             # the common file: no pydicom parse at all
+            if fast is not None:
+                return _frames(_native_pixels(fast, fast.transfer_syntax, path), path), fast
+            ds = pydicom.dcmread(io.BytesIO(raw), force=True)
+        except CorruptPixelsError:
+            raise
         except Exception as e:
             raise CorruptPixelsError(path, f"unreadable ({type(e).__name__}: {e})") from None
         syntax = str(ds.file_meta.get("TransferSyntaxUID", U.ExplicitVRLittleEndian))
@@ -118,12 +126,17 @@ def _decode_file(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
         except BaseException as e:   # Rust decoder plugins panic (pyo3 PanicException is no Exception)
             raise CorruptPixelsError(path, f"pixel data could not be decoded ({type(e).__name__}: "
                                      f"{e}); the file is corrupt: re-export or re-copy it") from None
+    return _frames(arr, path), ds
+
+
+def _frames(arr: np.ndarray, path: str) -> np.ndarray:
+    """A decoded pixel array -> (F, H, W); CorruptPixelsError for colour or odd shapes."""
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
         raise CorruptPixelsError(path, f"expected grayscale frames, got pixel array of shape "
                                  f"{arr.shape}; colour images are not supported")
-    return arr, ds
+    return arr
 
 
 def read_frames(instances: list[InstanceRecord]) -> np.ndarray:

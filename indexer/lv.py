@@ -141,6 +141,8 @@ def find_lv(stack: np.ndarray, spacing: tuple[float, float],
     if not got:
         return None
     pts, w = np.array([p[:2] for p in got]), np.array([p[2] for p in got])
+    w = np.minimum(w, np.median(w))             # no one slice outvotes the stack (an apex capped by
+                                                # bright effusion scores far above the true cavities)
     med = np.array([_weighted_median(pts[:, 0], w), _weighted_median(pts[:, 1], w)])
     near = np.hypot((pts[:, 0] - med[0]) * spacing[0], (pts[:, 1] - med[1]) * spacing[1]) <= CONSENSUS_MM
     centre = (pts[near] * w[near, None]).sum(axis=0) / w[near].sum()

@@ -9,6 +9,7 @@ becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/Info.cfg) is 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -137,21 +138,20 @@ def _assemble(s: StudyRecord):
             s.series = [se for se in s.series if se.instances]
 
 
-def _results(tasks: list[_Task], archive: str, workers: int):
-    """Yield _process results, in a process pool when workers > 1 (a bounded number in flight)."""
-    if workers <= 1:
+def _results(tasks: list[_Task], archive: str, workers: int, pool):
+    """Yield _process results, in the process pool when there is one (a bounded number in flight)."""
+    if pool is None:
         for t in tasks:
             yield _process(t, archive)
         return
-    with ProcessPoolExecutor(workers) as pool:
-        pending, todo = set(), iter(tasks)
-        for t in todo:
-            pending.add(pool.submit(_process, t, archive))
-            if len(pending) >= 4 * workers:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (f.result() for f in done)
-        for f in pending:
-            yield f.result()
+    pending, todo = set(), iter(tasks)
+    for t in todo:
+        pending.add(pool.submit(_process, t, archive))
+        if len(pending) >= 4 * workers:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (f.result() for f in done)
+    for f in pending:
+        yield f.result()
 
 
 def _files(s: StudyRecord) -> list[tuple[str, int, int]]:
@@ -174,8 +174,15 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
     from indexer.nifti import is_acdc, prepare_acdc
     if is_acdc(archive):
         return prepare_acdc(archive, writer, salt, t0, progress)
+    import indexer.assemble, indexer.scan, indexer.series_typing  # noqa: F401  before the pool forks:
+    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:   # imported once
+        return _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0)
+
+
+def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0) -> PrepareResult:
+    """prepare() after its set-up: one process pool (or None) serves the header scan and the assembly."""
     from indexer.scan import scan_archive
-    studies, scan_errors = scan_archive(str(archive), workers=workers)
+    studies, scan_errors = scan_archive(str(archive), workers=workers, pool=pool)
     report_map, report_errors = {}, []
     if reports is not None:
         report_map, report_errors = join_reports(studies, read_reports(reports), str(reports))
@@ -187,14 +194,14 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
         fp = fingerprint(_files(s), report)
         if done.get(key) != fp and (select is None or select(key)):
             tasks.append(_Task(s, key, patient_key(s.patient_id, salt), report, fp, str(out)))
-    return _run(tasks, str(archive), writer, keys, workers, progress, t0)
+    return _run(tasks, str(archive), writer, keys, workers, pool, progress, t0)
 
 
-def _run(tasks, archive, writer, keys, workers, progress, t0) -> PrepareResult:
+def _run(tasks, archive, writer, keys, workers, pool, progress, t0) -> PrepareResult:
     from tqdm import tqdm
     failed = 0
     bar = tqdm(total=len(tasks), unit="study", disable=not progress, desc="prepare")
-    for row, link, errors in _results(tasks, archive, workers):
+    for row, link, errors in _results(tasks, archive, workers, pool):
         if row is None:
             failed += 1
             keys.discard(errors[0].study) if errors else None

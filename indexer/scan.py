@@ -10,6 +10,7 @@ with missing or contradictory geometry are kept and reported with a reason start
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
@@ -79,6 +80,8 @@ def list_files(root: str) -> tuple[list[str], list[ErrorRecord]]:
     """Candidate DICOM files under root (walk + DICOMDIR references, deduplicated), and errors."""
     errors: list[ErrorRecord] = []
     files, dicomdirs = _walk(root, errors)
+    if not dicomdirs:
+        return files, errors
     seen = {os.path.realpath(f) for f in files}
     for d in dicomdirs:
         for f in _dicomdir_files(d, errors):
@@ -115,9 +118,9 @@ def _read_chunk(paths: list[str]) -> list[FileHeader | ErrorRecord]:
     return [_read_one(p) for p in paths]
 
 
-def _read_all(files: list[str], workers: int, progress: Progress | None) -> Iterable:
+def _read_all(files: list[str], workers: int, progress: Progress | None, pool=None) -> Iterable:
     total = len(files)
-    if workers <= 1 or total < 64:
+    if (workers <= 1 and pool is None) or total < 64:
         for i, p in enumerate(files):
             yield _read_one(p)
             if progress:
@@ -126,8 +129,8 @@ def _read_all(files: list[str], workers: int, progress: Progress | None) -> Iter
     size = max(16, min(256, total // (workers * 8)))
     chunks = [files[i:i + size] for i in range(0, total, size)]
     done = 0
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for results in pool.map(_read_chunk, chunks):
+    with contextlib.nullcontext(pool) if pool is not None else ProcessPoolExecutor(workers) as ex:
+        for results in ex.map(_read_chunk, chunks):
             yield from results
             done += len(results)
             if progress:
@@ -170,12 +173,14 @@ def _group(headers: list[FileHeader], errors: list[ErrorRecord]) -> list[StudyRe
     return sorted(studies.values(), key=lambda s: s.source_dir)
 
 
-def scan_archive(root, *, workers: int = 1, progress: Progress | None = None
+def scan_archive(root, *, workers: int = 1, progress: Progress | None = None, pool=None
                  ) -> tuple[list[StudyRecord], list[ErrorRecord]]:
     """Headers of every DICOM file under root -> (studies, errors). Never raises on bad files.
 
-    workers > 1 reads headers in that many processes. progress(done, total) is called as files
-    are read. Studies are sorted by folder, series by SeriesNumber, instances by InstanceNumber.
+    workers > 1 reads headers in that many processes; pool: an executor to use for that instead of a
+    new one (prepare shares one pool between scan and assembly: workers import everything once).
+    progress(done, total) is called as files are read. Studies are sorted by folder, series by
+    SeriesNumber, instances by InstanceNumber.
     """
     root = os.fspath(root)
     if not os.path.isdir(root):
@@ -183,6 +188,6 @@ def scan_archive(root, *, workers: int = 1, progress: Progress | None = None
                                 "check the path")]
     files, errors = list_files(root)
     headers: list[FileHeader] = []
-    for r in _read_all(files, workers, progress):
+    for r in _read_all(files, workers, progress, pool):
         (errors.append(r) if isinstance(r, ErrorRecord) else headers.append(r))
     return _group(headers, errors), errors

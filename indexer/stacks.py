@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -68,8 +69,17 @@ def _time_key(inst: InstanceRecord) -> tuple:
 
 
 def _oriented_normal(inst: InstanceRecord) -> np.ndarray:
-    n = plane_of(inst).normal
-    return n if n @ APEX_HINT >= 0 else -n
+    return _oriented_normal_of(tuple(inst.iop))
+
+
+@lru_cache(maxsize=4096)
+def _oriented_normal_of(iop: tuple[float, ...]) -> np.ndarray:
+    """Slice normal of an orientation, pointing apex-ward (cached: a series shares one orientation)."""
+    v = np.asarray(iop, float)
+    n = np.cross(v[:3] / np.linalg.norm(v[:3]), v[3:] / np.linalg.norm(v[3:]))
+    n = n if n @ APEX_HINT >= 0 else -n
+    n.flags.writeable = False
+    return n
 
 
 def _main_orientation(instances: list[InstanceRecord]) -> np.ndarray:
