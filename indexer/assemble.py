@@ -28,6 +28,7 @@ CENTRE_PRIOR_MM = 80.0   # activity further than this from the image centre is d
 HEART_RADIUS_MM = 30.0   # disk around the heart centre used to score slices
 LAX_WARN_MM = 20.0       # warn when a long-axis plane misses the heart centre by more than this
 LOCATE_MM = 2.5          # locate_heart works on pixels of about this size
+LV_MIN_SLICES = 7        # the LV search looks at no fewer slices than this (the middle of the heart)
 
 
 def _read(instances: list[InstanceRecord]) -> np.ndarray:
@@ -80,19 +81,35 @@ def _robust_range(a: np.ndarray, n: int = 1 << 19) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _moving_slices(std: np.ndarray, spacing: tuple[float, float], row: float, col: float) -> tuple[int, int]:
+    """First and last slice whose temporal std in the heart disk around (row, col) is >= half the peak."""
+    rr, cc = np.ogrid[:std.shape[1], :std.shape[2]]
+    disk = np.hypot((rr - row) * spacing[0], (cc - col) * spacing[1]) <= HEART_RADIUS_MM
+    per_slice = std[:, disk].mean(axis=1)                                  # (S,)
+    moving = np.flatnonzero(per_slice >= 0.5 * per_slice.max())
+    return int(moving.min()), int(moving.max())
+
+
+def _lv_slices(first: int, last: int, n_slices: int) -> slice:
+    """The middle half of the moving slices (at least LV_MIN_SLICES): the LV search runs only there."""
+    n = last - first + 1
+    keep = min(n_slices, max(LV_MIN_SLICES, (n + 1) // 2))
+    start = min(max(0, (first + last + 1 - keep) // 2), n_slices - keep)
+    return slice(start, start + keep)
+
+
 def _locate(stack: np.ndarray, spacing: tuple[float, float]) -> HeartLocation:
     lo, hi = _robust_range(stack)
     scaled = (stack - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))
     std = scaled.std(axis=1)                                               # (S, H, W)
     row, col = _blob_centre(std.mean(axis=0), spacing)
-    lv = find_lv(scaled, spacing, (row, col)) if len(stack) > 1 else None
+    lv = None
+    if len(stack) > 1:
+        part = _lv_slices(*_moving_slices(std, spacing, row, col), len(stack))
+        lv = find_lv(scaled[part], spacing, (row, col))
     if lv is not None:                                                     # the LV cavity, not the
         row, col = lv                                                      # whole moving region
-    rr, cc = np.ogrid[:std.shape[1], :std.shape[2]]
-    disk = np.hypot((rr - row) * spacing[0], (cc - col) * spacing[1]) <= HEART_RADIUS_MM
-    per_slice = std[:, disk].mean(axis=1)                                  # (S,)
-    moving = np.flatnonzero(per_slice >= 0.5 * per_slice.max())
-    first, last = int(moving.min()), int(moving.max())
+    first, last = _moving_slices(std, spacing, row, col)
     mid = (first + last) // 2 if len(stack) > 1 else 0
     if lv is None:
         row, col = _blob_centre(std[mid], spacing, prior=(row, col), prior_mm=HEART_RADIUS_MM)
