@@ -85,9 +85,11 @@ def _moving_slices(std: np.ndarray, spacing: tuple[float, float], row: float, co
     """First and last slice whose temporal std in the heart disk around (row, col) is >= half the peak."""
     rr, cc = np.ogrid[:std.shape[1], :std.shape[2]]
     disk = np.hypot((rr - row) * spacing[0], (cc - col) * spacing[1]) <= HEART_RADIUS_MM
-    per_slice = std[:, disk].mean(axis=1)                                  # (S,)
+    if not disk.any():                       # centre estimate outside the image: every slice counts
+        return 0, len(std) - 1
+    per_slice = np.nan_to_num(std[:, disk].mean(axis=1))                   # (S,)
     moving = np.flatnonzero(per_slice >= 0.5 * per_slice.max())
-    return int(moving.min()), int(moving.max())
+    return (int(moving.min()), int(moving.max())) if moving.size else (0, len(std) - 1)
 
 
 def _lv_slices(first: int, last: int, n_slices: int) -> slice:

@@ -150,5 +150,7 @@ def find_lv(stack: np.ndarray, spacing: tuple[float, float],
                                                 # bright effusion scores far above the true cavities)
     med = np.array([_weighted_median(pts[:, 0], w), _weighted_median(pts[:, 1], w)])
     near = np.hypot((pts[:, 0] - med[0]) * spacing[0], (pts[:, 1] - med[1]) * spacing[1]) <= CONSENSUS_MM
+    if not near.any() or w[near].sum() <= 0:    # the picks disagree everywhere: keep their median
+        return float(med[0]), float(med[1])
     centre = (pts[near] * w[near, None]).sum(axis=0) / w[near].sum()
     return float(centre[0]), float(centre[1])

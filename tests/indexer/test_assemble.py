@@ -138,3 +138,11 @@ def test_locate_lv_on_sunnybrook_contours():
         x, y = np.mean(mid, axis=0)                                       # contour points are (col, row)
         r, c = slices[loc.mid_slice].plane.to_pixel(centre)
         assert mid and np.hypot(r - y, c - x) * slices[0].plane.spacing[0] < 8.0, study_id
+
+
+def test_moving_slices_with_a_centre_outside_the_image_keeps_every_slice():
+    """Regression (phantom seed 11, an OTHER study with incomplete coverage): a centre estimate off the
+    image used to crash with a zero-size reduction and lose the study."""
+    from indexer.assemble import _moving_slices
+    std = np.random.default_rng(0).random((6, 32, 32)).astype(np.float32)
+    assert _moving_slices(std, (2.0, 2.0), row=-500.0, col=-500.0) == (0, 5)
