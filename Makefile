@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DATA ?= cmr-data
-DEMO_N ?= 12
+DEMO_N ?= 100
 
-.PHONY: install browser test test-fast demo bench clean
+.PHONY: install browser test test-fast demo demo-index bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,13 @@ test: install browser
 test-fast: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
+# The main job: a SYNTHETIC archive -> the embedded index -> three example queries -> the UI
+# (ui/demo_cmd.py; it prints the URL; Ctrl-C stops the server). `make demo-index` stops before the UI.
 demo: install
-	$(VENV)/bin/cmr synth --n $(DEMO_N) --profile demo --seed 7 --out $(DATA)/demo-archive --preview
-	@echo "synthetic demo archive: $(DATA)/demo-archive (contact sheets: $(DATA)/demo-archive/preview/)"
+	HF_HUB_OFFLINE=1 $(VENV)/bin/cmr demo --n $(DEMO_N) --data $(DATA) --serve
+
+demo-index: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/cmr demo --n $(DEMO_N) --data $(DATA)
 
 bench: install
 	$(PY) bench/phantom.py

@@ -1,0 +1,66 @@
+"""Study, Map and About pages."""
+from app_fixtures import app, goto, result_keys, search, ui_data  # noqa: F401
+
+
+def _open_first(at):
+    at = search(at)
+    key = result_keys(at)[0]
+    at.button(key=f"r_open_{key}").click().run()
+    assert not at.exception, at.exception
+    return at, key
+
+
+def test_study_page_views_qa_neighbours(app):
+    at, key = _open_first(app)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "cine_sax" in captions and any(c.startswith("lge_sax slice") for c in captions)
+    assert [s.value for s in at.subheader][:1] == ["Cine"]
+    heads = [s.value for s in at.subheader]
+    for h in ("Impression", "QA", "Similar studies (study → study)", "Nearest reports of other studies (study → report)"):
+        assert h in heads
+    assert key not in result_keys(at, "sim_open_")              # similar excludes the study itself
+    rep = at.dataframe[0].value
+    assert len(rep) == 5 and key not in set(rep["study_key"]) and "score" in rep.columns
+
+
+def test_lge_scrubber_moves_slice(app):
+    at, key = _open_first(app)
+    slider = at.slider(key=f"lge_{key}_lge_sax")
+    last = int(slider.max)
+    slider.set_value(last).run()
+    assert any(c == f"lge_sax slice {last + 1}/{last + 1}" for img in at.get("image") for c in img.captions)
+
+
+def test_study_query_param_and_add(app):
+    at, key = _open_first(app)
+    assert at.query_params["study"] == [key] or at.query_params["study"] == key
+    at.button(key="study_add").click().run()
+    assert key in at.session_state.basket
+
+
+def test_map_page(app):
+    at = goto(app, "Map")
+    assert [t.value for t in at.title][0] == "Map"
+    at.selectbox(key="map_color").set_value("sex").run()
+    assert not at.exception
+
+
+def test_map_projection_and_click(ui_data):
+    import numpy as np
+
+    from ui.app.logic import pca_2d
+    from ui.app.screens.map import picked_key
+    xy = pca_2d(np.random.default_rng(0).normal(size=(12, 8)))
+    assert xy.shape == (12, 2) and abs(xy[:, 0].mean()) < 1e-9 and xy[:, 0].var() >= xy[:, 1].var()
+    assert picked_key({"selection": {"pick": [{"study_key": "abc"}]}}) == "abc"
+    assert picked_key({"selection": {"pick": []}}) is None and picked_key({}) is None
+
+
+def test_about_page(app, ui_data):
+    at = goto(app, "About")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["studies"] == "12" and metrics["vector size"] == "256"
+    assert "Model card" in [s.value for s in at.subheader]
+    assert any("model_id" in str(j.value) for j in at.json)          # the full card
+    versions = at.dataframe[0].value
+    assert "streamlit" in set(versions["package"])

@@ -1,0 +1,74 @@
+"""Search page: query, results as cards, 👍/👎 refine, add to cohort, filters."""
+from app_fixtures import N_STUDIES, app, goto, result_keys, search, ui_data  # noqa: F401
+
+
+def test_query_shows_cards_with_images(app):
+    at = search(app)
+    keys = result_keys(at)
+    assert len(keys) == N_STUDIES
+    assert any(c.value.startswith(f"{N_STUDIES} results") for c in at.caption)
+    imgs = at.get("image")
+    assert len(imgs) == 2 * N_STUDIES and [i.captions[0] for i in imgs[:2]] == ["cine SAX", "LGE"]    # cine GIF + LGE still
+
+
+def test_thumbnails_cached_on_disk(app, ui_data):
+    search(app)
+    gifs = list((ui_data / "thumbs").rglob("cine_sax_*.gif"))
+    assert gifs and gifs[0].read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    from PIL import Image
+    assert Image.open(gifs[0]).n_frames > 1               # animated
+
+
+def test_thumbs_down_refines_ranking(app):
+    at = search(app)
+    before = result_keys(at)
+    at.button(key=f"r_down_{before[0]}").click().run()
+    after = result_keys(at)
+    assert at.session_state.negative == [before[0]]
+    assert before[0] not in after and after != before[1:] or len(after) == len(before) - 1
+    at.button(key=f"r_up_{after[0]}").click().run()
+    again = result_keys(at)
+    assert after[0] not in again and at.session_state.positive == [after[0]]
+    assert any("refined by feedback" in i.value for i in at.info)
+
+
+def test_new_query_clears_feedback(app):
+    at = search(app)
+    at.button(key=f"r_down_{result_keys(at)[0]}").click().run()
+    at = search(at, "septal hypertrophy")
+    assert at.session_state.negative == [] and len(result_keys(at)) == N_STUDIES
+
+
+def test_add_to_cohort_one_and_all(app):
+    at = search(app)
+    first = result_keys(at)[0]
+    at.button(key=f"r_add_{first}").click().run()
+    assert list(at.session_state.basket) == [first]
+    at.button(key="add_all").click().run()
+    assert len(at.session_state.basket) == N_STUDIES
+
+
+def test_filters_restrict_results(app):
+    at = search(app)
+    at.sidebar.multiselect(key="f_sex").set_value(["F"]).run()
+    assert not at.exception
+    rows = at.session_state.results.to_dicts()
+    assert rows and all(r["sex"] == "F" for r in rows)
+    at.sidebar.slider(key="f_age").set_value((50, 60)).run()
+    assert all(50 <= r["age"] <= 60 for r in at.session_state.results.to_dicts())
+
+
+def test_report_and_hybrid_modes(app):
+    at = app
+    for mode in ("report", "hybrid"):
+        at.selectbox(key="q_mode").set_value(mode)
+        at = search(at)
+        assert result_keys(at) and at.session_state.mode == mode
+
+
+def test_open_study_from_card(app):
+    at = search(app)
+    key = result_keys(at)[0]
+    at.button(key=f"r_open_{key}").click().run()
+    assert at.session_state.page == "Study" and at.session_state.study == key
+    assert [t.value for t in at.title][0] == "Study"

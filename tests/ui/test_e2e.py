@@ -1,0 +1,73 @@
+"""End to end in a real browser: `cmr ui` on a free localhost port, a small indexed phantom archive,
+Debian's chromium through Playwright. Type a query, open a study, 👎 a result and see the ranking change,
+add to the cohort, export, check the exported file. Screenshots go to a temp folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def phantom_data(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent (apt-get install chromium); the browser test needs it")
+    pytest.importorskip("playwright.sync_api", reason="playwright (python package) is not installed")
+    from ui.demo_data import build
+    return build(tmp_path_factory.mktemp("e2e"), n=12, seed=3)
+
+
+def test_browser_flow(phantom_data, tmp_path):
+    from ui import browser as b
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    with b.serve(phantom_data) as url, b.browser() as page:
+        b.open_app(page, url)
+        run = b.run_count(page)
+        b.submit_query(page, "dilated left ventricle with reduced ejection fraction")
+        b.wait_results(page, run, n=12)
+        first = b.result_keys(page)
+        assert len(first) == 12
+        page.screenshot(path=shots / "search.png")
+        html = [page.content()]
+
+        run = b.run_count(page)                                  # 👎 the top result: ranking changes
+        b.card_button(page, "down", first[0]).click()
+        b.wait_results(page, run)
+        second = b.result_keys(page)
+        assert first[0] not in second and second != first
+        assert page.get_by_text("refined by feedback").is_visible()
+
+        b.card_button(page, "add", second[0]).click()             # add to the cohort
+        b.idle(page)
+        b.card_button(page, "open", second[1]).click()            # open a study
+        page.get_by_role("heading", name="Study", exact=True).wait_for()
+        b.idle(page)
+        assert page.get_by_text("Similar studies (study → study)").is_visible()
+        page.screenshot(path=shots / "study.png", full_page=True)
+        html.append(page.content())
+        page.get_by_role("button", name="add to cohort").locator("visible=true").first.click()
+        b.idle(page)
+
+        b.goto_page(page, "Cohort")
+        page.get_by_text("studies in the cohort").wait_for()
+        with page.expect_download() as dl:
+            page.locator(".st-key-dl_csv button >> visible=true").first.click()
+        path = tmp_path / "cohort.csv"
+        dl.value.save_as(path)
+        page.screenshot(path=shots / "cohort.png", full_page=True)
+    frame = pl.read_csv(path)
+    assert set(frame["study_key"]) == {second[0], second[1]}
+    assert {"rank", "score", "age", "sex", "labels", "impression"} <= set(frame.columns)
+    assert not {"study_instance_uid", "accession_number", "source_path"} & set(frame.columns)
+    assert all((shots / f"{p}.png").stat().st_size > 10_000 for p in ("search", "study", "cohort"))
+    link = pl.read_parquet(phantom_data / "cache" / "link.parquet")     # raw identifiers: never shown
+    raw = [v for c in ("study_instance_uid", "accession_number", "source_path") for v in link[c].to_list() if v]
+    assert raw and not [v for v in raw if any(v in h for h in html)]
+    print(f"screenshots in {shots}: {sorted(os.listdir(shots))}")

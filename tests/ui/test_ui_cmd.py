@@ -1,0 +1,60 @@
+"""`cmr ui` and the app's plain helpers (no Streamlit session needed)."""
+from pathlib import Path
+
+import pytest
+
+
+def test_ui_registered_and_help(capsys):
+    from ui.cli import COMMANDS, main
+    assert COMMANDS["ui"][0] == "ui.ui_cmd"
+    assert main(["ui", "--help"]) == 0
+    assert "--port" in capsys.readouterr().out
+
+
+def test_command_is_local_headless_without_stats():
+    from ui.ui_cmd import APP, build_parser, command
+    cmd = command(build_parser().parse_args([]))
+    opts = dict(zip(cmd[5::2], cmd[6::2]))
+    assert cmd[3:5] == ["run", str(APP)] and Path(APP).exists()
+    assert opts["--server.address"] == "127.0.0.1" and opts["--server.headless"] == "true"
+    assert opts["--browser.gatherUsageStats"] == "false" and opts["--server.maxUploadSize"] == "200"
+
+
+def test_missing_index_is_one_line_failure(tmp_path, capsys):
+    from ui.ui_cmd import main
+    assert main(["--data", str(tmp_path)]) == 1
+    assert "no index" in capsys.readouterr().err
+
+
+def test_small_counts():
+    from ui.app.logic import facet_frame, small
+    assert [small(n) for n in (0, 1, 10, 11, 250)] == ["0", "<11", "<11", "11", "250"]
+    assert facet_frame([("F", 3), ("M", 40)])["studies"].to_list() == ["<11", "40"]
+
+
+def test_make_filter_and_kept_keys():
+    from search import Filter
+    from ui.app.logic import kept_keys, make_filter
+    assert make_filter({}) is None and make_filter({"sex": [], "labels": None}) is None
+    assert make_filter({"sex": ["F"], "age": [40, 80]}) == Filter(sex=["F"], age=(40, 80))
+    basket = {"a": {"study_key": "a", "score": 0.5}, "b": {"study_key": "b", "score": 0.9},
+              "c": {"study_key": "c", "score": None}, "d": {"study_key": "d", "score": 0.1}}
+    assert kept_keys(basket, 0.4) == ["b", "a", "c"]
+
+
+def test_gif_and_png(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ui.app.media import gif_bytes, png_bytes
+    frames = np.linspace(0, 1, 20 * 8 * 8).reshape(20, 8, 8).astype(np.float16)
+    (tmp_path / "a.gif").write_bytes(gif_bytes(frames, px=32))
+    im = Image.open(tmp_path / "a.gif")
+    assert im.n_frames == 20 and im.size == (32, 32) and im.info.get("loop") == 0
+    assert png_bytes(frames[0], px=16)[:4] == b"\x89PNG"
+
+
+def test_thumb_paths_refuse_odd_keys(tmp_path):
+    from ui.app.media import cine_gif
+    with pytest.raises(ValueError):
+        cine_gif(tmp_path, "../x", "arrays/x.npz")

@@ -1,0 +1,69 @@
+"""Result cards: cine loop + LGE still, score, age/sex, labels, impression, and the card's actions."""
+from __future__ import annotations
+
+import streamlit as st
+
+from . import media
+from .state import add_to_basket, data_dir, open_study
+
+COLUMNS = 4
+SNIPPET = 140
+
+
+def array_paths(table) -> dict[str, str]:
+    """study_key -> its arrays file in the cache (empty when there is no cache)."""
+    if table is None:
+        return {}
+    return dict(zip(table["study_key"].to_list(), table["array_path"].to_list()))
+
+
+def snippet(text: str | None, n: int = SNIPPET) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def escape_md(text: str) -> str:
+    """Report text shown as text: no lists, headings or emphasis from its punctuation."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|~$" else ch for ch in text)
+
+
+def headline(r: dict) -> str:
+    age = "?" if r.get("age") is None else f"{r['age']:.0f}"
+    return f"**{r['score']:.3f}** · {age} y · {r.get('sex') or '?'}"
+
+
+def thumbnails(key: str, paths: dict[str, str], px: int = media.THUMB_PX) -> None:
+    rel = paths.get(key)
+    if rel is None:
+        st.caption("no images in the cache")
+        return
+    imgs = [(p, c) for p, c in ((media.cine_gif(data_dir(), key, rel, px=px), "cine SAX"),
+                                (media.lge_png(data_dir(), key, rel, px=px), "LGE")) if p is not None]
+    for col, (p, c) in zip(st.columns(2, gap="small"), imgs):
+        col.image(str(p), caption=c, width="stretch")
+
+
+def result_grid(rows: list[dict], paths: dict[str, str], feedback=None, prefix: str = "r") -> None:
+    """Cards in a grid; `feedback(key, +1 | -1)` adds 👍/👎 buttons when given."""
+    for start in range(0, len(rows), COLUMNS):
+        for col, (i, r) in zip(st.columns(COLUMNS), enumerate(rows[start:start + COLUMNS], start)):
+            with col.container(border=True):
+                card(r, i + 1, paths, feedback, prefix)
+
+
+def card(r: dict, rank: int, paths: dict[str, str], feedback, prefix: str) -> None:
+    key = r["study_key"]
+    thumbnails(key, paths)
+    st.markdown(headline(r))
+    labels = ", ".join(r.get("labels") or []) or "no labels"
+    st.caption(f"#{rank} · `{key}` · {labels}")
+    st.markdown(escape_md(snippet(r.get("impression"))) or "_no report_")
+    b = st.columns(4 if feedback else 2)        # icons, no tooltips: a tooltip doubles each button's DOM
+    # 👍 more like this · 👎 less like this · add to the cohort · open the study
+    if feedback:
+        b[0].button(":material/thumb_up:", key=f"{prefix}_up_{key}", on_click=feedback, args=(key, 1))   # 👍
+        b[1].button(":material/thumb_down:", key=f"{prefix}_down_{key}", on_click=feedback, args=(key, -1))  # 👎
+    in_basket = key in st.session_state.basket
+    b[-2].button(":material/check:" if in_basket else ":material/playlist_add:", key=f"{prefix}_add_{key}",
+                 on_click=add_to_basket, args=([r],), disabled=in_basket)
+    b[-1].button(":material/open_in_new:", key=f"{prefix}_open_{key}", on_click=open_study, args=(key,))

@@ -1,0 +1,22 @@
+"""The cohort workbench (Streamlit script): `cmr ui` runs this file; the pages live in ui/app/screens/."""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))     # `streamlit run` does not add the repo
+
+from ui.app import state  # noqa: E402
+
+MODULES = {"Search": "search", "Study": "study", "Query by example": "example", "Cohort": "cohort",
+           "Map": "map", "About": "about"}
+
+st.set_page_config(page_title="cmr-search workbench", page_icon="🫀", layout="wide")
+state.init_session()
+st.sidebar.title(":material/cardiology: cmr-search")
+st.sidebar.radio("page", state.PAGES, key="page", label_visibility="collapsed")
+st.sidebar.caption(f"cohort basket: {len(st.session_state.basket)} studies")
+importlib.import_module(f"ui.app.screens.{MODULES[st.session_state.page]}").render()

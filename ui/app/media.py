@@ -1,0 +1,86 @@
+"""Images of cached studies: animated cine GIFs and LGE stills, built with PIL and kept on disk.
+
+    cine_gif(data, key, arrays_path, "cine_sax")     # DATA/thumbs/<key>/cine_sax.gif (one cardiac cycle)
+    lge_png(data, key, arrays_path, slice_index)     # DATA/thumbs/<key>/lge_sax_<i>.png
+
+Cache arrays are float16 in ~[0, 1] (model/clip.py); files are written once (atomically) and reused.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+THUMB_PX = 128            # thumbnails are upscaled from the 96 px cache crop for legibility
+FRAME_MS = 60             # per cine frame: 20 phases ~ 1.2 s per cycle
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    return (np.clip(np.nan_to_num(np.asarray(a, np.float32)), 0, 1) * 255).astype(np.uint8)
+
+
+def _frame(a: np.ndarray, px: int) -> Image.Image:
+    return Image.fromarray(_to_uint8(a), "L").resize((px, px), Image.BILINEAR)
+
+
+def gif_bytes(frames: np.ndarray, px: int = THUMB_PX, ms: int = FRAME_MS) -> bytes:
+    """(T, H, W) in [0, 1] -> an animated, looping GIF."""
+    imgs = [_frame(f, px) for f in frames]
+    buf = io.BytesIO()
+    imgs[0].save(buf, "GIF", save_all=True, append_images=imgs[1:], duration=ms, loop=0)
+    return buf.getvalue()
+
+
+def png_bytes(image: np.ndarray, px: int = THUMB_PX) -> bytes:
+    buf = io.BytesIO()
+    _frame(image, px).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _cached(path: Path, make) -> Path:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(make())
+        os.replace(tmp, path)
+    return path
+
+
+def load_views(cache: Path, array_path: str) -> dict[str, np.ndarray]:
+    from indexer.cache import load_arrays
+    return load_arrays(cache, array_path)
+
+
+def _thumb_dir(data: Path, key: str) -> Path:
+    if not key.replace("-", "").replace("_", "").isalnum():          # keys become folder names
+        raise ValueError(f"unexpected study key {key!r}")
+    return data / "thumbs" / key
+
+
+def cine_gif(data: Path, key: str, array_path: str, view: str = "cine_sax", px: int = THUMB_PX) -> Path | None:
+    """The cine loop of `view` as a GIF file, or None when the study lacks the view."""
+    path = _thumb_dir(data, key) / f"{view}_{px}.gif"
+    if path.exists():
+        return path
+    views = load_views(data / "cache", array_path)
+    if view not in views:
+        return None
+    return _cached(path, lambda: gif_bytes(views[view], px))
+
+
+def lge_png(data: Path, key: str, array_path: str, index: int | None = None, view: str = "lge_sax",
+            px: int = THUMB_PX) -> Path | None:
+    """One LGE slice (default the middle one) as a PNG file, or None when the study lacks the view."""
+    path = _thumb_dir(data, key) / f"{view}_{'mid' if index is None else index}_{px}.png"
+    if path.exists():
+        return path
+    views = load_views(data / "cache", array_path)
+    if view not in views:
+        return None
+    i = len(views[view]) // 2 if index is None else index
+    if not 0 <= i < len(views[view]):
+        return None
+    return _cached(path, lambda: png_bytes(views[view][i], px))

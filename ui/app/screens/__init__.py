@@ -1,0 +1,1 @@
+"""One module per page (not "pages/": Streamlit would turn that folder into its own navigation); each has `render()`."""

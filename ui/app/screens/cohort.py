@@ -1,0 +1,131 @@
+"""Cohort page: the basket, counts and facets (small counts as "<11"), a score histogram with a threshold,
+export to CSV / Parquet plus the query spec JSON; saved cohorts re-open and re-run."""
+from __future__ import annotations
+
+import json
+import re
+
+import altair as alt
+import streamlit as st
+
+from .. import state
+from ..logic import FACET_FIELDS, cohort_from_basket, count_values, facet_frame, kept_keys, make_filter, small
+
+TABLE_COLUMNS = ("study_key", "score", "age", "sex", "study_date", "manufacturer", "field_strength", "labels",
+                 "impression")
+
+
+def cohorts_dir():
+    d = state.data_dir() / "cohorts"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _clear() -> None:
+    st.session_state.basket = {}
+
+
+def histogram(basket: dict) -> float:
+    """Score histogram + threshold slider; returns the threshold (studies below it leave the export)."""
+    scores = [r["score"] for r in basket.values() if r.get("score") is not None]
+    if len(scores) < 2 or min(scores) == max(scores):
+        return min(scores, default=0.0)
+    lo, hi = float(min(scores)), float(max(scores))
+    t = st.slider("score threshold", lo, hi, lo, step=(hi - lo) / 100, format="%.3f", key="threshold")
+    data = alt.Data(values=[{"score": s, "kept": s >= t} for s in scores])
+    chart = alt.Chart(data).mark_bar().encode(alt.X("score:Q", bin=alt.Bin(maxbins=30)), alt.Y("count():Q"),
+                                              alt.Color("kept:N"))
+    st.altair_chart(chart, width="stretch")
+    return t
+
+
+def facets(client, rows: list[dict]) -> None:
+    """Basket facets (computed here) next to index facets (Qdrant facets under the current filters)."""
+    filt = make_filter(st.session_state.get("filters") or {})
+    cols = st.columns(len(FACET_FIELDS))
+    for col, (name, field) in zip(cols, FACET_FIELDS.items()):
+        col.markdown(f"**{name}**")
+        col.caption("cohort")
+        col.dataframe(facet_frame(count_values(rows, field)), hide_index=True, width="stretch")
+        col.caption("whole index" + (" (current filters)" if filt else ""))
+        col.dataframe(facet_frame(client.store.facet(field, filt)), hide_index=True, width="stretch")
+
+
+def exports(cohort) -> None:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", cohort.spec["query"] or "cohort")[:40] or "cohort"
+    out = state.data_dir() / "exports"
+    out.mkdir(parents=True, exist_ok=True)
+    c = st.columns(3)
+    for col, ext, mime in ((c[0], "csv", "text/csv"), (c[1], "parquet", "application/octet-stream")):
+        path = cohort.export(out / f"{stem}.{ext}")
+        col.download_button(f":material/download: {ext.upper()}", path.read_bytes(), f"{stem}.{ext}", mime, key=f"dl_{ext}")
+    spec = json.dumps({**cohort.spec, "keys": cohort.keys, "scores": cohort.scores}, indent=2)
+    c[2].download_button(":material/download: spec JSON", spec, f"{stem}.cohort.json", "application/json", key="dl_spec")
+
+
+def saved(client, cohort) -> None:
+    st.subheader("Saved cohorts")
+    c = st.columns([4, 2])
+    name = c[0].text_input("name", value="cohort", key="save_name")
+    if c[1].button("save", key="save_cohort", disabled=cohort is None):
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "cohort"
+        cohort.save(cohorts_dir() / f"{safe}.cohort.json")
+        st.success(f"saved {safe}")
+    files = sorted(p.name for p in cohorts_dir().glob("*.cohort.json"))
+    if not files:
+        return
+    c = st.columns([4, 1, 1])
+    pick = c[0].selectbox("saved", files, key="saved_pick")
+    if c[1].button("re-open", key="reopen"):
+        reopen(client, pick)
+    if c[2].button("re-run", key="rerun"):
+        rerun(client, pick)
+
+
+def reopen(client, name: str) -> None:
+    from search.cohort import Cohort
+    co = Cohort.load(cohorts_dir() / name)
+    frame = co._fetch(client)
+    st.session_state.basket = {r["study_key"]: r for r in frame.to_dicts()}
+    st.session_state.query = co.spec.get("query", "")
+    st.rerun()
+
+
+def rerun(client, name: str) -> None:
+    import warnings
+
+    from search.cohort import Cohort
+    co = Cohort.load(cohorts_dir() / name)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        again = co.rerun(client)
+    for x in w:
+        st.warning(str(x.message))
+    same = set(again.keys) & set(co.keys)
+    st.info(f"re-run of {name}: {len(again.keys)} studies, {small(len(same))} in common with the saved "
+            f"{len(co.keys)}; same ranked keys: {'yes' if again.keys[:len(co.keys)] == co.keys else 'no'}")
+
+
+def render() -> None:
+    st.title("Cohort")
+    client = state.client()
+    basket = st.session_state.basket
+    if basket:
+        t = histogram(basket)
+        keep = kept_keys(basket, t)
+        st.metric("studies in the cohort", small(len(keep)), help="counts from 1 to 10 are shown as <11")
+        rows = [basket[k] for k in keep]
+        st.dataframe([{c: r.get(c) for c in TABLE_COLUMNS} for r in rows], hide_index=True,
+                     width="stretch")
+        st.button("empty the basket", on_click=_clear)
+        facets(client, rows)
+        spec = {k: st.session_state.get(k) for k in ("query", "mode", "view", "k", "filters", "positive",
+                                                     "negative")}
+        cohort = cohort_from_basket(client, basket, t, spec) if keep else None
+        if cohort is not None:
+            st.subheader("Export")
+            exports(cohort)
+    else:
+        cohort = None
+        st.info("The basket is empty: add studies from the Search page (the add button on a card, or 'add all shown').")
+    saved(client, cohort)

@@ -1,0 +1,97 @@
+"""Study page: every view playable, the LGE stack scrubber, QA, impression, similar studies and the
+nearest reports of other studies."""
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from .. import media, state
+from ..cards import array_paths, result_grid
+
+CINE = ("cine_sax", "cine_2ch", "cine_3ch", "cine_4ch")
+LGE = ("lge_sax", "lge_2ch", "lge_3ch", "lge_4ch")
+VIEW_PX = 192
+
+
+def candidate_keys(client, limit: int = 200) -> list[str]:
+    """Keys offered by the study picker: the open study, the last results and the basket (never a
+    scroll of a large index); the first `limit` studies of the index when there are none."""
+    s = st.session_state
+    keys = ([s.study] if s.study else []) + (s.results["study_key"].to_list() if s.results is not None else [])
+    keys += list(s.basket)
+    if not keys:
+        keys = [h.key for _, h in zip(range(limit), client.store.scroll())]
+    return list(dict.fromkeys(keys))
+
+
+def pick_study(client) -> str | None:
+    s = st.session_state
+    keys = candidate_keys(client)
+    if not keys:
+        st.info("The index is empty.")
+        return None
+    key = s.study if s.study in keys else None
+    chosen = st.selectbox("study", keys, index=keys.index(key) if key else 0, key=f"pick_{key}")
+    s.study = chosen
+    st.query_params["study"] = chosen
+    return chosen
+
+
+def views_panel(key: str, rel: str | None) -> None:
+    if rel is None:
+        st.warning("This study has no arrays in the cache (DATA/cache); only its record is shown.")
+        return
+    data = state.data_dir()
+    views = media.load_views(data / "cache", rel)
+    cine = [v for v in CINE if v in views]
+    if cine:
+        st.subheader("Cine")
+        st.image([str(media.cine_gif(data, key, rel, v, px=VIEW_PX)) for v in cine], caption=cine, width=VIEW_PX)
+    for v in (x for x in LGE if x in views):
+        n = len(views[v])
+        st.subheader(f"LGE {v[4:].upper()}")
+        i = st.slider("slice (base → apex)", 0, n - 1, n // 2, key=f"lge_{key}_{v}") if n > 1 else 0
+        st.image(str(media.lge_png(data, key, rel, i, v, px=VIEW_PX)), caption=f"{v} slice {i + 1}/{n}",
+                 width=VIEW_PX)
+
+
+def record_panel(row: dict, table_row: dict | None) -> None:
+    st.subheader("Impression")
+    st.write(row.get("impression") or "_no report_")
+    st.subheader("Record")
+    st.markdown(f"age {row.get('age')} · sex {row.get('sex')} · date {row.get('study_date')} · "
+                f"{row.get('manufacturer')} {row.get('model_name') or ''} {row.get('field_strength')} T · "
+                f"labels {', '.join(row.get('labels') or []) or '—'}")
+    qa = (table_row or {}).get("qa") or row.get("qa") or {}
+    st.subheader("QA")
+    st.json(json.loads(qa) if isinstance(qa, str) else qa, expanded=True)
+
+
+def neighbours(client, key: str, paths: dict) -> None:
+    st.subheader("Similar studies (study → study)")
+    result_grid(client.similar(key, k=8).to_dicts(), paths, prefix="sim")
+    st.subheader("Nearest reports of other studies (study → report)")
+    rep = client.reports_for(key, k=5)
+    st.dataframe(rep.select("study_key", "score", "impression"), hide_index=True, width="stretch")
+
+
+def render() -> None:
+    st.title("Study")
+    client = state.client()
+    key = pick_study(client)
+    if key is None:
+        return
+    from search.client import to_frame
+    row = to_frame(client.store.get([key])).to_dicts()[0]
+    table = state.cache_table()
+    paths = array_paths(table)
+    trow = table.filter(table["study_key"] == key).to_dicts()[0] if table is not None and key in paths else None
+    left, right = st.columns([3, 2])
+    with left:
+        views_panel(key, paths.get(key))
+    with right:
+        record_panel(row, trow)
+        st.button(":material/playlist_add: add to cohort", on_click=state.add_to_basket, args=([{**row, "score": None}],),
+                  disabled=key in st.session_state.basket, key="study_add")
+    neighbours(client, key, paths)

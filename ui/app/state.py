@@ -1,0 +1,73 @@
+"""Where the app's data lives and what one browser session holds (the basket, feedback, last query).
+
+The client is opened once per server process (st.cache_resource): the embedded store admits one process
+at a time, and every session shares the model and the index.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+PAGES = ("Search", "Study", "Query by example", "Cohort", "Map", "About")
+DEFAULTS = {"page": "Search", "study": None, "query": "", "mode": "image", "view": "study", "k": 20,
+            "filters": {}, "positive": [], "negative": [], "basket": {}, "results": None,
+            "example_results": None}
+
+
+def data_dir() -> Path:
+    """$CMR_DATA (set by `cmr ui --data`), else ./cmr-data."""
+    return Path(os.environ.get("CMR_DATA") or "cmr-data").resolve()
+
+
+@st.cache_resource(show_spinner="opening the index…")
+def _client(data: str):
+    import torch
+
+    from search import connect
+    # one query text at a time: one thread is faster than several fighting for a shared machine's cores
+    torch.set_num_threads(int(os.environ.get("CMR_UI_THREADS", "1")))
+    c = connect(data)
+    c.model                       # load the text model now, not on the first query
+    return c
+
+
+def client():
+    return _client(str(data_dir()))
+
+
+@st.cache_data(show_spinner=False)
+def _cache_table(path: str, mtime: float):
+    import polars as pl
+    return pl.read_parquet(path)
+
+
+def cache_table():
+    """The study cache table (array paths, QA), or None when the data folder has no cache."""
+    path = data_dir() / "cache" / "studies.parquet"
+    return _cache_table(str(path), path.stat().st_mtime) if path.exists() else None
+
+
+def init_session() -> None:
+    for k, v in DEFAULTS.items():
+        if k not in st.session_state:
+            st.session_state[k] = v.copy() if isinstance(v, (dict, list)) else v
+    qp = st.query_params
+    if qp.get("study") and st.session_state.study is None:
+        st.session_state.study = qp["study"]
+        st.session_state.page = "Study"
+
+
+def open_study(key: str) -> None:
+    """Button callback: show one study on the Study page."""
+    st.session_state.study = key
+    st.session_state.page = "Study"
+
+
+def add_to_basket(rows: list[dict]) -> None:
+    """Add result rows (dicts with study_key, score, payload fields) to the cohort basket."""
+    basket = st.session_state.basket
+    for r in rows:
+        if r["study_key"] not in basket:
+            basket[r["study_key"]] = dict(r)

@@ -1,0 +1,66 @@
+"""`cmr ui`: start the cohort workbench (Streamlit) on this machine.
+
+    cmr ui                          # ./cmr-data (or $CMR_DATA) on http://127.0.0.1:8501
+    cmr ui --data cmr-data --port 8600 --host 0.0.0.0    # reachable from other machines: mind the data
+
+Runs `streamlit run ui/app/main.py` headless, without usage statistics, bound to localhost unless --host
+says otherwise, with uploads limited to the query-by-example size (ui/app/upload.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent / "app" / "main.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cmr ui", description="Start the cohort workbench (Streamlit).",
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=None, help="data folder (default $CMR_DATA or ./cmr-data)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    return p
+
+
+def command(args) -> list[str]:
+    from ui.app.upload import MAX_UPLOAD_MB
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+            "--server.address", args.host, "--server.port", str(args.port),
+            "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(MAX_UPLOAD_MB),
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false",
+            "--client.toolbarMode", "minimal"]
+
+
+def environment(args) -> dict[str, str]:
+    env = dict(os.environ)
+    if args.data is not None:
+        env["CMR_DATA"] = str(args.data.resolve())
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    root = str(APP.parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    data = args.data or Path(os.environ.get("CMR_DATA") or "cmr-data")
+    if not (data / "index").exists():
+        print(f"cmr ui: no index in {data}/index; build one with `cmr index` (or pass --data).", file=sys.stderr)
+        return 1
+    print(f"cmr ui: http://{args.host}:{args.port}  (data {data}; Ctrl+C stops)", flush=True)
+    cmd, env = command(args), environment(args)
+    if os.name == "posix":             # become the server: a signal to `cmr ui` reaches Streamlit itself
+        sys.stdout.flush()
+        os.execve(cmd[0], cmd, env)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
