@@ -11,7 +11,7 @@ from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
 import indexer.dicom_headers as H
 import indexer.dicom_io as D
-from conftest import SUNNYBROOK, enhanced_mr, mr_dataset, write, write_mr
+from mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, write, write_mr
 from indexer.dicom_fast import parse
 
 

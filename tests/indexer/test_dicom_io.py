@@ -6,7 +6,7 @@ import pydicom
 import pytest
 from pydicom import uid as U
 
-from conftest import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write, write_mr
+from mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write, write_mr
 from indexer import dicom_io
 from indexer.dicom_io import decoders_available, read_frames
 from indexer.errors import DecoderMissingError, PixelReadError

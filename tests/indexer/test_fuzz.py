@@ -199,7 +199,7 @@ def test_fuzz_500_files(tmp_path):
 
 def test_mutations_do_what_they_say(tmp_path):
     """Fast: each mutation changes the file the stated way (on a small file written here)."""
-    from conftest import write_mr
+    from mr_files import write_mr
     rng = np.random.default_rng(1)
     for kind in MUTATIONS:
         f = write_mr(tmp_path / f"{kind}.dcm", rows=16, cols=16)
@@ -223,7 +223,7 @@ def test_mutations_do_what_they_say(tmp_path):
 @pytest.mark.parametrize("signed", [False, True])
 def test_native_shortcut_matches_pydicom(tmp_path, signed):
     """Fast: dicom_io's uncompressed shortcut gives pixel_array's values, high bits masked / sign-extended."""
-    from conftest import mr_dataset, write
+    from mr_files import mr_dataset, write
     from indexer.dicom_io import _decode_file
     raw = np.random.default_rng(2).integers(-32768 if signed else 0, 32768 if signed else 65536, (16, 16))
     ds = mr_dataset(pixels=raw.astype(np.int16 if signed else np.uint16), signed=signed)

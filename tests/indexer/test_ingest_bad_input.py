@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 from pydicom.encaps import encapsulate
 
-from conftest import mr_dataset, write, write_mr
+from mr_files import mr_dataset, write, write_mr
 from indexer import dicom_io
 from indexer.scan import scan_archive
 from indexer.series_typing import type_study

@@ -5,7 +5,7 @@ import os
 
 from pydicom.fileset import FileSet
 
-from conftest import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write_mr
+from mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write_mr
 from indexer.scan import scan_archive
 
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from conftest import SUNNYBROOK, needs_sunnybrook
+from mr_files import SUNNYBROOK, needs_sunnybrook
 from indexer.records import InstanceRecord, SeriesRecord, StudyRecord
 from indexer.series_typing import evaluate_typing, lax_angle, sax_frame, type_series, type_study
 from phantom.geometry import HeartFrame, Plane, lax_plane, sax_stack

@@ -104,7 +104,8 @@ def test_torchrun_two_processes_match_one_process(setup, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     common = ["--cache", str(cache), "--config", str(cfg), "--batch", "8", "--epochs", "1", "--seed", "0",
-              "--view-dropout", "0", "--no-progress", "--log-every", "1", "--device", "cpu"]
+              "--view-dropout", "0", "--wording", "all", "--no-progress", "--log-every", "1",
+              "--device", "cpu"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                           f"--master_port={port}", "-m", "ui.train_cmd", *common, "--out", str(tmp_path / "ddp")],

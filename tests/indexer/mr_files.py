@@ -1,4 +1,4 @@
-"""Helpers for indexer tests: small DICOM files with explicit geometry, written by pydicom."""
+"""Helpers of the indexer tests: small MR DICOM files written with pydicom, and the Sunnybrook location."""
 from __future__ import annotations
 
 from pathlib import Path
