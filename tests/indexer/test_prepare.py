@@ -60,9 +60,12 @@ def test_bad_file_does_not_stop_the_run(tmp_path):
     assert main(["/nonexistent"]) == 2
 
 
+N_KILL = 16
+
+
 @pytest.mark.slow
 def test_kill_and_rerun_matches_clean_run(tmp_path):
-    arch = _archive(tmp_path, 8)
+    arch = _archive(tmp_path, N_KILL)     # enough studies that the run is still going at the first flush
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from indexer.prepare import prepare; "
             f"prepare({str(arch)!r}, {str(tmp_path / 'reports.csv')!r}, sys.argv[1], "
             f"salt_file={str(tmp_path / 'salt')!r}, progress=False)")
@@ -70,7 +73,7 @@ def test_kill_and_rerun_matches_clean_run(tmp_path):
     parts = tmp_path / "killed" / "parts"
     deadline = time.time() + 60
     while time.time() < deadline and not list(parts.glob("studies-*.parquet")) and proc.poll() is None:
-        time.sleep(0.05)
+        time.sleep(0.01)
     killed_mid_run = proc.poll() is None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -79,7 +82,7 @@ def test_kill_and_rerun_matches_clean_run(tmp_path):
     assert killed_mid_run and r.n_skipped >= 1
     cols = ["study_key", "source_fingerprint", "impression", "views"]
     assert r.studies.select(cols).sort("study_key").equals(clean.studies.select(cols).sort("study_key"))
-    assert r.studies.height == 8 and r.studies["study_key"].n_unique() == 8
+    assert r.studies.height == N_KILL and r.studies["study_key"].n_unique() == N_KILL
     for rel in clean.studies["array_path"]:
         a, b = (np.load(tmp_path / d / rel) for d in ("killed", "clean"))
         assert all(np.array_equal(a[k], b[k]) for k in b.files)
