@@ -28,11 +28,11 @@ browser:
 
 # The README's test command: install, then the whole suite (fast and slow tests).
 test: install browser
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "" -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m ""
 
 # What plain `pytest` runs: the fast suite.
 test-fast: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 # The main job: a SYNTHETIC archive -> the embedded index -> three example queries -> the UI
 # (ui/demo_cmd.py; it prints the URL; Ctrl-C stops the server). `make demo-index` stops before the UI.
