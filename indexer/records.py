@@ -1,6 +1,6 @@
 """Plain records passed between the indexer's stages: scan -> series typing -> assembly -> cache.
 
-scan.py fills InstanceRecord / SeriesRecord / StudyRecord from headers only; typing.py adds a SeriesType
+scan.py fills InstanceRecord / SeriesRecord / StudyRecord from headers only; series_typing.py adds a SeriesType
 per series; assemble.py reads pixels and builds the cached views; cache.py writes them with a QARecord.
 Raw identifiers (PatientID, names, accession, UIDs) live only in StudyRecord and the link table; nothing
 downstream of the cache sees them.
@@ -76,7 +76,7 @@ class StudyRecord:
 
 @dataclass
 class SeriesType:
-    """What a series is, with how sure and why (typing.py)."""
+    """What a series is, with how sure and why (series_typing.py)."""
     view: str            # cine_sax | cine_2ch | cine_3ch | cine_4ch | lge_sax | lge_2ch | lge_3ch |
                          # lge_4ch | ti_scout | localizer | other
     confidence: float    # 0..1
