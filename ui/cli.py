@@ -26,6 +26,12 @@ USAGE = "usage: cmr <command> [options]\n\ncommands:\n" + "\n".join(
     f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
 
 
+def fail(verb: str, msg: str, code: int = 1) -> int:
+    """Print `cmr VERB: msg` on stderr and return the exit code (1 failure, 2 bad usage)."""
+    print(f"cmr {verb}: {msg}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):

@@ -14,7 +14,10 @@ import argparse
 import datetime as _dt
 import json
 import sys
+from functools import partial
 from pathlib import Path
+
+from ui.cli import fail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(msg: str, code: int = 1) -> int:
-    print(f"cmr eval: {msg}", file=sys.stderr)
-    return code
+_fail = partial(fail, "eval")   # (msg, code=1) -> code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,10 @@ import os
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
+
+from ui.cli import fail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,9 +67,7 @@ def code_version() -> dict:
     return {"package": pkg, "model_sources_sha256_16": h.hexdigest()[:16]}
 
 
-def _fail(msg: str, code: int = 1) -> int:
-    print(f"cmr train: {msg}", file=sys.stderr)
-    return code
+_fail = partial(fail, "train")   # (msg, code=1) -> code
 
 
 def main(argv: list[str] | None = None) -> int:
