@@ -68,6 +68,31 @@ def throughput(model, spec, batch: int, seconds: float, device: str, amp: bool =
     return {"batch": batch, "batches": n, "seconds": round(dt, 2), "studies_per_s": round(n * batch / dt, 1)}
 
 
+def train_throughput(model, spec, batch: int, seconds: float, device: str) -> dict:
+    """Training speed of the video tower: bf16 autocast forward + backward + AdamW step on random clips."""
+    params = [p for p in list(model.video_model.parameters()) + list(model.vid_proj.parameters())]
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    f, v, m = random_clips(spec, batch, device)
+    model.train()
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = model.encode_video(f, v, m).float().pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    step()                                                # warm-up
+    torch.cuda.synchronize()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or n < 2:
+        step()
+        n += 1
+    torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    model.eval()
+    return {"batch": batch, "steps": n, "seconds": round(dt, 2), "studies_per_s": round(n * batch / dt, 1)}
+
+
 def from_cache(model, cache: str, batch: int, max_studies: int) -> dict:
     """End to end: npz decode + build_clip + video tower, in cache order (first `max_studies`)."""
     import numpy as np
@@ -115,13 +140,16 @@ def main(argv=None) -> int:
     print(json.dumps(res["cmr-tiny"], indent=1))
 
     if torch.cuda.is_available():
-        for name, batch in (("cmr-base", 64), ("cmr-clip-b16", 8)):
+        for name, batch, train_batch in (("cmr-base", 64, 16), ("cmr-clip-b16", 4, 2)):
             m = create_model(name, device="cuda").eval()
             s = m.clip_spec
             torch.cuda.reset_peak_memory_stats()
             r = {"device": torch.cuda.get_device_name(), "frames": s.n_frames, "size": s.size,
                  "video_flops_per_study": video_flops(m, s),
-                 "bf16": throughput(m, s, batch, args.seconds, "cuda", amp=True)}
+                 "video_params": count_params(m.video_model) + count_params(m.vid_proj),
+                 "bf16": throughput(m, s, batch, args.seconds, "cuda", amp=True),
+                 "train_bf16": train_throughput(m, s, train_batch, args.seconds, "cuda")}
+            r["gflops_per_study"] = round(r["video_flops_per_study"] / 1e9, 2)
             r["gpu_mem_peak_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
             res[name] = r
             print(name, json.dumps(r))

@@ -25,6 +25,7 @@ from phantom.profiles import Profile, get_profile
 
 GENERATOR_VERSION = "0.1.0"
 TEST_SPLIT_FRACTION = 0.3        # share of studies whose report uses the held-out wording
+WORDINGS = ("mixed", "train", "test")   # report wording: drawn per study, or forced for the archive
 HEART_ORIGIN_LPS = (20.0, -10.0, 0.0)   # mean LV base centre in the patient, mm
 
 # Independent random streams per study (the third seed word).
@@ -47,8 +48,11 @@ def _sax_depths(series, frame: HeartFrame) -> list[float]:
     return [float(frame.to_local(p.center)[2]) for p in cine.planes]
 
 
-def simulate_study(seed: int, index: int, profile: Profile, label: str | None = None) -> dict:
-    """Everything about one study in memory: latent, acquisition, heart, series, measured, report."""
+def simulate_study(seed: int, index: int, profile: Profile, label: str | None = None,
+                   wording: str = "mixed") -> dict:
+    """Everything about one study in memory: latent, acquisition, heart, series, measured, report.
+    `wording`: "mixed" draws the report wording split (TEST_SPLIT_FRACTION held-out); "train" / "test"
+    force it. The draw comes from its own stream, so forcing it changes the report and nothing else."""
     latent = params.sample_latent(study_rng(seed, index, STREAM_LATENT), index, label)
     acq = params.sample_acquisition(study_rng(seed, index, STREAM_ACQ), profile, index, seed,
                                     age=latent.age)
@@ -58,7 +62,7 @@ def simulate_study(seed: int, index: int, profile: Profile, label: str | None = 
                                  study_rng(seed, index, STREAM_RENDER))
     measured = measure.measure_study(heart, _sax_depths(series, frame))
     test = study_rng(seed, index, STREAM_SPLIT).random() < TEST_SPLIT_FRACTION
-    split = "test" if test else "train"
+    split = ("test" if test else "train") if wording == "mixed" else wording
     rep = report.make_report(latent, measured, split, study_rng(seed, index, STREAM_REPORT))
     return {"latent": latent, "acq": acq, "frame": frame, "heart": heart, "series": series,
             "measured": measured, "split": split, "report": rep}
@@ -91,11 +95,14 @@ def _record(seed: int, index: int, profile: Profile, sim: dict, series_records: 
 
 
 def generate_study(seed: int, index: int, profile: Profile | str, out_root: str | Path,
-                   preview: bool = False, label: str | None = None) -> dict:
+                   preview: bool = False, label: str | None = None, wording: str = "mixed") -> dict:
     """Write one study folder `<out_root>/<accession>/` and return its study.json record.
-    `label` forces the class (documentation, tests); None draws it from the archive prior."""
+    `label` forces the class (documentation, tests); None draws it from the archive prior.
+    `wording` forces the report wording split ("train" / "test"; "mixed" draws it)."""
+    if wording not in WORDINGS:
+        raise ValueError(f"wording must be one of {WORDINGS}, not {wording!r}")
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    sim = simulate_study(seed, index, profile, label)
+    sim = simulate_study(seed, index, profile, label, wording)
     study_dir = Path(out_root) / sim["acq"].accession
     series_records = dicom_writer.write_study(study_dir, sim["latent"], sim["acq"], sim["series"],
                                               seed, compress=profile.compress)
@@ -116,10 +123,10 @@ def _generate_one(job: tuple) -> dict:
 
 def iter_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
                  workers: int = 1, preview: bool = False,
-                 label: str | None = None) -> Iterator[dict]:
+                 label: str | None = None, wording: str = "mixed") -> Iterator[dict]:
     """Generate studies 0..n-1 under `out`, yielding each record in index order as it is done."""
     Path(out).mkdir(parents=True, exist_ok=True)
-    jobs = [(seed, i, profile, str(out), preview, label) for i in range(n)]
+    jobs = [(seed, i, profile, str(out), preview, label, wording) for i in range(n)]
     if workers <= 1:
         yield from map(_generate_one, jobs)
         return
@@ -156,11 +163,11 @@ def manifest_rows(records: list[dict]) -> list[dict]:
 def generate_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
                      workers: int = 1, preview: bool = False,
                      on_study: Callable[[dict], None] | None = None,
-                     label: str | None = None) -> list[dict]:
+                     label: str | None = None, wording: str = "mixed") -> list[dict]:
     """Generate an archive of n studies; writes reports.csv and returns the records.
     (manifest.parquet is written by the `cmr synth` command, which may use polars.)"""
     records = []
-    for rec in iter_archive(out, n, profile, seed, workers, preview, label):
+    for rec in iter_archive(out, n, profile, seed, workers, preview, label, wording):
         records.append(rec)
         if on_study is not None:
             on_study(rec)

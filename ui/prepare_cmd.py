@@ -9,7 +9,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmr prepare", description="Decode a DICOM archive (or an ACDC NIfTI "
                                 "folder) once into the study cache used by training and indexing.")
     p.add_argument("archive", help="archive folder (DICOM tree, synthetic archive or ACDC layout)")
-    p.add_argument("--reports", help="reports: CSV, Parquet, JSONL or a folder of <accession>.txt files")
+    p.add_argument("--reports", help="reports: CSV, Parquet, JSONL or a folder of <accession>.txt files "
+                   "(default: ARCHIVE/reports.csv when it exists, as `cmr synth` writes it)")
     p.add_argument("--out", default="cmr-data/cache", help="cache folder (default: cmr-data/cache)")
     p.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
     p.add_argument("--salt-file", help="secret salt for study/patient keys (default $CMR_SALT_FILE or "
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.archive).is_dir():
         print(f"cmr prepare: archive folder {args.archive} not found", file=sys.stderr)
         return 2
+    if args.reports is None and (Path(args.archive) / "reports.csv").is_file():
+        args.reports = str(Path(args.archive) / "reports.csv")
+        print(f"cmr prepare: reports from {args.reports}", file=sys.stderr)
     from indexer.errors import IndexerError
     from indexer.prepare import prepare
     try:

@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--label", choices=CLASSES, default=None,
                    help="force every study to this class (default: the archive-like class prior)")
+    p.add_argument("--wording", choices=("mixed", "train", "test"), default="mixed",
+                   help="report wording: mixed draws 30%% of studies in the held-out wording (default); "
+                        "train / test force one split (training and evaluation sets)")
     p.add_argument("--preview", action="store_true",
                    help="also write one PNG contact sheet per study under OUT/preview/")
     return p
@@ -58,7 +61,7 @@ def run_generate(args: argparse.Namespace) -> int:
     with _progress(args.n) as bar:
         records = generate_archive(args.out, args.n, args.profile, args.seed, args.workers,
                                    args.preview, on_study=lambda _: bar.update(1),
-                                   label=args.label)
+                                   label=args.label, wording=args.wording)
     write_manifest(records, args.out)
     dt = time.perf_counter() - t0
     print(f"wrote {len(records)} SYNTHETIC studies ({args.profile} profile, seed {args.seed}) to "

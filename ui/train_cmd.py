@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: 5%% of the schedule)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and dropout (default 0)")
     p.add_argument("--view-dropout", type=float, default=0.3, help="probability of dropping cine or LGE")
+    p.add_argument("--text-augment", type=float, default=0.15, metavar="P",
+                   help="drop each impression sentence with probability P and shuffle the order half of "
+                        "the time (model.augment; default 0.15, 0 = off)")
     p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off)")
     p.add_argument("--holdout", type=float, default=0.2, help="fraction of studies held out (default 0.2)")
     p.add_argument("--exclude-keys", help="file of study keys to leave out (a held-out test set)")
@@ -47,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/train")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--load-workers", type=int, default=0,
+                   help="decode all training clips into memory first with N threads (GPU runs: keeps the "
+                        "first epoch from waiting on npz decode; default 0 = decode as batches come)")
     p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -97,6 +103,7 @@ def _train(args, out: Path) -> int:
     import torch
 
     from model.config import load_config
+    from model.augment import augment_impression
     from model.data import CacheDataset, BatchStream, holdout_mask, holdout_spec, keys_digest, read_keys
     from model.model import CMRClip
     from model.train import TrainConfig, Trainer, cleanup_distributed, init_distributed, seed_everything
@@ -114,9 +121,16 @@ def _train(args, out: Path) -> int:
     batch = min(args.batch, len(ds) - len(ds) % world)
     if batch != args.batch and rank == 0:
         print(f"cmr train: only {len(ds)} training studies; batch lowered to {batch}", file=sys.stderr)
+    if args.load_workers > 0:
+        t_load = time.perf_counter()
+        n_mem = ds.preload(args.load_workers)
+        if rank == 0:
+            print(f"cmr train: {n_mem} of {len(ds)} clips decoded into memory in "
+                  f"{time.perf_counter() - t_load:.0f} s", file=sys.stderr)
     stream = BatchStream(ds, batch, seed=args.seed, epochs=args.epochs, world=world, rank=rank)
     total = stream.total_steps if args.max_steps is None else min(stream.total_steps, args.max_steps)
-    run_args = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress", "device", "threads")}
+    run_args = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress", "device", "threads",
+                                                                   "load_workers")}
     args_file = out / "train" / "args.json"
     if args.resume and args_file.exists():
         old = json.loads(args_file.read_text())
@@ -130,7 +144,8 @@ def _train(args, out: Path) -> int:
                      warmup_steps=args.warmup if args.warmup is not None else max(1, total // 20),
                      view_dropout=args.view_dropout, ema_decay=args.ema, log_every=args.log_every,
                      ckpt_every=max(50, total // 10))
-    trainer = _ProgressTrainer(model, tc, device=device)
+    augment = partial(augment_impression, drop=args.text_augment) if args.text_augment > 0 else None
+    trainer = _ProgressTrainer(model, tc, text_augment=augment, device=device)
     if rank == 0:
         args_file.parent.mkdir(parents=True, exist_ok=True)
         args_file.write_text(json.dumps(run_args, indent=2))
