@@ -3,7 +3,7 @@
 The zip is checked before anything is written (size, member count, no absolute paths, no '..', no
 links), extracted only inside a fresh temporary folder, then scanned, typed and assembled by the indexer
 exactly as `cmr prepare` does, and embedded by the index's model (architecture.md §2: the indexer turns
-the study into a vector and hands search the vector). Nothing of the upload is kept.
+the study into a vector and hands search the vector: indexer.example). Nothing of the upload is kept.
 """
 from __future__ import annotations
 
@@ -62,27 +62,15 @@ def extract(data: bytes, dest: Path) -> int:
     return len(members)
 
 
-def study_views(folder: Path):
-    """Scan, type and assemble the single study in `folder` -> (views, qa, number of studies found)."""
-    from indexer.assemble import assemble_study
-    from indexer.scan import scan_archive
-    from indexer.series_typing import type_study
-    studies, _ = scan_archive(str(folder))
-    if not studies:
-        raise UploadError("no DICOM images found in the zip.")
-    study = max(studies, key=lambda s: sum(len(se.instances) for se in s.series))
-    views, qa = assemble_study(study, type_study(study))
-    if not views:
-        raise UploadError("no cine or LGE series recognised in this study.")
-    return views, qa, len(studies)
-
-
 def embed_upload(data: bytes, model, progress: Callable[[str], None] = lambda msg: None):
     """Zip bytes -> (vectors {"study", "cine"[, "lge"]}, qa record, studies found)."""
-    from .indexing import embed_views
+    from indexer.example import ExampleError, embed_views, study_views
     with tempfile.TemporaryDirectory(prefix="cmr-upload-") as tmp:
         n = extract(data, Path(tmp))
         progress(f"extracted {n} files; reading the study…")
-        views, qa, n_studies = study_views(Path(tmp))
+        try:
+            views, qa, n_studies = study_views(Path(tmp))
+        except ExampleError as exc:
+            raise UploadError(str(exc).replace(str(Path(tmp)), "the zip")) from None
     progress(f"assembled views {', '.join(sorted(views))}; embedding…")
     return embed_views(model, views), qa, n_studies
