@@ -20,7 +20,7 @@ import polars as pl
 
 from .backends.base import Hit
 from .collection import DEFAULT_COLLECTION, VIEWS, model_id
-from .errors import ModelNotFoundError, QueryError
+from .errors import IndexCorruptError, ModelNotFoundError, QueryError
 from .filters import Filter
 from .store import Store, default_data
 
@@ -125,12 +125,13 @@ class Client:
         return to_frame(hits)
 
     def label(self, prompt_sets: dict[str, list[str]], filters: Filter | dict | None = None,
-              temperature: float = LABEL_TEMPERATURE, write: bool = True) -> pl.DataFrame:
+              temperature: float = LABEL_TEMPERATURE, write: bool = True, progress=None) -> pl.DataFrame:
         """Zero-shot labels for every study: prompts are encoded once per label (ensemble mean), scored
         against all `study` vectors in one batch; `labels` (the top label) and `label_scores` (softmax over
-        the labels) are written to the payload. Returns study_key, label, score and score_<label> per label."""
+        the labels) are written to the payload. Returns study_key, label, score and score_<label> per label.
+        progress: optional callable(fraction, message), e.g. a progress bar's update."""
         from .labeling import score_studies
-        return score_studies(self, prompt_sets, _as_filter(filters), temperature, write)
+        return score_studies(self, prompt_sets, _as_filter(filters), temperature, write, progress)
 
     def cohort(self, query: str, k: int = 100, filters: Filter | dict | None = None, mode: str = "image",
                view: str = "study"):
@@ -144,12 +145,15 @@ class Client:
 
 def connect(data: str | Path | None = None, url: str | None = None, api_key: str | None = None,
             checkpoint: str | Path | None = None, *, model=None, collection: str = DEFAULT_COLLECTION,
-            timeout: float | None = None, client=None) -> Client:
+            timeout: float | None = None, client=None, insecure: bool = False,
+            tls_ca: str | Path | None = None) -> Client:
     """Open the index: embedded in DATA/index/ (default $CMR_DATA or ./cmr-data), or the Qdrant server
     at `url` (default $QDRANT_URL when no data folder is given). `model`: an already-built model (tests,
-    the indexer) instead of a checkpoint; `client`: a qdrant-client object (tests: QdrantClient(':memory:'))."""
+    the indexer) instead of a checkpoint; `client`: a qdrant-client object (tests: QdrantClient(':memory:')).
+    A server needs `api_key` (default $QDRANT_API_KEY) unless `insecure=True`; `tls_ca`: the PEM bundle of
+    a private CA for an https URL (default $QDRANT_TLS_CA)."""
     store = Store.open(data=data, url=url, api_key=api_key, collection=collection, timeout=timeout,
-                       client=client)
+                       client=client, insecure=insecure, tls_ca=str(tls_ca) if tls_ca else None)
     try:
         return Client(store, checkpoint=checkpoint, model=model, data=data)
     except BaseException:
@@ -167,13 +171,29 @@ def _load_model(checkpoint, data):
         from model import create_model
         from model.checkpoint import is_checkpoint_folder
         if is_checkpoint_folder(cand):
-            return create_model(str(cand))
+            return _load_folder(str(cand), Path(data or default_data()))
         if cand is checkpoint:                      # explicit: a config name (untrained) or an error
             if not Path(str(cand)).exists():
                 warnings.warn(f"{cand!r} is a model config, not a trained checkpoint: query embeddings "
                               "are only meaningful against an index built by the same weights.")
             return create_model(str(cand))
     raise ModelNotFoundError(tried or ["nothing"])
+
+
+def _load_folder(folder: str, data: Path):
+    """A checkpoint folder -> model. Damaged files (truncated weights, garbled JSON) become one clear
+    error naming the folder, never a traceback: for DATA/model, the rebuild that writes it again."""
+    from model import create_model
+    from model.errors import CheckpointError, ModelError
+    try:
+        return create_model(folder)
+    except ModelError:
+        raise
+    except Exception as e:                          # safetensors, json and torch errors of a damaged file
+        reason = f"its model files cannot be read: {type(e).__name__}: {' '.join(str(e).split())[:160]}"
+        if Path(folder).resolve() == (data / "model").resolve():
+            raise IndexCorruptError(f"the model saved beside the index at {folder}", reason, str(data)) from None
+        raise CheckpointError(f"checkpoint {folder}: {reason}. Copy or train it again.") from None
 
 
 def _clean_query(text) -> str:

@@ -35,22 +35,33 @@ def _softmax(x: np.ndarray, temperature: float) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def score_studies(client, prompt_sets, filters, temperature: float, write: bool) -> pl.DataFrame:
+def score_studies(client, prompt_sets, filters, temperature: float, write: bool,
+                  progress=None) -> pl.DataFrame:
+    """progress: optional callable(fraction in [0, 1], message) called as the work goes on."""
+    say = progress or (lambda fraction, message: None)
+    say(0.0, "encoding the prompts")
     names, prompts = prompt_matrix(client.model, prompt_sets)
     keys, vecs = [], []
+    total = max(1, client.store.count())
     for hit in client.store.scroll(filters, vectors=["study"], batch=SCROLL_BATCH):
         keys.append(hit.key)
         vecs.append(hit.vectors["study"])
+        if len(keys) % SCROLL_BATCH == 0:
+            say(min(0.3, 0.3 * len(keys) / total), f"read {len(keys)} study vectors")
     if not keys:
         return pl.DataFrame({"study_key": [], "label": [], "score": []},
                             schema={"study_key": pl.Utf8, "label": pl.Utf8, "score": pl.Float64})
     probs = _softmax(similarity(np.asarray(vecs, np.float32), prompts), temperature)   # (N, L)
     top = probs.argmax(1)
     if write:
-        for key, p, t in zip(keys, probs, top):
+        step = max(1, len(keys) // 50)
+        for i, (key, p, t) in enumerate(zip(keys, probs, top)):
             client.store.set_payload(key, {"labels": [names[t]],
                                            "label_scores": {n: round(float(s), 4) for n, s in zip(names, p)}})
+            if i % step == 0:
+                say(0.3 + 0.7 * i / len(keys), f"labelled {i} of {len(keys)} studies")
         client.store.flush()
+    say(1.0, f"labelled {len(keys)} studies")
     frame = pl.DataFrame({"study_key": keys, "label": [names[t] for t in top],
                           "score": probs[np.arange(len(keys)), top].astype(np.float64)})
     return frame.with_columns([pl.Series(f"score_{n}", probs[:, i].astype(np.float64)) for i, n in enumerate(names)])

@@ -68,3 +68,13 @@ def test_query_embeddings_are_cached(aligned_client, monkeypatch):
     import model
     monkeypatch.setattr(model, "embed_texts", lambda *a, **k: pytest.fail("re-encoded a cached query"))
     aligned_client.search("  dilated   LV ", k=2)           # same text after whitespace normalisation
+
+
+def test_label_reports_progress_from_zero_to_one(aligned_client):
+    from search_helpers import CLASSES
+    seen = []
+    aligned_client.label({c: [t] for c, t in CLASSES.items()}, write=False,
+                         progress=lambda f, msg: seen.append((f, msg)))
+    fractions = [f for f, _ in seen]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert seen[-1][1].startswith("labelled ")

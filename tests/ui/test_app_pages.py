@@ -64,3 +64,15 @@ def test_about_page(app, ui_data):
     assert any("model_id" in str(j.value) for j in at.json)          # the full card
     versions = at.dataframe[0].value
     assert "streamlit" in set(versions["package"])
+
+
+def test_about_page_labels_every_study_with_progress(app, ui_data):
+    at = goto(app, "About")
+    assert "Zero-shot labels" in [s.value for s in at.subheader]
+    at.button(key="label_all").click().run()
+    assert not at.exception, at.exception
+    done = [s.value for s in at.success]
+    assert done and done[0].startswith("labelled 12 studies:")
+    bars = at.get("progress")
+    assert bars and bars[0].proto.value == 100                         # the bar reached the end
+

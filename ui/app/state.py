@@ -49,6 +49,11 @@ def cache_table():
     return _cache_table(str(path), path.stat().st_mtime) if path.exists() else None
 
 
+def clear_caches() -> None:
+    """Forget cached tables and facets after the index changed (labels written, studies added)."""
+    st.cache_data.clear()
+
+
 def init_session() -> None:
     for k, v in DEFAULTS.items():
         if k not in st.session_state:

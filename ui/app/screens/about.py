@@ -1,4 +1,4 @@
-"""About page: the model card, index statistics and versions."""
+"""About page: the model card, index statistics, zero-shot labeling of the index (with progress), versions."""
 from __future__ import annotations
 
 import json
@@ -33,6 +33,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def labeling_section(client) -> None:
+    """Write zero-shot labels (`cmr label`'s default prompt sets) for every study, with a progress bar."""
+    from ui.label_cmd import DEFAULT_PROMPTS
+    st.subheader("Zero-shot labels")
+    st.caption("Scores every indexed study against the prompt sets of `cmr label` ("
+               + ", ".join(DEFAULT_PROMPTS) + ") and stores the top label, used by the label filter, "
+               "the facets and the map. Run it again after indexing new studies.")
+    if not st.button("label every study", key="label_all"):
+        return
+    bar = st.progress(0.0, text="starting…")
+    frame = client.label(DEFAULT_PROMPTS, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
+    state.clear_caches()
+    counts = frame.group_by("label").len().sort("len", descending=True)
+    st.success(f"labelled {frame.height} studies: " + ", ".join(f"{r['label']} {r['len']}" for r in counts.to_dicts()))
+
+
 def render() -> None:
     st.title("About")
     client = state.client()
@@ -44,6 +60,7 @@ def render() -> None:
     c[2].metric("backend", info["backend"])
     c[3].metric("collection", info["collection"])
     st.write("named vectors: study, cine, lge, report · model ids: " + ", ".join(info["model_ids"]))
+    labeling_section(client)
     st.subheader("Model card")
     card = model_card()
     if card is None:
