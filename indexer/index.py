@@ -112,12 +112,13 @@ def _warn_untrained(config: str) -> None:
                   "`cmr index --checkpoint DIR`).", UntrainedModelWarning, stacklevel=3)
 
 
-def save_model_beside(model, data: Path, mid: str, source: str) -> None:
-    """DATA/model = the weights the index was built with (what `search` loads to encode queries)."""
+def save_model_beside(model, data: Path, mid: str, source: str, force: bool = False) -> None:
+    """DATA/model = the weights the index was built with (what `search` loads to encode queries);
+    `force` (a rebuild) writes them again even when the card says they are there (they may be damaged)."""
     from model.checkpoint import is_checkpoint_folder, save_checkpoint
     folder = data / "model"
     card = folder / "card.json"
-    if is_checkpoint_folder(folder) and card.exists():
+    if not force and is_checkpoint_folder(folder) and card.exists():
         try:
             if json.loads(card.read_text()).get("model_id") == mid:
                 return
@@ -256,17 +257,24 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
                   shard: tuple[int, int] | None = None, batch: int = 32, url: str | None = None,
                   api_key: str | None = None, client=None, workers: int = 1, salt_file=None,
                   device: str | None = None, progress: bool = True, prepare_cache: bool = True,
-                  optimize: bool | None = None, rebuild: bool = False) -> IndexResult:
+                  optimize: bool | None = None, rebuild: bool = False, insecure: bool = False,
+                  tls_ca: str | None = None, options=None) -> IndexResult:
     """Prepare DATA/cache from `archive` (incremental; skipped when archive is None), embed the shard's
     studies that are not indexed yet, upsert them, write DATA/link.parquet. `model`: an already built
     model (tests); `client`: a qdrant-client object for the server backend (tests: ':memory:');
-    `rebuild`: drop the collection first (e.g. for a model with another embedding size)."""
+    `rebuild`: drop the collection first (e.g. for a model with another embedding size); `insecure`,
+    `tls_ca`: server security (search/backends/server.py: an API key is required unless insecure);
+    `options`: search.collection.CollectionOptions (shards, replicas, int8) for a collection created now."""
     from search import Store
     from search.collection import model_id as model_fingerprint
     from search.store import default_data
     t0 = time.monotonic()
     data = Path(data) if data is not None else default_data()
     cache = data / "cache"
+    url = url or (None if client is not None else os.environ.get("QDRANT_URL") or None)
+    if url and client is None:                   # refuse an unauthenticated server before any work
+        from search.backends.server import client_options
+        client_options(url, api_key, insecure, tls_ca)
     if batch < 1:
         raise ValueError(f"--batch {batch}: must be at least 1")
     if (archive is None or not prepare_cache) and not (cache / "studies.parquet").exists():
@@ -280,13 +288,13 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
         model = model.to(device).eval()
     mid = model_fingerprint(model)
     data.mkdir(parents=True, exist_ok=True)
-    save_model_beside(model, data, mid, source)
+    save_model_beside(model, data, mid, source, force=rebuild)
 
-    url = url or (None if client is not None else os.environ.get("QDRANT_URL") or None)
     if rebuild:
-        drop_collection(data, url, api_key, client)
+        drop_collection(data, url, api_key, client, insecure=insecure, tls_ca=tls_ca)
     with Store.open(data=None if (url or client) else data, url=url, api_key=api_key, client=client,
-                    dim=model.embed_dim) as store:       # opened first: a locked index fails before prepare
+                    dim=model.embed_dim, insecure=insecure, tls_ca=tls_ca,
+                    options=options) as store:       # opened first: a locked index fails before prepare
         store.check_model_dim(model.embed_dim, f"model {mid}")
         if archive is not None and prepare_cache:
             from indexer.prepare import prepare
@@ -325,22 +333,29 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
                        time.monotonic() - t0, embed_s)
 
 
-def drop_collection(data: Path, url: str | None = None, api_key: str | None = None, client=None) -> None:
+def drop_collection(data: Path, url: str | None = None, api_key: str | None = None, client=None, *,
+                    insecure: bool = False, tls_ca: str | None = None) -> None:
     """Delete the collection (embedded folder or server collection); the next open creates it anew."""
     from search.collection import DEFAULT_COLLECTION
     if url or client is not None:
         from search.backends.server import ServerBackend
-        b = ServerBackend(DEFAULT_COLLECTION, url=url, api_key=api_key, client=client)
+        b = ServerBackend(DEFAULT_COLLECTION, url=url, api_key=api_key, client=client, insecure=insecure,
+                          tls_ca=tls_ca)
         if b.vector_size() is not None:
             b.client.delete_collection(DEFAULT_COLLECTION)
         if client is None:
             b.close()
         return
     from search.backends.edge import EdgeBackend
-    b = EdgeBackend(data / "index", DEFAULT_COLLECTION)     # opening it checks nobody else holds it
-    b.close()
+    from search.errors import IndexCorruptError
+    try:
+        EdgeBackend(data / "index", DEFAULT_COLLECTION).close()   # opening it checks nobody else holds it
+    except IndexCorruptError:
+        pass                                                # damaged: exactly what a rebuild is for
     import shutil
-    shutil.rmtree(b.path, ignore_errors=True)
+    index = data / "index"
+    shutil.rmtree(index / DEFAULT_COLLECTION, ignore_errors=True)
+    (index / f"{DEFAULT_COLLECTION}.check").unlink(missing_ok=True)
 
 
 def _default_device() -> str:
@@ -351,30 +366,49 @@ def _default_device() -> str:
 def _write_link(cache: Path, data: Path, keys: set[str]) -> None:
     """DATA/link.parquet: study_key -> raw identifiers of the indexed studies (merged with earlier runs),
     beside the index and never in it."""
-    from indexer.cache import LINK_COLUMNS, _atomic_write
+    from indexer.cache import LINK_COLUMNS, _atomic_write, remove_stale_temps
     src = cache / "link.parquet"
     if not src.exists():
         return
+    remove_stale_temps(data)
     new = pl.read_parquet(src).filter(pl.col("study_key").is_in(sorted(keys)))
     dst = data / "link.parquet"
-    merged = pl.concat([pl.read_parquet(dst), new], how="diagonal_relaxed") if dst.exists() else new
+    merged = pl.concat([_read_old_link(dst), new], how="diagonal_relaxed")
     merged = merged.unique("study_key", keep="last", maintain_order=True).select(LINK_COLUMNS)
     buf = io.BytesIO()
     merged.write_parquet(buf)
     _atomic_write(dst, buf.getvalue())
 
 
+def _read_old_link(dst: Path) -> pl.DataFrame:
+    """The link table of earlier runs; a damaged one is rebuilt from the cache's (with a warning)."""
+    if not dst.exists():
+        return pl.DataFrame()
+    try:
+        return pl.read_parquet(dst)
+    except Exception as e:                          # polars raises its own error types for a bad file
+        warnings.warn(f"{dst} is unreadable ({type(e).__name__}); writing it again from the study cache.",
+                      stacklevel=3)
+        return pl.DataFrame()
+
+
 # ---- push: embedded -> server -----------------------------------------------------------------------
 def push(data=None, url: str | None = None, api_key: str | None = None, *, client=None,
-         batch: int = 256, progress: bool = True) -> int:
+         batch: int = 256, progress: bool = True, insecure: bool = False, tls_ca: str | None = None,
+         options=None) -> int:
     """Copy every point of the embedded index in DATA/index (vectors and payload, same ids) to a Qdrant
-    server; returns the server's point count afterwards."""
+    server; returns the server's point count afterwards. `options`: CollectionOptions (shards, replicas,
+    int8) when the server collection is created by this push."""
     from search import Store
+    from search.backends.server import client_options
     from search.store import default_data
+    if client is None:
+        client_options(url, api_key, insecure, tls_ca)     # refuse before reading the embedded index
     data = Path(data) if data is not None else default_data()
     with Store.open(data=data) as src:
         total = src.count()
-        with Store.open(url=url, api_key=api_key, client=client, dim=src.dim) as dst:
+        with Store.open(url=url, api_key=api_key, client=client, dim=src.dim, insecure=insecure,
+                        tls_ca=tls_ca, options=options) as dst:
             bar = _Progress(total, progress)
             page: list = []
             for hit in src.scroll(vectors=True, batch=batch):

@@ -2,10 +2,10 @@
 
     result = prepare("archive/", "reports.csv", "cmr-data/cache", workers=2)
 
-Per study (one task per worker process): type the series, assemble the views, de-identify the report's
-impression, write the arrays; the main process appends rows and errors as part files. Studies whose source
-files and report are unchanged since the last run are skipped. One bad study never stops the run: it
-becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/Info.cfg) is imported from NIfTI.
+Per study (one task per worker process): type the series, assemble the views, redact the report's
+impression (redact.py), write the arrays; the main process appends rows and errors as part files. Studies
+whose source files and report are unchanged since the last run are skipped. One bad study never stops
+the run: it becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/Info.cfg) is imported from NIfTI.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ import polars as pl
 from indexer.cache import CacheWriter, fingerprint, write_arrays
 from indexer.identifiers import load_or_create_salt, patient_key, study_key
 from indexer.records import ErrorRecord, QARecord, StudyRecord
-from indexer.reports import deidentify_text, extract_impression, join_reports, read_reports
+from indexer.redact import redact_report
+from indexer.reports import extract_impression, join_reports, read_reports
 
 
 @dataclass
@@ -101,8 +102,9 @@ def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[
     qa.warnings += [f"{len(dropped)} corrupt files left out"] if dropped else []
     if not task.report:
         qa.warnings.append("no report")
-    impression = deidentify_text(extract_impression(task.report), [s.patient_name],
-                                 [s.patient_id, s.accession_number, s.study_instance_uid])
+    impression = redact_report(extract_impression(task.report), names=[s.patient_name],
+                               ids=[s.patient_id, s.accession_number, s.study_instance_uid],
+                               birth_dates=[s.birth_date])
     if month(s.study_date) is None:
         qa.warnings.append("study date missing or invalid")
     meta = {"age": s.age, "sex": s.sex, "study_date": month(s.study_date), "manufacturer": s.manufacturer,
@@ -169,7 +171,7 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
     select: optional predicate on the study key; studies it rejects are not (re)built, and cached ones are
     kept as they are (`cmr index --shard i/N` caches only its own share of the archive)."""
     t0 = time.monotonic()
-    salt = load_or_create_salt(salt_file)
+    salt = load_or_create_salt(salt_file, not_inside=(out,))     # never inside the cache it keys
     writer = CacheWriter(out)
     from indexer.nifti import is_acdc, prepare_acdc
     if is_acdc(archive):

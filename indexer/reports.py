@@ -1,5 +1,5 @@
-"""Radiology reports: read them from any common layout, join them to studies, keep the impression,
-and strip identifiers from the text.
+"""Radiology reports: read them from any common layout, join them to studies, keep the impression.
+Identifiers are stripped from the text by redact.py (`deidentify_text` is its older name here).
 
 Layouts read by `read_reports`: CSV, Parquet, JSONL (one object per line), or a folder holding one text
 file per study whose stem is the accession number or StudyInstanceUID. The key column is found by name
@@ -9,12 +9,14 @@ study's accession number or its StudyInstanceUID.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import polars as pl
 
 from indexer.errors import ReportFormatError
+from indexer.redact import redact_report as deidentify_text  # noqa: F401  (older name)
 from indexer.records import ErrorRecord, StudyRecord
 
 KEY_NAMES = ("accessionnumber", "accession", "accessionno", "accno", "studyinstanceuid", "studyuid",
@@ -41,23 +43,46 @@ def _read_table(path: Path) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            return pl.read_parquet(path)
+            return _read_parquet(path)
         if suffix in (".jsonl", ".ndjson", ".json"):
             return pl.read_ndjson(path)
         if suffix in (".csv", ".tsv", ".txt"):
             sep = "\t" if suffix == ".tsv" else ","
             return pl.read_csv(path, separator=sep, infer_schema_length=0)   # all strings: keep 0-prefixes
-    except Exception as exc:   # polars raises many types; name the file and the cause
-        raise ReportFormatError(f"{path}: cannot be read as {suffix[1:]} ({exc}). "
-                                "Check the file format or convert it to CSV.") from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:   # polars raises many types, and Rust panics (PanicException is no Exception)
+        raise ReportFormatError(f"{path}: cannot be read as {suffix[1:]} ({str(exc)[:300]}). "
+                                "Check the file format or convert it to CSV.") from None
     raise ReportFormatError(f"{path}: unknown reports format {suffix!r}; use .csv, .parquet, .jsonl "
                             "or a folder of .txt files named by accession number or StudyInstanceUID.")
 
 
+def _read_parquet(path: Path) -> pl.DataFrame:
+    """Through pyarrow, which checks a corrupt file and raises: polars' own reader aborts the whole
+    process on some (a 2**61-byte allocation; docs/fuzzing.md). Schema metadata is dropped (polars
+    panics on a damaged one); full validation catches text columns that are not UTF-8."""
+    import pyarrow.parquet as pq
+    table = pq.read_table(path).replace_schema_metadata(None)
+    table.validate(full=True)
+    return pl.from_arrow(table)
+
+
 def _read_folder(path: Path) -> pl.DataFrame:
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-    rows = [(p.stem, p.read_text(errors="replace")) for p in files]
-    return pl.DataFrame(rows, schema=["key", "report"], orient="row")
+    # a file name that is not UTF-8 keeps its readable part (it then matches no study: reported by join)
+    rows = [(os.fsencode(p.stem).decode("utf-8", "replace"), p.read_text(errors="replace")) for p in files]
+    return pl.DataFrame(rows, schema={"key": pl.Utf8, "report": pl.Utf8}, orient="row")
+
+
+def _as_text(raw: pl.DataFrame, key: str, text: str, path: Path) -> pl.DataFrame:
+    """The key and text columns as strings; ReportFormatError for lists, objects or non-UTF-8 bytes."""
+    try:
+        return raw.select(pl.col(key).cast(pl.Utf8).alias("key"), pl.col(text).cast(pl.Utf8).alias("report"))
+    except pl.exceptions.PolarsError as exc:
+        raise ReportFormatError(
+            f"{path}: column {key!r} ({raw.schema[key]}) or {text!r} ({raw.schema[text]}) is not text "
+            f"({str(exc).splitlines()[0]}). Store the key and the report as plain strings.") from None
 
 
 def read_reports(path: str | Path) -> pl.DataFrame:
@@ -71,7 +96,7 @@ def read_reports(path: str | Path) -> pl.DataFrame:
         raw = _read_table(path)
         key = _pick_column(raw.columns, KEY_NAMES, "key (accession number or StudyInstanceUID)", path)
         text = _pick_column(raw.columns, TEXT_NAMES, "report text", path)
-        df = raw.select(pl.col(key).cast(pl.Utf8).alias("key"), pl.col(text).cast(pl.Utf8).alias("report"))
+        df = _as_text(raw, key, text, path)
     df = df.with_columns(pl.col("key").str.strip_chars(), pl.col("report").fill_null(""))
     return df.filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
 
@@ -121,44 +146,3 @@ def extract_impression(text: str) -> str:
     nxt = _ANY_HEADER.search(rest, 1)
     section = rest[:nxt.start()] if nxt else rest
     return section.strip() or text.strip()
-
-
-_MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
-_DATE_PATTERNS = [
-    r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b",                          # 2023-01-15, 2023/1/5
-    r"\b\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})\b",                # 15/01/2023, 01-15-23, 15.01.2023
-    rf"\b\d{{1,2}}(?:st|nd|rd|th)?[ -]{_MONTHS}[ -,]*\d{{2,4}}\b",  # 15 Jan 2023, 15-Jan-23
-    rf"\b{_MONTHS} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b",          # January 15th, 2023
-    rf"\b{_MONTHS} \d{{4}}\b",                                      # March 2023
-]
-_DATE = re.compile("|".join(_DATE_PATTERNS), re.IGNORECASE)
-_PHONE = re.compile(r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)\s?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b")
-_LABELLED_ID = re.compile(r"\b(MRN|medical record(?: number)?|accession(?: number| no\.?)?|acc(?:\.|#)|"
-                          r"patient id|hospital (?:number|no\.?)|NHS(?: number)?)(\s*[:#]?\s*)[A-Za-z0-9-]+",
-                          re.IGNORECASE)
-_LONG_NUMBER = re.compile(r"\b\d{6,}\b")
-
-
-def _literal(text: str, value: str, tag: str) -> str:
-    if len(value) < 2:
-        return text
-    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", tag, text, flags=re.IGNORECASE)
-
-
-def deidentify_text(text: str, names: list[str] | tuple[str, ...] = (), ids: list[str] | tuple[str, ...] = ()) -> str:
-    """Remove patient name parts, header IDs, dates, phone numbers and MRN-like numbers from `text`.
-
-    names: PatientName values (DICOM "FAMILY^GIVEN^MIDDLE" or plain); ids: PatientID, accession number,
-    other identifiers. Clinical numbers (EF 55%, 12 mm, 142 mL/m²) are kept.
-    """
-    out = text or ""
-    for value in sorted({i.strip() for i in ids if i and i.strip()}, key=len, reverse=True):
-        out = _literal(out, value, "[ID]")
-    parts = {p for n in names if n for p in re.split(r"[\^\s,]+", n) if len(p) >= 2 and not p.isdigit()}
-    for part in sorted(parts, key=len, reverse=True):
-        out = _literal(out, part, "[NAME]")
-    out = _LABELLED_ID.sub(lambda m: f"{m.group(1)}{m.group(2)}[ID]", out)
-    out = _DATE.sub("[DATE]", out)
-    out = _PHONE.sub("[PHONE]", out)
-    return _LONG_NUMBER.sub("[ID]", out)

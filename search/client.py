@@ -21,7 +21,7 @@ import polars as pl
 from .backends.base import Hit
 from .collection import DEFAULT_COLLECTION, VIEWS, model_id
 from .errors import IndexCorruptError, ModelNotFoundError, QueryError
-from .filters import Filter
+from .filters import Filter, to_filter
 from .store import Store, default_data
 
 MAX_QUERY_CHARS = 2_000
@@ -114,7 +114,7 @@ class Client:
                view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
         """Relevance feedback: studies like `positive` and unlike `negative` (keys, excluded from the result).
         A text `query` joins the positives as one more example."""
-        positive, negative = list(positive), list(negative)
+        positive, negative = _key_list("positive", positive), _key_list("negative", negative)
         if not positive and query is None:
             raise QueryError("refine needs at least one positive study key or a query.")
         pos = self.store.vectors_of(positive, view) if positive else []
@@ -196,10 +196,17 @@ def _load_folder(folder: str, data: Path):
         raise CheckpointError(f"checkpoint {folder}: {reason}. Copy or train it again.") from None
 
 
+def _key_list(name: str, keys) -> list:
+    if not isinstance(keys, (list, tuple)):
+        raise QueryError(f"{name}={keys!r}: expected a list of study keys, e.g. {name}=['<study_key>'].")
+    return list(keys)
+
+
 def _clean_query(text) -> str:
     if not isinstance(text, str) or not text.strip():
         raise QueryError("empty query: type what to look for, e.g. 'dilated LV with reduced EF'.")
-    text = " ".join(text.split())
+    # lone surrogates (undecodable bytes in argv) break the tokenizer: they become '?'
+    text = " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
     if len(text) > MAX_QUERY_CHARS:
         warnings.warn(f"query of {len(text)} characters cut to {MAX_QUERY_CHARS} (the text model reads "
                       "about 256 tokens).", QueryTruncatedWarning, stacklevel=3)
@@ -213,7 +220,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def _as_filter(filters) -> Filter | None:
-    return Filter(**filters) if isinstance(filters, dict) else filters
+    return to_filter(filters)
 
 
 def to_frame(hits: list[Hit]) -> pl.DataFrame:

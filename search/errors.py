@@ -57,6 +57,18 @@ class IndexLockedError(SearchError):
         self.pid = pid
 
 
+class IndexCorruptError(SearchError):
+    """Files of the embedded index (or the model saved beside it) are damaged: missing, truncated or
+    overwritten. The study cache is the source of truth, so the fix is a rebuild from it."""
+
+    def __init__(self, where: str, reason: str, data: str | None = None):
+        """where: what is damaged, e.g. 'the embedded index at DATA/index/cmr_studies'."""
+        d = data or "DATA"
+        super().__init__(f"{where} is damaged ({reason}). Rebuild the index from the study "
+                         f"cache with `cmr index --data {d} --rebuild` (add the ARCHIVE folder if {d}/cache "
+                         "is gone too); nothing in the cache is lost.")
+
+
 class IndexMissingError(SearchError):
     def __init__(self, where: str):
         super().__init__(f"no index at {where}. Build one with `cmr index` (or pass --data / set "
@@ -70,8 +82,18 @@ class ServerUnreachableError(SearchError):
                          "to use the embedded store.")
 
 
+class ServerSecurityError(SearchError):
+    """A server connection that would go without an API key, or TLS settings that cannot be used."""
+    usage = True
+
+
 class PayloadError(SearchError, ValueError):
     """A study row that breaks the collection contract (missing key, raw identifiers, bad vector)."""
+
+
+class CollectionOptionsError(SearchError, ValueError):
+    """Shards, replicas or quantization that this backend or these values cannot have."""
+    usage = True
 
 
 class ModelNotFoundError(SearchError):

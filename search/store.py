@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .backends.base import Backend, Hit
-from .collection import DEFAULT_COLLECTION, PAYLOAD_INDEXES, VECTORS, point_id, study_point
+from .collection import DEFAULT_COLLECTION, PAYLOAD_INDEXES, VECTORS, CollectionOptions, point_id, study_point
 from .errors import EmbedSizeMismatchError, IndexMissingError, QueryError, StudyNotFoundError
 from .filters import Filter, as_conditions
 
@@ -39,16 +39,19 @@ class Store:
     @classmethod
     def open(cls, data: str | Path | None = None, url: str | None = None, api_key: str | None = None,
              collection: str = DEFAULT_COLLECTION, dim: int | None = None, timeout: float | None = None,
-             client=None) -> "Store":
+             client=None, insecure: bool = False, tls_ca: str | None = None,
+             options: CollectionOptions | None = None) -> "Store":
         """Open the collection; create it when absent and `dim` is given. url (or $QDRANT_URL) or a
-        qdrant-client `client` selects the server backend, otherwise the embedded store in DATA/index/."""
-        backend = _backend(data, url, api_key, collection, timeout, client)
+        qdrant-client `client` selects the server backend, otherwise the embedded store in DATA/index/.
+        A server URL needs an API key unless `insecure`; `tls_ca`: a private CA bundle (backends/server.py).
+        `options`: shards, replicas, quantization of a collection created now (collection.CollectionOptions)."""
+        backend = _backend(data, url, api_key, collection, timeout, client, insecure, tls_ca)
         try:
             size = backend.vector_size()
             if size is None and dim is None:
                 raise IndexMissingError(f"{backend.where} (collection {collection!r})")
             if size is None:
-                backend.create(int(dim), VECTORS, PAYLOAD_INDEXES)
+                backend.create(int(dim), VECTORS, PAYLOAD_INDEXES, options)
                 size = int(dim)
             if dim is not None and int(dim) != size:
                 raise EmbedSizeMismatchError(size, int(dim), backend.where)
@@ -161,7 +164,13 @@ class Store:
             yield from page
 
     def _vec(self, v) -> list[float]:
-        a = np.asarray(v, np.float32).reshape(-1)
+        try:
+            a = np.asarray(v, np.float32).reshape(-1)
+        except (TypeError, ValueError, OverflowError):
+            raise QueryError(f"query vector {str(v)[:80]}: expected {self.dim} numbers (a study key is a "
+                             "string).") from None
+        if not np.isfinite(a).all():
+            raise QueryError("query vector holds NaN or infinite values; pass a finite embedding.")
         if a.size != self.dim:
             raise EmbedSizeMismatchError(self.dim, a.size, self.backend.where, "the query vector")
         return a.tolist()
@@ -173,13 +182,12 @@ class Store:
                 "model_ids": [v for v, _ in self.facet("model_id", limit=10)]}
 
 
-def _backend(data, url, api_key, collection, timeout, client) -> Backend:
+def _backend(data, url, api_key, collection, timeout, client, insecure=False, tls_ca=None) -> Backend:
     url = url or (None if client is not None or data is not None else os.environ.get("QDRANT_URL"))
     if client is not None or url:
         from .backends.server import DEFAULT_TIMEOUT_S, ServerBackend
-        key = api_key or os.environ.get("QDRANT_API_KEY")
-        return ServerBackend(collection, url=url, api_key=key, timeout=timeout or DEFAULT_TIMEOUT_S,
-                             client=client)
+        return ServerBackend(collection, url=url, api_key=api_key, timeout=timeout or DEFAULT_TIMEOUT_S,
+                             client=client, insecure=insecure, tls_ca=tls_ca)
     from .backends.edge import EdgeBackend
     return EdgeBackend(Path(data or default_data()) / "index", collection)
 

@@ -2,11 +2,14 @@
 
     cmr index ARCHIVE --reports FILE [--data DIR] [--checkpoint CKPT] [--shard i/N] [--batch 32] [--url URL]
     cmr index push --url URL [--api-key KEY] [--data DIR]       # copy the embedded index to a server
+    (a server URL needs --api-key / $QDRANT_API_KEY, or --insecure; --tls-ca FILE for a private CA)
 
 Prepares DATA/cache from the archive when needed (incremental), embeds the studies not yet indexed with
 this model (all views -> study, cine -> cine, LGE -> lge, impression -> report) and upserts them into
 DATA/index (embedded) or the server at --url / $QDRANT_URL. Re-running adds nothing; a killed run resumes.
 N workers split an archive with --shard 0/N ... N-1/N, each with its own --data and the same --url.
+A collection created by this run (or by push) takes --shards/--replicas (server) and --quantize (int8);
+an existing one keeps its layout (docs/scale.md, docs/sizing.md).
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import os
 import sys
 import warnings
 from pathlib import Path
+
+from ui.search_cmd import add_server_security_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=32, help="studies per embedding batch (default 32)")
     p.add_argument("--url", default=None, help="Qdrant server URL (default $QDRANT_URL; unset = embedded)")
     p.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
+    add_server_security_args(p)
+    add_layout_args(p)
     p.add_argument("--workers", type=int, default=1, help="DICOM decoding processes for prepare (default 1)")
     p.add_argument("--salt-file", help="secret salt for study/patient keys (see `cmr prepare --help`)")
     p.add_argument("--device", default=None, help="torch device (default cuda when present, else cpu)")
@@ -45,9 +52,31 @@ def build_push_parser() -> argparse.ArgumentParser:
                                 "to a Qdrant server: every point with its vectors and payload, same ids.")
     p.add_argument("--url", default=None, help="Qdrant server URL (default $QDRANT_URL)")
     p.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
+    add_server_security_args(p)
+    add_layout_args(p)
     p.add_argument("--data", type=Path, default=None, help="data folder (default $CMR_DATA or ./cmr-data)")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     return p
+
+
+def add_layout_args(p: argparse.ArgumentParser) -> None:
+    """How a collection created now is laid out (search.collection.CollectionOptions)."""
+    p.add_argument("--shards", type=int, default=None, metavar="N", help="server: shards of a new collection "
+                   "(a cluster spreads them over its nodes; compose.cluster.yaml)")
+    p.add_argument("--replicas", type=int, default=None, metavar="N", help="server: copies of each shard on "
+                   "distinct cluster nodes (replication factor) of a new collection")
+    p.add_argument("--quantize", action="store_true", help="int8 scalar quantization of a new collection: "
+                   "about 4x less vector memory (docs/sizing.md)")
+
+
+def layout_options(args, url: str | None):
+    """--shards/--replicas/--quantize -> CollectionOptions; CollectionOptionsError (exit 2) when invalid or
+    when shards/replicas are asked of the embedded index."""
+    from search.collection import CollectionOptions
+    options = CollectionOptions(quantize=args.quantize, shards=args.shards, replicas=args.replicas)
+    if not url:
+        options.check_embedded()
+    return options
 
 
 def _fail(prog: str, exc: BaseException) -> int:
@@ -67,7 +96,8 @@ def _push(argv: list[str]) -> int:
     from indexer.index import push
     from search.errors import SearchError
     try:
-        n = push(args.data, url=url, api_key=args.api_key, progress=not args.no_progress)
+        n = push(args.data, url=url, api_key=args.api_key, progress=not args.no_progress,
+                 insecure=args.insecure, tls_ca=args.tls_ca, options=layout_options(args, url))
     except SearchError as exc:
         return _fail("cmr index push", exc)
     print(f"pushed the embedded index to {url}: {n} points there")
@@ -97,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     from indexer.errors import IndexerError
     from model.errors import ModelError
     from search.errors import SearchError
+    try:
+        options = layout_options(args, args.url or os.environ.get("QDRANT_URL"))
+    except SearchError as exc:
+        return _fail("cmr index", exc)
     with warnings.catch_warnings():
         warnings.simplefilter("once", UntrainedModelWarning)
         warnings.showwarning = lambda msg, *a, **k: print(f"cmr index: WARNING: {msg}", file=sys.stderr)
@@ -104,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             r = index_archive(args.archive, args.reports, args.data, checkpoint=args.checkpoint, shard=shard,
                               batch=args.batch, url=args.url, api_key=args.api_key, workers=max(1, args.workers),
                               salt_file=args.salt_file, device=args.device, progress=not args.no_progress,
-                              optimize=True if args.optimize else None, rebuild=args.rebuild)
+                              optimize=True if args.optimize else None, rebuild=args.rebuild,
+                              insecure=args.insecure, tls_ca=args.tls_ca, options=options)
         except (IndexerError, ModelError, SearchError, OSError) as exc:
             return _fail("cmr index", exc)
     rate = r.n_indexed / r.embed_seconds if r.embed_seconds > 0 else 0.0

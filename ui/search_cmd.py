@@ -19,8 +19,17 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", type=Path, default=None, help="data folder (default $CMR_DATA or ./cmr-data)")
     g.add_argument("--url", default=None, help="Qdrant server URL (default $QDRANT_URL; unset = embedded)")
     g.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
+    add_server_security_args(g)
     g.add_argument("--checkpoint", default=None,
                    help="model checkpoint folder (default $CMR_CHECKPOINT, else DATA/model)")
+
+
+def add_server_security_args(g) -> None:
+    """--insecure and --tls-ca: a server URL is refused without an API key unless --insecure."""
+    g.add_argument("--insecure", action="store_true", help="allow a Qdrant server without an API key "
+                   "(only on a network you trust)")
+    g.add_argument("--tls-ca", default=None, metavar="FILE", help="PEM bundle of a private CA that signed "
+                   "the https server's certificate (default $QDRANT_TLS_CA)")
 
 
 def add_query_args(p: argparse.ArgumentParser, k: int = 20) -> None:
@@ -35,7 +44,8 @@ def add_query_args(p: argparse.ArgumentParser, k: int = 20) -> None:
 
 def open_client(args):
     from search import connect
-    return connect(data=args.data, url=args.url, api_key=args.api_key, checkpoint=args.checkpoint)
+    return connect(data=args.data, url=args.url, api_key=args.api_key, checkpoint=args.checkpoint,
+                   insecure=args.insecure, tls_ca=args.tls_ca)
 
 
 def parse_filters(items: list[str]):

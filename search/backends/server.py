@@ -1,5 +1,9 @@
 """Server backend: `qdrant-client` against a Qdrant server (QDRANT_URL, QDRANT_API_KEY; compose.yaml).
 
+Security (docs/privacy.md): a connection by URL needs an API key (api_key, else $QDRANT_API_KEY) unless
+`insecure=True` (`--insecure`) says the server has no authentication on purpose; an https URL is verified
+against the system CAs, or against a private CA bundle (tls_ca, else $QDRANT_TLS_CA; `--tls-ca FILE`).
+
 Tests pass `QdrantClient(":memory:")` (qdrant-client's local mode) as the stand-in for the server's API;
 it is not a product backend (architecture.md §3). Every call is wrapped so that an unreachable server gives
 ServerUnreachableError quickly instead of a long traceback or a hang.
@@ -7,13 +11,15 @@ ServerUnreachableError quickly instead of a long traceback or a hang.
 from __future__ import annotations
 
 import functools
+import os
+import ssl
 import warnings
 from typing import Iterator
 
 from qdrant_client import QdrantClient, models as m
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from ..errors import SearchError, ServerUnreachableError
+from ..errors import SearchError, ServerSecurityError, ServerUnreachableError
 from ..filters import Conditions
 from .base import RRF_K, Backend, Hit
 
@@ -43,15 +49,50 @@ def _guard(fn):
     return wrapper
 
 
+def client_options(url: str | None, api_key: str | None = None, insecure: bool = False,
+                   tls_ca: str | None = None) -> dict:
+    """QdrantClient keyword arguments for a server URL: url, api_key and, with a private CA, verify."""
+    if not url:
+        raise ServerSecurityError("no Qdrant server URL: pass --url / url=... or set QDRANT_URL.")
+    key = api_key or os.environ.get("QDRANT_API_KEY") or None
+    if key is None and not insecure:
+        raise ServerSecurityError(
+            f"refusing to connect to the Qdrant server at {url} without an API key: set QDRANT_API_KEY or "
+            "pass --api-key (api_key=... in Python); or pass --insecure (insecure=True) for a server without "
+            "authentication on a network you trust.")
+    opts = {"url": url, "api_key": key}
+    ca = tls_ca or os.environ.get("QDRANT_TLS_CA") or None
+    if ca:
+        opts["verify"] = _ca_context(url, ca)
+    return opts
+
+
+def _ca_context(url: str, ca: str) -> ssl.SSLContext:
+    """A verifying TLS context that trusts the CA bundle `ca` (a PEM file), for an https URL."""
+    if not url.lower().startswith("https://"):
+        raise ServerSecurityError(f"a TLS CA ({ca}) was given but {url} is not an https:// URL; use "
+                                  "https://HOST:6333 (the server needs TLS enabled) or drop --tls-ca / "
+                                  "QDRANT_TLS_CA.")
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as e:
+        raise ServerSecurityError(f"TLS CA file {ca} cannot be used ({e}); give the PEM bundle of the CA "
+                                  "that signed the server's certificate (--tls-ca FILE or "
+                                  "QDRANT_TLS_CA).") from None
+
+
 class ServerBackend(Backend):
     name = "server"
 
     def __init__(self, collection: str, url: str | None = None, api_key: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, client: QdrantClient | None = None):
+                 timeout: float = DEFAULT_TIMEOUT_S, client: QdrantClient | None = None,
+                 insecure: bool = False, tls_ca: str | None = None):
         self.collection = collection
         self.where = url or ":memory:"
-        self.client = client or QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout)),
-                                             check_compatibility=False)
+        if client is None:
+            client = QdrantClient(**client_options(url, api_key, insecure, tls_ca),
+                                  timeout=int(max(1, timeout)), check_compatibility=False)
+        self.client = client
 
     @_guard
     def vector_size(self) -> int | None:
@@ -61,9 +102,12 @@ class ServerBackend(Backend):
         return int(vectors["study"].size) if isinstance(vectors, dict) and "study" in vectors else None
 
     @_guard
-    def create(self, dim, vectors, indexes) -> None:
-        self.client.create_collection(self.collection, vectors_config={
-            v: m.VectorParams(size=dim, distance=m.Distance.COSINE) for v in vectors})
+    def create(self, dim, vectors, indexes, options=None) -> None:
+        try:
+            self.client.create_collection(self.collection, **_layout(dim, vectors, options))
+        except UnexpectedResponse as e:
+            if e.status_code != 409:                # 409: another worker of a job array made it just now
+                raise
         with warnings.catch_warnings():             # local mode (tests) says indexes have no effect there
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")
             for field, kind in indexes.items():
@@ -138,6 +182,22 @@ class ServerBackend(Backend):
                 yield [_hit(p) for p in pts]
             if offset is None:
                 return
+
+
+def _layout(dim: int, vectors, options=None) -> dict:
+    """create_collection arguments: named cosine vectors, and from CollectionOptions the shard number,
+    replication factor and int8 scalar quantization (the int8 copy in RAM, float32 originals on disk)."""
+    quantize = bool(options and options.quantize)
+    out = {"vectors_config": {v: m.VectorParams(size=dim, distance=m.Distance.COSINE, on_disk=quantize or None)
+                              for v in vectors}}
+    if options is not None and options.shards is not None:
+        out["shard_number"] = options.shards
+    if options is not None and options.replicas is not None:
+        out["replication_factor"] = options.replicas
+    if quantize:
+        out["quantization_config"] = m.ScalarQuantization(scalar=m.ScalarQuantizationConfig(
+            type=m.ScalarType.INT8, quantile=0.99, always_ram=True))
+    return out
 
 
 def _hit(p) -> Hit:

@@ -81,7 +81,7 @@ def test_unreachable_server_fails_with_a_clear_error_instead_of_hanging():
 
     def attempt():
         try:
-            connect(url="http://127.0.0.1:9", timeout=2)
+            connect(url="http://127.0.0.1:9", timeout=2, insecure=True)
         except ServerUnreachableError as e:
             raised.append(str(e))
 
