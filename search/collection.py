@@ -9,14 +9,16 @@ report) is simply absent from the point.
 """
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import PayloadError
+from .errors import CollectionOptionsError, PayloadError, QueryError
 
 DEFAULT_COLLECTION = "cmr_studies"
 VECTORS = ("study", "cine", "lge", "report")          # named vectors, all cosine
@@ -36,13 +38,43 @@ PAYLOAD_FIELDS = ("study_key", "patient_key", "age", "sex", "study_date", "manuf
 FORBIDDEN = ("study_instance_uid", "accession_number", "patient_id", "patient_name", "birth_date",
              "source_path", "mrn")
 
+
+
+@dataclass(frozen=True)
+class CollectionOptions:
+    """How a NEW collection is laid out; an existing collection keeps the layout it was created with
+    (`cmr index --rebuild` to change it). docs/scale.md and docs/sizing.md say when to use what."""
+    quantize: bool = False          # int8 scalar quantization of every named vector: the int8 copy in RAM,
+                                    # the float32 originals on disk (rescoring); about 4x less vector memory
+    shards: int | None = None       # server only: shard_number (spread over a cluster's nodes)
+    replicas: int | None = None     # server only: replication_factor (copies of each shard, distinct nodes)
+
+    def __post_init__(self):
+        for name in ("shards", "replicas"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise CollectionOptionsError(f"{name}={v!r}: expected a whole number of at least 1.")
+
+    def check_embedded(self) -> None:
+        """The embedded store is one shard in one folder: more shards or replicas need a server."""
+        if (self.shards or 1) > 1 or (self.replicas or 1) > 1:
+            raise CollectionOptionsError(
+                f"shards={self.shards}, replicas={self.replicas}: the embedded index is a single shard on this "
+                "machine; shards and replicas apply to a Qdrant server or cluster (--url, compose.cluster.yaml).")
+
+
 _VENDORS = {"siemens": "Siemens", "ge": "GE", "general electric": "GE", "philips": "Philips",
             "canon": "Canon", "toshiba": "Canon", "hitachi": "Hitachi", "fujifilm": "Hitachi"}
 
 
 def point_id(study_key: str) -> str:
-    """UUID5 of the study key: re-indexing a study upserts the same point."""
-    return str(uuid.uuid5(NAMESPACE, study_key))
+    """UUID5 of the study key: re-indexing a study upserts the same point. QueryError for a key that
+    is not a string or not valid text (lone surrogates: undecodable bytes from the command line)."""
+    try:
+        return str(uuid.uuid5(NAMESPACE, study_key))
+    except (TypeError, UnicodeEncodeError):
+        raise QueryError(f"study key {study_key!r} is not a study key: expected the text of a "
+                         "`study_key` column of search results.") from None
 
 
 def canonical_vendor(name: str | None) -> str | None:
@@ -68,9 +100,9 @@ def iso_date(value, end: bool = False) -> str | None:
     if not m:
         raise PayloadError(f"date {value!r} is not YYYY, YYYY-MM, YYYY-MM-DD or YYYYMMDD.")
     y, mo, d = int(m[1]), int(m[2] or (12 if end else 1)), m[3]
-    if d is None:
-        d = ((_dt.date(y + (mo == 12), mo % 12 + 1, 1) - _dt.timedelta(days=1)).day if end else 1)
     try:
+        if d is None:      # the month's first or last day (calendar: month 13 raises a ValueError too)
+            d = calendar.monthrange(y, mo)[1] if end else 1
         return _dt.date(y, mo, int(d)).isoformat()
     except ValueError as e:
         raise PayloadError(f"date {value!r} is not a calendar date ({e}).") from None

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimize", action="store_true", help="build the HNSW graph now (embedded; done "
                    "automatically from 20,000 points)")
     p.add_argument("--rebuild", action="store_true", help="drop the collection first and index everything "
-                   "again (needed for a model with another embedding size)")
+                   "again from DATA/cache (for a model with another embedding size, or to recover a damaged "
+                   "index: see docs/failure.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     return p
 

@@ -34,7 +34,8 @@ class Backend(ABC):
         """Size of the collection's vectors, None if the collection does not exist."""
 
     @abstractmethod
-    def create(self, dim: int, vectors: tuple[str, ...], indexes: dict[str, str]) -> None: ...
+    def create(self, dim: int, vectors: tuple[str, ...], indexes: dict[str, str], options=None) -> None:
+        """Create the collection; `options`: a collection.CollectionOptions (None = the defaults)."""
 
     @abstractmethod
     def upsert(self, points: list[tuple[str, dict[str, list[float]], dict]]) -> None: ...
