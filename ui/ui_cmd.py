@@ -2,6 +2,8 @@
 
     cmr ui                          # ./cmr-data (or $CMR_DATA) on http://127.0.0.1:8501
     cmr ui --data cmr-data --port 8600 --host 0.0.0.0    # reachable from other machines: mind the data
+    cmr ui --data cmr-data --url https://qdrant:6333     # index on a Qdrant server ($QDRANT_API_KEY);
+                                                         # DATA still holds the cache (images) and model
 
 Runs `streamlit run ui/app/main.py` headless, without usage statistics, bound to localhost unless --host
 says otherwise, with uploads limited to the query-by-example size (ui/app/upload.py).
@@ -23,6 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="data folder (default $CMR_DATA or ./cmr-data)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    g = p.add_argument_group("Qdrant server (default: the embedded index in DATA/index)")
+    g.add_argument("--url", default=None, help="Qdrant server URL (default $QDRANT_URL; unset = embedded), "
+                   "so that `cmr index` can write while the UI serves")
+    g.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
+    from ui.search_cmd import add_server_security_args
+    add_server_security_args(g)
     return p
 
 
@@ -39,6 +47,15 @@ def environment(args) -> dict[str, str]:
     env = dict(os.environ)
     if args.data is not None:
         env["CMR_DATA"] = str(args.data.resolve())
+    url = args.url or os.environ.get("QDRANT_URL")
+    if url:                                  # read by ui/app/state.py
+        env["CMR_UI_URL"] = url
+        if args.api_key:
+            env["QDRANT_API_KEY"] = args.api_key
+        if args.insecure:
+            env["CMR_UI_INSECURE"] = "1"
+        if args.tls_ca:
+            env["QDRANT_TLS_CA"] = str(Path(args.tls_ca).resolve())
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     root = str(APP.parents[2])
@@ -52,10 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     data = args.data or Path(os.environ.get("CMR_DATA") or "cmr-data")
-    if not (data / "index").exists():
+    url = args.url or os.environ.get("QDRANT_URL")
+    if url and not (args.api_key or os.environ.get("QDRANT_API_KEY")) and not args.insecure:
+        print(f"cmr ui: the Qdrant server {url} needs an API key: pass --api-key or set QDRANT_API_KEY "
+              "(or --insecure on a network you trust).", file=sys.stderr)
+        return 2
+    if not url and not (data / "index").exists():
         print(f"cmr ui: no index in {data}/index; build one with `cmr index` (or pass --data).", file=sys.stderr)
         return 1
-    print(f"cmr ui: http://{args.host}:{args.port}  (data {data}; Ctrl+C stops)", flush=True)
+    where = f"index {url}, data {data}" if url else f"data {data}"
+    print(f"cmr ui: http://{args.host}:{args.port}  ({where}; Ctrl+C stops)", flush=True)
     cmd, env = command(args), environment(args)
     if os.name == "posix":             # become the server: a signal to `cmr ui` reaches Streamlit itself
         sys.stdout.flush()

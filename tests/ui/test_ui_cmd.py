@@ -58,3 +58,44 @@ def test_thumb_paths_refuse_odd_keys(tmp_path):
     from ui.app.media import cine_gif
     with pytest.raises(ValueError):
         cine_gif(tmp_path, "../x", "arrays/x.npz")
+
+
+def test_server_url_needs_a_key_or_insecure(tmp_path, capsys, monkeypatch):
+    from ui.ui_cmd import main
+    monkeypatch.delenv("QDRANT_API_KEY", raising=False)
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    assert main(["--data", str(tmp_path), "--url", "http://qdrant:6333"]) == 2
+    err = capsys.readouterr().err
+    assert "--api-key" in err and "--insecure" in err
+
+
+def test_server_url_reaches_the_app_environment(tmp_path, monkeypatch):
+    from ui.ui_cmd import build_parser, environment
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    ca = tmp_path / "ca.pem"
+    args = build_parser().parse_args(["--data", str(tmp_path), "--url", "https://q:6333", "--api-key", "k",
+                                      "--tls-ca", str(ca)])
+    env = environment(args)
+    assert env["CMR_UI_URL"] == "https://q:6333" and env["QDRANT_API_KEY"] == "k"
+    assert env["QDRANT_TLS_CA"] == str(ca.resolve()) and "CMR_UI_INSECURE" not in env
+    plain = environment(build_parser().parse_args(["--data", str(tmp_path)]))
+    assert "CMR_UI_URL" not in plain
+
+
+def test_app_client_uses_the_server_url(monkeypatch, tmp_path):
+    import ui.app.state as state
+    seen = {}
+
+    class FakeClient:
+        model = None
+
+    def fake_connect(data, url=None, insecure=False, **kw):
+        seen.update(data=data, url=url, insecure=insecure)
+        return FakeClient()
+    monkeypatch.setattr("search.connect", fake_connect)
+    monkeypatch.setenv("CMR_UI_URL", "http://q:6333")
+    monkeypatch.setenv("CMR_UI_INSECURE", "1")
+    state._client.clear()                          # st.cache_resource: works without a Streamlit runtime
+    state._client(str(tmp_path))
+    state._client.clear()
+    assert seen == {"data": str(tmp_path), "url": "http://q:6333", "insecure": True}

@@ -1,7 +1,8 @@
 """Where the app's data lives and what one browser session holds (the basket, feedback, last query).
 
 The client is opened once per server process (st.cache_resource): the embedded store admits one process
-at a time, and every session shares the model and the index.
+at a time, and every session shares the model and the index. With `cmr ui --url` the index is on a Qdrant
+server (several processes may then read and write it) and DATA keeps the cache and the model.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _client(data: str):
     from search import connect
     # one query text at a time: one thread is faster than several fighting for a shared machine's cores
     torch.set_num_threads(int(os.environ.get("CMR_UI_THREADS", "1")))
-    c = connect(data)
+    url = os.environ.get("CMR_UI_URL") or None                 # `cmr ui --url`: index on a Qdrant server
+    c = connect(data, url=url, insecure=os.environ.get("CMR_UI_INSECURE") == "1")
     c.model                       # load the text model now, not on the first query
     return c
 
