@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pydicom
 from pydicom import config
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException
+from pydicom.sequence import Sequence
 
 from indexer.dicom_fast import FastDataset, read_fast
 from indexer.errors import NotDicomError
@@ -156,6 +157,10 @@ def _check_image_tags(ds) -> None:
     if bits not in (8, 16, 32):
         raise NotDicomError(f"BitsAllocated is {bits}, not 8, 16 or 32: corrupt image header; "
                             "re-export the file")
+    rows, cols = ds.get("Rows", None), ds.get("Columns", None)
+    if not (isinstance(rows, int) and isinstance(cols, int) and rows > 0 and cols > 0):
+        raise NotDicomError(f"Rows x Columns is {rows!r} x {cols!r}, not two positive numbers: corrupt "
+                            "image header; re-export the file")
 
 
 def _read_dataset(path: str, size: int):
@@ -167,8 +172,7 @@ def _read_dataset(path: str, size: int):
         fp.seek(0)
         try:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
-        except (InvalidDicomError, EOFError, ValueError, struct.error, OverflowError,
-                MemoryError, KeyError, TypeError) as e:
+        except Exception as e:       # pydicom's parser on corrupt bytes: zlib.error, OSError, ...
             raise NotDicomError(f"unreadable DICOM header ({type(e).__name__}: {e}); the file is "
                                 "corrupt or truncated") from None
         sop = str(ds.get("SOPClassUID", "") or "")
@@ -204,20 +208,20 @@ def _f(ds, kw: str) -> float | None:
         if isinstance(v, pydicom.multival.MultiValue):
             v = v[0] if len(v) else None
         return None if v is None or v == "" else float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):     # OverflowError: IS 'inf'
         return None
 
 
 def _i(ds, kw: str) -> int | None:
     v = _f(ds, kw)
-    return None if v is None else int(v)
+    return None if v is None or not np.isfinite(v) else int(v)
 
 
 def _floats(ds, kw: str, n: int) -> tuple[float, ...] | None:
     try:
         v = ds.get(kw, None)
         vals = tuple(float(x) for x in v) if v is not None else ()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):     # OverflowError: IS 'inf'
         return None
     return vals if len(vals) == n and all(np.isfinite(vals)) else None
 
@@ -251,11 +255,10 @@ def _study_fields(ds) -> dict:
 
 def _enhanced_sequence(ds) -> tuple[str, str]:
     """Enhanced MR has no ScanningSequence: build 'GR'/'SE' (+ 'IR') from the functional groups."""
-    shared = ds.get("SharedFunctionalGroupsSequence", [None])[0]
     pulse = _s(ds, "EchoPulseSequence")
     ir = ""
-    for item in (shared, *ds.get("PerFrameFunctionalGroupsSequence", [])[:1]):
-        mod = item.get("MRModifierSequence", [None])[0] if item is not None else None
+    for item in (_item(ds, "SharedFunctionalGroupsSequence"), _item(ds, "PerFrameFunctionalGroupsSequence")):
+        mod = _item(item, "MRModifierSequence") if item is not None else None
         if mod is not None and _s(mod, "InversionRecovery") == "YES":
             ir = "\\IR"
     seq = {"GRADIENT": "GR", "SPIN": "SE", "BOTH": "SE\\GR"}.get(pulse, "")
@@ -290,14 +293,18 @@ def geometry_problems(ipp, iop) -> list[str]:
     return problems
 
 
+def _item(ds, seq: str, i: int = 0):
+    """Item i of sequence `seq` of ds, or None (absent, too short, or not a sequence: corrupt VR)."""
+    items = ds.get(seq, None)
+    return items[i] if isinstance(items, Sequence) and i < len(items) else None
+
+
 def frame_item(ds, i: int, seq: str):
     """The first item of functional group `seq` for frame i (per-frame first, then shared)."""
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence", None) or []
-    shared = ds.get("SharedFunctionalGroupsSequence", None) or []
-    for item in (per_frame[i] if i < len(per_frame) else None, shared[0] if shared else None):
-        sub = item.get(seq, None) if item is not None else None
-        if sub:
-            return sub[0]
+    for item in (_item(ds, "PerFrameFunctionalGroupsSequence", i), _item(ds, "SharedFunctionalGroupsSequence")):
+        sub = _item(item, seq) if item is not None else None
+        if sub is not None:
+            return sub
     return None
 
 
@@ -328,34 +335,59 @@ def _raw_syntax(ds) -> str:
     return "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2"
 
 
+# pydicom converts values on first use: a corrupt value (a wrong length for its VR, an unknown VR, a
+# sequence whose items do not parse, an IS of 'inf') raises then, not at dcmread.
+LAZY_VALUE_ERRORS = (BytesLengthException, NotImplementedError, struct.error, OSError, OverflowError)
+
+
 def read_header(path: str) -> FileHeader:
     """Header of one file -> FileHeader. Raises NotDicomError (message says what is wrong)."""
     st = os.stat(path)
     with quiet_pydicom():
-        ds = (read_fast(path, st.st_size) if st.st_size else None) or _read_dataset(path, st.st_size)
-        study_uid, series_uid = _s(ds, "StudyInstanceUID"), _s(ds, "SeriesInstanceUID")
-        sop_uid = _s(ds, "SOPInstanceUID")
-        if not (study_uid and series_uid and sop_uid):
-            raise NotDicomError("missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID; "
-                                "the file cannot be placed in a study")
-        for kw, uid in (("StudyInstanceUID", study_uid), ("SeriesInstanceUID", series_uid),
-                        ("SOPInstanceUID", sop_uid)):
-            if not UID_CHARS.fullmatch(uid):
-                raise NotDicomError(f"{kw} {uid!r} holds characters other than digits and dots: a "
-                                    "corrupt header, the file cannot be placed safely; re-export it")
-        n_frames = _i(ds, "NumberOfFrames") or 1
-        tsyntax = ds.transfer_syntax if isinstance(ds, FastDataset) else \
-            str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")) or _raw_syntax(ds)
-        head = FileHeader(path, study_uid, series_uid, _study_fields(ds), _series_fields(ds))
-        for i in range(n_frames):
-            geo = _frame_geometry(ds, i)
-            head.instances.append(InstanceRecord(
-                path=path, frame=i, sop_instance_uid=sop_uid, instance_number=_i(ds, "InstanceNumber"),
-                rows=int(ds.Rows), cols=int(ds.Columns), transfer_syntax=tsyntax,
-                mtime_ns=st.st_mtime_ns, size=st.st_size, **geo))
-            for p in geometry_problems(geo["ipp"], geo["iop"]):
-                msg = f"{p} (frame {i}); its geometry is unreliable" if n_frames > 1 \
-                    else f"{p}; instance kept, its geometry is unreliable"
-                if msg not in head.warnings:
-                    head.warnings.append(msg)
+        try:
+            ds = (read_fast(path, st.st_size) if st.st_size else None) or _read_dataset(path, st.st_size)
+            return _file_header(path, st, ds)
+        except LAZY_VALUE_ERRORS as e:
+            if isinstance(e, OSError) and e.errno is not None:      # a real I/O error, not a value
+                raise
+            raise NotDicomError(f"corrupt header value ({type(e).__name__}: {e}); the file cannot be "
+                                "read safely, re-export it") from None
+
+
+def _frame_count(ds, size: int) -> int:
+    """NumberOfFrames, checked: a corrupt count must not make millions of records (every frame takes
+    8 bytes at least, even compressed)."""
+    n = _i(ds, "NumberOfFrames") or 1
+    if not 1 <= n <= max(1, size // 8):
+        raise NotDicomError(f"NumberOfFrames is {n}, impossible for a file of {size} bytes: corrupt "
+                            "header; re-export the file")
+    return n
+
+
+def _file_header(path: str, st: os.stat_result, ds) -> FileHeader:
+    study_uid, series_uid = _s(ds, "StudyInstanceUID"), _s(ds, "SeriesInstanceUID")
+    sop_uid = _s(ds, "SOPInstanceUID")
+    if not (study_uid and series_uid and sop_uid):
+        raise NotDicomError("missing StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID; "
+                            "the file cannot be placed in a study")
+    for kw, uid in (("StudyInstanceUID", study_uid), ("SeriesInstanceUID", series_uid),
+                    ("SOPInstanceUID", sop_uid)):
+        if not UID_CHARS.fullmatch(uid):
+            raise NotDicomError(f"{kw} {uid!r} holds characters other than digits and dots: a "
+                                "corrupt header, the file cannot be placed safely; re-export it")
+    n_frames = _frame_count(ds, st.st_size)
+    tsyntax = ds.transfer_syntax if isinstance(ds, FastDataset) else \
+        str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")) or _raw_syntax(ds)
+    head = FileHeader(path, study_uid, series_uid, _study_fields(ds), _series_fields(ds))
+    for i in range(n_frames):
+        geo = _frame_geometry(ds, i)
+        head.instances.append(InstanceRecord(
+            path=path, frame=i, sop_instance_uid=sop_uid, instance_number=_i(ds, "InstanceNumber"),
+            rows=int(ds.Rows), cols=int(ds.Columns), transfer_syntax=tsyntax,
+            mtime_ns=st.st_mtime_ns, size=st.st_size, **geo))
+        for p in geometry_problems(geo["ipp"], geo["iop"]):
+            msg = f"{p} (frame {i}); its geometry is unreliable" if n_frames > 1 \
+                else f"{p}; instance kept, its geometry is unreliable"
+            if msg not in head.warnings:
+                head.warnings.append(msg)
     return head

@@ -67,12 +67,22 @@ def check_decodable(path: str, syntax: str) -> None:
     raise DecoderMissingError(path, syntax, name, hint)
 
 
-def _rescale(ds, i: int) -> tuple[float, float]:
-    """RescaleSlope/Intercept of frame i (Enhanced MR: the Pixel Value Transformation group)."""
+def _rescale(ds, i: int, path: str = "") -> tuple[float, float]:
+    """RescaleSlope/Intercept of frame i (Enhanced MR: the Pixel Value Transformation group);
+    CorruptPixelsError when they are not finite numbers."""
     src = ds
-    if str(ds.get("SOPClassUID", "")) in MULTIFRAME_SOP_CLASSES:
-        src = frame_item(ds, i, "PixelValueTransformationSequence") or ds
-    return float(src.get("RescaleSlope", 1) or 1), float(src.get("RescaleIntercept", 0) or 0)
+    try:
+        if str(ds.get("SOPClassUID", "")) in MULTIFRAME_SOP_CLASSES:
+            src = frame_item(ds, i, "PixelValueTransformationSequence") or ds
+        slope, icpt = src.get("RescaleSlope", 1), src.get("RescaleIntercept", 0)
+        slope, icpt = float(slope or 1), float(icpt or 0)
+    except Exception as e:          # a value pydicom cannot convert, or not a number (e.g. multi-valued)
+        raise CorruptPixelsError(path, f"RescaleSlope/RescaleIntercept unreadable ({type(e).__name__}: "
+                                 f"{e}): corrupt header; re-export the file") from None
+    if not (np.isfinite(slope) and np.isfinite(icpt)):
+        raise CorruptPixelsError(path, f"RescaleSlope {slope} / RescaleIntercept {icpt} not finite: "
+                                 "corrupt header; re-export the file")
+    return slope, icpt
 
 
 NATIVE_SYNTAXES = (U.ExplicitVRLittleEndian, U.ImplicitVRLittleEndian)
@@ -162,6 +172,6 @@ def read_frames(instances: list[InstanceRecord]) -> np.ndarray:
         if frame.shape != shape:
             raise PixelReadError(f"{inst.path}: frame is {frame.shape[0]}x{frame.shape[1]}, the "
                                  f"first is {shape[0]}x{shape[1]}; read series of one size together")
-        slope, intercept = _rescale(ds, inst.frame)
+        slope, intercept = _rescale(ds, inst.frame, inst.path)
         out[n] = frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)
     return out

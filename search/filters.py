@@ -9,6 +9,7 @@ and `vendor` = ANY of the listed values; ranges are inclusive, either end may be
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .collection import canonical_vendor, iso_date
@@ -55,7 +56,7 @@ class Filter:
     @classmethod
     def from_dict(cls, d: dict | None) -> "Filter":
         return cls(**{k: tuple(v) if k in ("age", "date", "field_strength") and isinstance(v, list) else v
-                      for k, v in (d or {}).items()})
+                      for k, v in _checked_fields(d or {}).items()})
 
     @classmethod
     def parse(cls, items: list[str]) -> "Filter":
@@ -79,8 +80,10 @@ class Filter:
             c.must.append(("range", "age", *_bounds("age", f["age"])))
         if "field_strength" in f:
             v = f["field_strength"]
-            lo, hi = _bounds("field_strength", v if isinstance(v, (tuple, list)) else
-                             (v - FIELD_STRENGTH_TOLERANCE, v + FIELD_STRENGTH_TOLERANCE))
+            if not isinstance(v, (tuple, list)):                 # one value: a number, checked
+                v = _bounds("field_strength", (v, v))[0]
+                v = (v - FIELD_STRENGTH_TOLERANCE, v + FIELD_STRENGTH_TOLERANCE)
+            lo, hi = _bounds("field_strength", v)
             c.must.append(("range", "field_strength", lo, hi))
         if "date" in f:
             c.must.append(("date", "study_date", *_date_bounds(f["date"])))
@@ -96,20 +99,46 @@ class Filter:
         return c
 
 
+def to_filter(filters) -> Filter | None:
+    """A Filter, a dict of filter fields or None -> Filter or None; FilterValueError for anything else."""
+    if filters is None or isinstance(filters, Filter):
+        return filters
+    return Filter(**_checked_fields(filters))
+
+
+def _checked_fields(d) -> dict:
+    """d itself when it is a dict of known field names (UnknownFilterError names any other key)."""
+    if not isinstance(d, dict):
+        raise FilterValueError(f"filters={d!r}: expected a Filter, a dict of filter fields or None, e.g. "
+                               "Filter(sex='F') or {'age': (40, 80)}.")
+    for name in d:
+        if not isinstance(name, str) or name not in KNOWN:
+            raise UnknownFilterError(name, KNOWN)
+    return d
+
+
 def as_conditions(filters: "Filter | dict | None", exclude_ids: list[str] = ()) -> Conditions:
     """Filter, dict of filter fields or None -> Conditions (with ids to exclude)."""
-    if isinstance(filters, dict):
-        filters = Filter(**filters)
+    filters = to_filter(filters)
     c = filters.conditions() if filters is not None else Conditions()
     c.exclude_ids = list(exclude_ids)
     return c
 
 
 def _strings(name: str, v) -> list[str]:
-    vals = [v] if isinstance(v, str) else list(v)
-    if not vals or not all(isinstance(x, str) and x for x in vals):
+    vals = [v] if isinstance(v, str) else list(v) if isinstance(v, (list, tuple, set)) else []
+    if not vals or not all(isinstance(x, str) and x and _is_text(x) for x in vals):
         raise FilterValueError(f"filter {name}={v!r}: expected a string or a list of strings.")
     return vals
+
+
+def _is_text(s: str) -> bool:
+    """False for strings with lone surrogates (undecodable bytes from argv): the index cannot hold them."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _bounds(name: str, v) -> tuple[float | None, float | None]:
@@ -117,8 +146,10 @@ def _bounds(name: str, v) -> tuple[float | None, float | None]:
         raise FilterValueError(f"filter {name}={v!r}: expected (low, high); use None for an open end.")
     try:
         lo, hi = (None if x is None else float(x) for x in v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise FilterValueError(f"filter {name}={v!r}: bounds must be numbers or None.") from None
+    if any(x is not None and math.isnan(x) for x in (lo, hi)):      # NaN: the engine panics on it
+        raise FilterValueError(f"filter {name}={v!r}: bounds must be numbers or None, not NaN.")
     if lo is not None and hi is not None and lo > hi:
         raise FilterValueError(f"filter {name}={v!r}: low bound is above the high bound.")
     return lo, hi
@@ -150,4 +181,6 @@ def _parse_value(name: str, s: str):
     if name == "age":
         raise FilterValueError(f"filter age={s!r}: expected a range low..high (either end may be empty).")
     parts = [p.strip() for p in s.split(",") if p.strip()]
+    if not parts:
+        raise FilterValueError(f"filter {name}={s!r}: no value between the commas (e.g. {name}=a,b).")
     return parts if name in ("views", "labels") or len(parts) > 1 else parts[0]

@@ -19,13 +19,21 @@ data that leaves every stored value valid for BitsStored, and the deletion of Re
 no checksum, so such a file is a different but valid image.
 
     python -m pytest -q -m slow tests/indexer/test_fuzz.py -s      # prints the tally
+
+Input fuzzing (docs/fuzzing.md): every entry point the indexer runs on an untrusted file (dicom_fast.parse,
+read_header, check_decodable, read_frames) gets random bytes and mutated seed files (dicom_mutations.py)
+and may raise only NotDicomError, DecoderMissingError or PixelReadError (CorruptPixelsError). Fast suite:
+1,500 hypothesis inputs plus the regression examples; slow: 100,000 inputs of a seeded generator.
 """
 from __future__ import annotations
 
 import io
 import json
 import os
+import random
+import resource
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -33,7 +41,9 @@ import numpy as np
 import polars as pl
 import pydicom
 import pytest
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+import dicom_mutations as dm
 from indexer.dicom_headers import quiet_pydicom, read_header
 from indexer.dicom_io import read_frames
 from indexer.prepare import prepare
@@ -253,3 +263,107 @@ def test_corrupt_file_is_left_out_and_named(tmp_path, monkeypatch):
     errors = pl.read_parquet(tmp_path / "c" / "errors.parquet")
     assert r.studies.height == 1 and victim in errors["file"].to_list()
     assert "1 corrupt files left out" in r.studies["qa"][0]
+
+
+# --- input fuzzing: untrusted bytes raise only the documented errors ------------------------------
+POS, ELEM = st.integers(0, 2047), st.integers(0, 127)
+OPS = st.one_of(
+    st.tuples(st.just("flip"), POS, st.integers(1, 255)),
+    st.tuples(st.just("truncate"), st.integers(0, 16384)),
+    st.tuples(st.just("insert"), POS, st.binary(min_size=1, max_size=12)),
+    st.tuples(st.just("delete"), POS, st.integers(1, 100)),
+    st.tuples(st.just("length"), ELEM, st.sampled_from(dm.HUGE_LENGTHS) | st.integers(0, 2**32 - 1)),
+    st.tuples(st.just("swap_lengths"), ELEM, ELEM),
+    st.tuples(st.just("vr"), ELEM, st.sampled_from(dm.VRS)),
+    st.tuples(st.just("value"), ELEM, st.sampled_from(dm.VALUES) | st.binary(max_size=40)))
+INPUTS = st.tuples(st.sampled_from(dm.SEED_NAMES), st.lists(OPS, min_size=1, max_size=4)) | st.tuples(
+    st.sampled_from(dm.SEED_NAMES), st.binary(max_size=600).map(lambda b: [("random", b)]))
+# (seed, element index) -> the element the regression examples below mutate: they stay meaningful
+EXAMPLE_TARGETS = {("small_deflated", 6): "ImplementationVersionName", ("small_explicit", 18): "ScanningSequence",
+                   ("small_explicit", 28): "InstanceNumber", ("enhanced", 22): "CardiacNumberOfImages",
+                   ("enhanced", 29): "NumberOfFrames", ("enhanced", 37): "SharedFunctionalGroupsSequence",
+                   ("enhanced", 46): "PixelValueTransformationSequence", ("enhanced", 48): "RescaleIntercept",
+                   ("enhanced", 49): "RescaleSlope", ("enhanced", 50): "RescaleType",
+                   ("enhanced", 60): "CardiacSynchronizationSequence", ("bench_cine", 80): "Rows",
+                   ("tiny_cine", 80): "Rows"}
+
+
+@pytest.fixture(scope="module")
+def fuzz_seeds(tmp_path_factory):
+    """(seed bytes by name, their element headers by name, the path each input is written to)."""
+    tmp = tmp_path_factory.mktemp("fuzz-seeds")
+    seeds = dm.seed_files(tmp)
+    return seeds, {k: dm.elements(v) for k, v in seeds.items()}, tmp / "input.dcm"
+
+
+def _run_input(fuzz_seeds, name: str, ops: list) -> str:
+    seeds, els, path = fuzz_seeds
+    return dm.read_untrusted(dm.write(path, dm.apply_ops(seeds[name], ops, els[name])))
+
+
+def test_seeds_are_read_and_examples_target_their_elements(fuzz_seeds):
+    """The unmutated seeds decode, and the regression examples still mutate the elements they name."""
+    from pydicom.datadict import keyword_for_tag
+    seeds, els, _ = fuzz_seeds
+    assert [_run_input(fuzz_seeds, n, []) for n in dm.SEED_NAMES] == ["read"] * len(dm.SEED_NAMES)
+    for (name, i), keyword in EXAMPLE_TARGETS.items():
+        group, elem = np.frombuffer(seeds[name], "<u2", 2, els[name][i].start)
+        assert keyword_for_tag(int(group) << 16 | int(elem)) == keyword, (name, i)
+
+
+@settings(max_examples=1500, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=INPUTS)
+# regressions (each raised an undocumented error before the fix noted)
+@example(case=("small_deflated", [("length", 6, 3)]))        # zlib.error from dcmread (_read_dataset)
+@example(case=("small_explicit", [("vr", 18, b"UL")]))       # BytesLengthException on first use
+@example(case=("small_explicit", [("flip", 674, 2)]))        # NotImplementedError: unknown VR 'WS'
+@example(case=("enhanced", [("length", 60, 1)]))             # OSError 'No tag to read' in a sequence
+@example(case=("small_explicit", [("value", 28, b"inf")]))   # OverflowError: int(inf) InstanceNumber
+@example(case=("enhanced", [("value", 22, b"nan")]))         # ValueError: int(nan)
+@example(case=("enhanced", [("value", 29, b"inf")]))         # OverflowError: NumberOfFrames 'inf'
+@example(case=("enhanced", [("value", 29, b"-1")]))          # IndexError: NumberOfFrames -1, no frames
+@example(case=("bench_cine", [("vr", 80, b"PN")]))           # TypeError: int(Rows as PersonName)
+@example(case=("tiny_cine", [("vr", 80, b"CS")]))            # ValueError: int(Rows as text)
+@example(case=("enhanced", [("vr", 46, b"UT")]))             # AttributeError: functional group as text
+@example(case=("enhanced", [("vr", 37, b"OW"), ("vr", 21, b"AT")]))   # AttributeError in _enhanced_sequence
+@example(case=("enhanced", [("vr", 49, b"UT")]))             # ValueError: RescaleSlope not a number
+@example(case=("enhanced", [("vr", 48, b"US"), ("vr", 59, b"SQ")]))   # TypeError: float(list) rescale
+@example(case=("enhanced", [("vr", 50, b"UT")]))             # struct.error parsing a sequence item
+def test_dicom_reader_raises_only_documented_errors(fuzz_seeds, case):
+    name, ops = case
+    assert _run_input(fuzz_seeds, name, ops) in ("rejected", "no pixels", "read")
+
+
+def test_huge_frame_count_is_refused_not_looped(fuzz_seeds, tmp_path):
+    """A compressed file claiming 10^8 frames: NotDicomError at once (it looped over 10^8 frames)."""
+    from indexer.errors import NotDicomError
+    with quiet_pydicom():
+        ds = pydicom.dcmread(io.BytesIO(fuzz_seeds[0]["bench_cine"]))
+    ds.NumberOfFrames = 10**8
+    ds.save_as(tmp_path / "huge.dcm")
+    with pytest.raises(NotDicomError, match="NumberOfFrames is 100000000, impossible"):
+        read_header(str(tmp_path / "huge.dcm"))
+
+
+@pytest.mark.slow
+def test_dicom_reader_100k_inputs(fuzz_seeds):
+    """100,000 seeded inputs (dicom_mutations.random_input): only documented errors, and every outcome
+    (rejected, no pixels, read) is reached, so the run exercises pixel decoding too."""
+    seeds, els, _ = fuzz_seeds
+    rng, tally, bugs, n = random.Random(7), Counter(), [], 100_000
+    start = time.perf_counter()
+    for _ in range(n):
+        name, ops = dm.random_input(rng, seeds, els)
+        try:
+            tally[_run_input(fuzz_seeds, name, ops)] += 1
+        except BaseException as e:                  # Rust panics are BaseExceptions; collect, then fail
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            tally["BUG"] += 1
+            bugs.append((name, ops, f"{type(e).__name__}: {e}"[:200])) if len(bugs) < 20 else None
+    took = time.perf_counter() - start
+    print(f"\n{n} inputs in {took:.0f} s ({n / took:.0f}/s), max RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB: {dict(tally)}")
+    assert not bugs, bugs[:5]
+    assert all(tally[o] >= 100 for o in ("rejected", "no pixels", "read")), tally
