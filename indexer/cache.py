@@ -8,13 +8,17 @@
 
 Every file appears atomically (written to a temp name, then os.replace). A study's arrays are written
 before its row, so after a kill -9 a row always has its arrays; rows still in memory are lost and redone
-by the next run, which skips studies whose `source_fingerprint` is unchanged.
+by the next run, which skips studies whose `source_fingerprint` is unchanged. Temp files of a killed run
+are removed by the next one. A full disk (ENOSPC) stops the run with DiskFullError naming the folder; the
+half-written temp file is removed, so nothing partial ever looks valid (docs/failure.md).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -22,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from indexer.errors import DiskFullError
 from indexer.records import ErrorRecord
 
 LINK_COLUMNS = ("study_key", "patient_key", "study_instance_uid", "accession_number", "source_path")
@@ -39,13 +44,49 @@ def fingerprint(files: list[tuple[str, int, int]], extra: str = "") -> str:
     return h.hexdigest()[:24]
 
 
+_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")      # .<name>.<pid>.tmp, as _atomic_write names them
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync, rename over `path`; on any failure remove the
+    temp file. No space left (ENOSPC, EDQUOT) becomes DiskFullError."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"no space left on the disk of {path.parent} (writing {path.name}): free some "
+                                "space, or give another folder (--out / --data), then run the same command "
+                                "again; what was cached before is kept and skipped.") from None
+        raise
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete temp files that a killed process left in `folder` (its pid is gone); returns how many."""
+    n = 0
+    for f in folder.glob(".*.tmp") if folder.is_dir() else ():
+        m = _TEMP.match(f.name)
+        if m and not _pid_alive(int(m.group(1))):
+            f.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -85,6 +126,8 @@ class CacheWriter:
         self.out = Path(out)
         for sub in ("arrays", "parts"):
             (self.out / sub).mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(self.out / sub)
+        remove_stale_temps(self.out)
         for old in (self.out / "parts").glob("errors-*.parquet"):
             old.unlink()                                     # errors describe the latest run only
         self.rows: list[dict] = []

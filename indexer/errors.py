@@ -19,6 +19,10 @@ class CacheError(IndexerError):
     """The study cache folder cannot be written or read."""
 
 
+class DiskFullError(CacheError):
+    """No space left while writing the cache (ENOSPC); the message names the folder and what to do."""
+
+
 # --- scan, pixel reading, series typing (scan engineer) ---
 class NotDicomError(IndexerError):
     """A file is not a usable DICOM image (empty, garbage, truncated, non-image SOP class)."""

@@ -4,7 +4,9 @@ A batch is (frames (B, F, H, W), view_ids (B, F), mask (B, F), texts list[str]) 
 Under torchrun each rank takes every world-th batch of the same iterable (no DistributedSampler).
 Resume: `Trainer(...).fit(batches)` with the same out_dir continues from out_dir/last/state.pt
 (model, optimizer, scheduler, step, EMA, loss temperature, RNG states) and skips the batches already
-consumed; pass a callable `batches(start_index)` to seek instead of skipping.
+consumed; pass a callable `batches(start_index)` to seek instead of skipping. metrics.jsonl keeps one line
+per logged step: on (re)start at step s, lines of steps after s (written before a kill, after the last
+saved state) are dropped, as is a line cut short by the kill; the resumed run logs those steps again.
 """
 from __future__ import annotations
 
@@ -178,6 +180,8 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         if (self.out / "last" / "state.pt").exists():
             self.load_state(self.out / "last" / "state.pt")
+        if self.rank == 0:
+            trim_metrics(self.out / "metrics.jsonl", self.step)
 
     # -- one step -------------------------------------------------------------------------------------
     def _prepare(self, batch: Batch):
@@ -299,6 +303,27 @@ class Trainer:
             torch.set_rng_state(r["torch_rng"])
             if r["cuda_rng"] is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(r["cuda_rng"])
+
+
+def trim_metrics(path: Path, step: int) -> int:
+    """Keep the metrics lines of steps <= `step` (the state a run resumes from); drop later ones and any
+    line a kill cut short. Returns how many lines were dropped."""
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines()
+    keep = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            keep.append(line)
+    if len(keep) < len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(x + "\n" for x in keep))
+        os.replace(tmp, path)
+    return len(lines) - len(keep)
 
 
 def _atomic_save(obj, path: Path) -> None:

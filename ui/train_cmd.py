@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decode all training clips into memory first with N threads (GPU runs: keeps the "
                         "first epoch from waiting on npz decode; default 0 = decode as batches come)")
     p.add_argument("--log-every", type=int, default=10, help="steps between metrics lines")
+    p.add_argument("--ckpt-every", type=int, default=None, metavar="N",
+                   help="save the resumable state every N steps (default: a tenth of the run, at least 50); "
+                        "a kill loses at most N steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -83,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     if args.batch < 1 or args.epochs < 1 or not 0 <= args.holdout < 1:
         return _fail("--batch and --epochs must be >= 1 and --holdout in [0, 1)", 2)
+    if args.ckpt_every is not None and args.ckpt_every < 1:
+        return _fail("--ckpt-every must be >= 1", 2)
     if not Path(args.cache).is_dir():
         return _fail(f"cache folder {args.cache} not found; build it with `cmr prepare`", 2)
     out = Path(args.out)
@@ -130,7 +135,7 @@ def _train(args, out: Path) -> int:
     stream = BatchStream(ds, batch, seed=args.seed, epochs=args.epochs, world=world, rank=rank)
     total = stream.total_steps if args.max_steps is None else min(stream.total_steps, args.max_steps)
     run_args = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress", "device", "threads",
-                                                                   "load_workers")}
+                                                                   "load_workers", "ckpt_every")}
     args_file = out / "train" / "args.json"
     if args.resume and args_file.exists():
         old = json.loads(args_file.read_text())
@@ -143,12 +148,14 @@ def _train(args, out: Path) -> int:
     tc = TrainConfig(out_dir=str(out / "train"), total_steps=total, lr=args.lr, seed=args.seed,
                      warmup_steps=args.warmup if args.warmup is not None else max(1, total // 20),
                      view_dropout=args.view_dropout, ema_decay=args.ema, log_every=args.log_every,
-                     ckpt_every=max(50, total // 10))
+                     ckpt_every=args.ckpt_every or max(50, total // 10))
     augment = partial(augment_impression, drop=args.text_augment) if args.text_augment > 0 else None
     trainer = _ProgressTrainer(model, tc, text_augment=augment, device=device)
     if rank == 0:
         args_file.parent.mkdir(parents=True, exist_ok=True)
-        args_file.write_text(json.dumps(run_args, indent=2))
+        tmp = args_file.with_suffix(".tmp")               # atomic: a kill never leaves half a file
+        tmp.write_text(json.dumps(run_args, indent=2))
+        os.replace(tmp, args_file)
         print(f"training {cfg.name} on {len(ds)} studies ({int(held.sum())} held out, {len(exclude)} excluded): "
               f"{total} steps of batch {batch} ({world} process{'es' if world > 1 else ''}, "
               f"{trainer.device}), from step {trainer.step}", file=sys.stderr)

@@ -190,7 +190,10 @@ class EdgeBackend(Backend):
         self.shard.close()
         self.shard = None
         if n is not None:
-            self._write_check(n, clean=True)
+            try:
+                self._write_check(n, clean=True)
+            except OSError:                         # e.g. disk full: the 'open, not clean' mark stays
+                pass
         if self._read_lock()[0] == os.getpid():
             self.lock_path.unlink(missing_ok=True)
 

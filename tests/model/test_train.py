@@ -64,6 +64,18 @@ def test_resume_gives_the_same_trajectory(tiny_cfg, tmp_path):
     assert json.loads((tmp_path / "part" / "final" / "card.json").read_text())["ema"] is True
 
 
+def test_resume_logs_each_step_once(tiny_cfg, tmp_path):
+    """A kill after the saved state at step 4 left lines of steps 5-6 and half a line: the resumed run
+    drops them and logs 5-6 again (tests/model/test_train_kill_drill.py does this with real kills)."""
+    batches = make_batches(tiny_cfg, n_batches=8)
+    _trainer(tiny_cfg, tmp_path, total_steps=8).fit(batches, max_steps=4)
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "loss": 1.0}\n{"step": 6, "loss": 1.0}\n{"step": 7, "lo')
+    _trainer(tiny_cfg, tmp_path, total_steps=8).fit(batches)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 9))
+
+
 def test_view_dropout_keeps_one_kind():
     cfg = small_config()
     f, v, m = random_batch(cfg, B=64)
