@@ -124,8 +124,19 @@ def save_model_beside(model, data: Path, mid: str, source: str, force: bool = Fa
                 return
         except (OSError, ValueError):
             pass
-    save_checkpoint(model, folder, card={"model_id": mid, "source": source,
-                                         "note": "weights the index in ../index was built with"})
+    card = {**_source_card(source), "model_id": mid, "source": source,
+            "note": "weights the index in ../index was built with"}
+    save_checkpoint(model, folder, card=card)
+
+
+def _source_card(source: str) -> dict:
+    """What the source checkpoint's card says of its training data and evaluation (for the UI's About)."""
+    try:
+        card = json.loads((Path(source) / "card.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return {}
+    return {k: card[k] for k in ("kind", "demonstration_only", "data", "schedule", "device",
+                                 "wall_seconds_this_run", "seed", "final_loss", "eval") if k in card}
 
 
 # ---- selection --------------------------------------------------------------------------------------

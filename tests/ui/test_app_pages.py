@@ -76,3 +76,17 @@ def test_about_page_labels_every_study_with_progress(app, ui_data):
     bars = at.get("progress")
     assert bars and bars[0].proto.value == 100                         # the bar reached the end
 
+
+
+def test_about_summaries_of_a_trained_card():
+    import json
+    from pathlib import Path
+
+    from ui.app.screens.about import metrics_summary, training_summary
+    card = json.loads((Path(__file__).parents[2] / "model/checkpoints/cmr-tiny-phantom/card.json").read_text())
+    metrics, data = metrics_summary(card), training_summary(card)
+    test = metrics["test wording"]
+    assert test["studies"] >= 600 and 0.5 < test["zero-shot AUC NICM"] <= 1
+    assert 0 < test["study→report same-diagnosis R@10"] <= 1
+    assert data["n_studies"] > 1000 and data["device"] in ("cpu", "cuda")
+    assert metrics_summary({}) is None and training_summary({}) is None

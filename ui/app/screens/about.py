@@ -33,6 +33,38 @@ def versions() -> dict[str, str]:
     return out
 
 
+def training_summary(card: dict) -> dict | None:
+    data = card.get("training_data") or card.get("data")
+    if not data:
+        return None
+    keep = ("n_studies", "labels", "wording", "wording_splits", "views")
+    out = {k: data[k] for k in keep if k in data}
+    for k in ("device", "wall_seconds_this_run", "schedule", "demonstration_only"):
+        if k in card:
+            out[k] = card[k]
+    return out
+
+
+def metrics_summary(card: dict) -> dict | None:
+    """Zero-shot AUCs and same-diagnosis R@10 per wording group of the card's evaluation."""
+    if card.get("metrics"):
+        return card["metrics"]
+    groups = (card.get("eval") or {}).get("groups") or {}
+    out = {}
+    for name, g in groups.items():
+        if not g or not g.get("n"):
+            continue
+        row = {"studies": g["n"]}
+        for dx, m in ((g.get("zero_shot") or {}).get("diagnosis") or {}).items():
+            if isinstance(m, dict) and "auc" in m:
+                row[f"zero-shot AUC {dx}"] = round(m["auc"], 3)
+        r = ((g.get("retrieval") or {}).get("study_to_report") or {}).get("same_label") or {}
+        if "R@10" in r:
+            row["study→report same-diagnosis R@10"] = round(r["R@10"], 3)
+        out[f"{name} wording"] = row
+    return out or None
+
+
 def labeling_section(client) -> None:
     """Write zero-shot labels (`cmr label`'s default prompt sets) for every study, with a progress bar."""
     from ui.label_cmd import DEFAULT_PROMPTS
@@ -67,8 +99,8 @@ def render() -> None:
         st.warning(f"no card.json in {checkpoint_dir().name}/ (the checkpoint folder).")
     else:
         c = st.columns(2)
-        for col, title, value in ((c[0], "training data", card.get("training_data") or card.get("data")),
-                                  (c[1], "metrics", card.get("metrics"))):
+        for col, title, value in ((c[0], "training data", training_summary(card)),
+                                  (c[1], "metrics", metrics_summary(card))):
             col.markdown(f"**{title}**")
             col.json(value, expanded=True) if value else col.caption("not recorded in card.json")
         with st.expander("full card"):
