@@ -175,7 +175,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=need_scaler)
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.gen = torch.Generator().manual_seed(cfg.seed + 1000 * self.rank)
-        self.text_rng = random.Random(cfg.seed + 1000 * self.rank)
         self.step = 0
         self.out = Path(cfg.out_dir)
         if (self.out / "last" / "state.pt").exists():
@@ -191,9 +190,15 @@ class Trainer:
         mask = view_dropout(view_ids, torch.as_tensor(mask).bool(), self.cfg.view_dropout, self.gen)
         texts = list(texts)
         if self.text_augment is not None:
-            texts = [self.text_augment(t, self.text_rng) for t in texts]
+            texts = [self.text_augment(t, self._sample_rng(i, len(texts))) for i, t in enumerate(texts)]
         d = self.device
         return frames.to(d, non_blocking=True), view_ids.to(d), mask.to(d), texts
+
+    def _sample_rng(self, i: int, per_rank: int) -> random.Random:
+        """The text augmentation's draw for sample i of this rank's part of the global batch: fixed by
+        (seed, step, position in the global batch), so N processes and one, or a resumed run and an
+        uninterrupted one, augment every sample alike."""
+        return random.Random(f"{self.cfg.seed}:{self.step}:{self.rank * per_rank + i}")
 
     def train_step(self, batch: Batch) -> float:
         frames, view_ids, mask, texts = self._prepare(batch)
@@ -267,7 +272,7 @@ class Trainer:
         return {k: v for k, v in self.model.state_dict().items() if k not in skip}
 
     def _rng_state(self) -> dict:
-        return {"gen": self.gen.get_state(), "text_rng": self.text_rng.getstate(), "py_rng": random.getstate(),
+        return {"step": self.step, "gen": self.gen.get_state(), "py_rng": random.getstate(),
                 "np_rng": np.random.get_state(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
@@ -275,12 +280,12 @@ class Trainer:
         """Everything needed to resume: out_dir/last/state.pt (rank 0) + rng{rank}.pt (every rank)."""
         last = self.out / "last"
         last.mkdir(parents=True, exist_ok=True)
-        _atomic_save(self._rng_state(), last / f"rng{self.rank}.pt")
-        if self.rank != 0:
+        if self.rank != 0:                      # rank 0 keeps its RNG inside state.pt: one atomic file
+            _atomic_save(self._rng_state(), last / f"rng{self.rank}.pt")
             return
         state = {"model": self._model_state(), "loss": self.loss.state_dict(), "opt": self.opt.state_dict(),
                  "sched": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "step": self.step,
-                 "world": self.world, "ema": self.ema.shadow if self.ema else None}
+                 "world": self.world, "ema": self.ema.shadow if self.ema else None, "rng": self._rng_state()}
         _atomic_save(state, last / "state.pt")
 
     def load_state(self, path: Path) -> None:
@@ -293,11 +298,14 @@ class Trainer:
         self.step = s["step"]
         if self.ema and s["ema"]:
             self.ema.shadow = {k: v.to(self.device) for k, v in s["ema"].items()}
+        r = s.get("rng") if self.rank == 0 else None
         rng = path.parent / f"rng{self.rank}.pt"
-        if rng.exists():
+        if r is None and rng.exists():
             r = torch.load(rng, map_location="cpu", weights_only=False)
+        if r is not None and r.get("step", self.step) != self.step:
+            r = None                            # written for another step (a kill between the two files)
+        if r is not None:
             self.gen.set_state(r["gen"])
-            self.text_rng.setstate(r["text_rng"])
             random.setstate(r["py_rng"])
             np.random.set_state(r["np_rng"])
             torch.set_rng_state(r["torch_rng"])

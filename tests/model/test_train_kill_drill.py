@@ -82,8 +82,11 @@ def _check_complete(out: Path, clean, where: str) -> None:
     assert [r["epoch"] for r in rows if "epoch" in r] == list(range(1, EPOCHS + 1)), where
     got, want = _weights(out), clean["weights"]
     assert got.keys() == want.keys(), where
-    bad = [k for k in want if not torch.allclose(got[k], want[k], atol=1e-5)]
-    assert not bad, f"weights differ from an uninterrupted run ({bad[:3]}); {where}"
+    # atol 1e-4: the frozen text features are cached per text, and a resumed run encodes them in other
+    # batches (other padding), which moves floats by ~1e-5; a wrong resume (RNG, data order, optimizer
+    # state) moves weights by orders of magnitude more.
+    bad = [k for k in want if not torch.allclose(got[k], want[k], atol=1e-4)]
+    assert not bad, f"weights differ from an uninterrupted run ({bad[:3]}, max abs diff {max(float((got[k] - want[k]).abs().max()) for k in bad):.2e}); {where}"
 
 
 @pytest.mark.slow

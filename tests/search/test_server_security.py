@@ -99,15 +99,18 @@ def test_embedded_default_needs_no_key(spy, tmp_path):
     assert spy.calls == []
 
 
-def test_streamlit_app_opens_the_embedded_store_only(spy, tmp_path, monkeypatch):
-    """The app's connect path (ui/app/state.py) passes its data folder, so QDRANT_URL never applies."""
-    import inspect
-
+def test_streamlit_app_opens_the_embedded_store_unless_told(spy, tmp_path, monkeypatch):
+    """The app (ui/app/state.py) opens its data folder's embedded store; only `cmr ui --url` (which sets
+    CMR_UI_URL) points it at a server, so QDRANT_URL alone never applies."""
     import ui.app.state as state
     monkeypatch.setenv("QDRANT_URL", URL)
-    assert "connect(data)" in inspect.getsource(state._client)
+    monkeypatch.delenv("CMR_UI_URL", raising=False)
+    state._client.clear()
     with pytest.raises(IndexMissingError):
-        connect(tmp_path)                                         # data given: embedded, URL ignored
+        state._client(str(tmp_path))                              # data given: embedded, URL ignored
+    state._client.clear()
+    with pytest.raises(IndexMissingError):
+        connect(tmp_path)
     assert spy.calls == []
 
 
