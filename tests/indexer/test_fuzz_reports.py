@@ -24,6 +24,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from dicom_mutations import write as write_in_place
 from indexer.errors import ReportFormatError
 from indexer.records import StudyRecord
 from indexer.reports import extract_impression, join_reports, read_reports
@@ -142,14 +143,7 @@ def _write(root: Path, fmt: str, payload) -> Path:
             with open(os.path.join(os.fsencode(folder), name), "wb") as f:
                 f.write(data)
         return folder
-    path = root / f"reports{fmt}"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, payload)
-        os.ftruncate(fd, len(payload))
-    finally:
-        os.close(fd)
-    return path
+    return write_in_place(root / f"reports{fmt}", payload)
 
 
 def parse_reports(root: Path, fmt: str, payload) -> str:
