@@ -73,8 +73,12 @@ def test_kill_and_rerun_matches_clean_run(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "killed")])
     parts = tmp_path / "killed" / "parts"
     deadline = time.time() + 60
-    while time.time() < deadline and not list(parts.glob("studies-*.parquet")) and proc.poll() is None:
-        time.sleep(0.01)
+    while time.time() < deadline and not list(parts.glob("studies-*.parquet")):
+        try:
+            proc.wait(timeout=0.01)              # wait on the process: it may finish before the first flush
+            break
+        except subprocess.TimeoutExpired:
+            pass
     killed_mid_run = proc.poll() is None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
