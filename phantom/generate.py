@@ -102,6 +102,10 @@ def generate_study(seed: int, index: int, profile: Profile | str, out_root: str 
     if wording not in WORDINGS:
         raise ValueError(f"wording must be one of {WORDINGS}, not {wording!r}")
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    done = existing_record(seed, index, profile, out_root, label, wording)
+    sheet = Path(out_root) / "preview" / f"{done['folder']}.png" if done else None
+    if done is not None and (not preview or sheet.is_file()):   # an earlier run with the same arguments
+        return done                                             # finished it: keep it
     sim = simulate_study(seed, index, profile, label, wording)
     study_dir = Path(out_root) / sim["acq"].accession
     series_records = dicom_writer.write_study(study_dir, sim["latent"], sim["acq"], sim["series"],
@@ -117,6 +121,57 @@ def generate_study(seed: int, index: int, profile: Profile | str, out_root: str 
     return record
 
 
+def claim_folder(out: str | Path, spec: dict) -> None:
+    """Mark `out` as the archive of one synth run (OUT/synth.json: seed, profile, label, wording) so a
+    later run resumes it or grows it, and refuse a folder that holds another run's archive."""
+    out = Path(out)
+    mark = out / "synth.json"
+    try:
+        found = json.loads(mark.read_text())
+    except (OSError, ValueError):
+        found = _legacy_spec(out)
+    if found is not None and any(spec.get(k) != v for k, v in found.items()):
+        raise ValueError(f"{out} holds the synthetic archive of another synth run ({found}), not {spec}; "
+                         f"use a new --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    mark.write_text(json.dumps(spec, sort_keys=True) + "\n")
+
+
+def _legacy_spec(out: Path) -> dict | None:
+    """The seed and profile of an archive written before synth.json existed (from one study.json)."""
+    first = next(out.glob("*/study.json"), None) if out.is_dir() else None
+    if first is None:
+        return None
+    try:
+        gen = json.loads(first.read_text())["generator"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return None if gen.get("seed") is None else {"seed": gen["seed"], "profile": gen["profile"]}
+
+
+def existing_record(seed: int, index: int, profile: Profile, out_root: str | Path,
+                    label: str | None = None, wording: str = "mixed") -> dict | None:
+    """The study.json record of study `index` if an earlier run with the same seed, profile, label and
+    wording finished it under `out_root` (study.json is written last, so a study killed mid-write has
+    none and is made again); None otherwise. A folder holding another run's study is an error: two
+    archives must not be mixed in one folder."""
+    latent = params.sample_latent(study_rng(seed, index, STREAM_LATENT), index, label)   # cheap draws
+    acq = params.sample_acquisition(study_rng(seed, index, STREAM_ACQ), profile, index, seed, age=latent.age)
+    path = Path(out_root) / acq.accession / "study.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):        # absent, or torn by a kill: (re)generate
+        return None
+    gen = record.get("generator", {})
+    same = (gen.get("seed"), gen.get("profile"), record.get("study_index")) == (seed, profile.name, index)
+    same = same and (label is None or record.get("label") == label)
+    same = same and (wording == "mixed" or record.get("split") == wording)
+    if not same:
+        raise ValueError(f"{path}: written by another synth run (seed {gen.get('seed')}, profile "
+                         f"{gen.get('profile')}, split {record.get('split')}); use a new --out folder")
+    return record
+
+
 def _generate_one(job: tuple) -> dict:
     return generate_study(*job)
 
@@ -124,8 +179,11 @@ def _generate_one(job: tuple) -> dict:
 def iter_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
                  workers: int = 1, preview: bool = False,
                  label: str | None = None, wording: str = "mixed") -> Iterator[dict]:
-    """Generate studies 0..n-1 under `out`, yielding each record in index order as it is done."""
-    Path(out).mkdir(parents=True, exist_ok=True)
+    """Generate studies 0..n-1 under `out`, yielding each record in index order as it is done.
+    Studies an earlier run with the same arguments finished are read back, not made again, so a killed
+    run resumes and `--n` can grow an archive (studies depend on (seed, index) only)."""
+    claim_folder(out, {"seed": seed, "profile": profile if isinstance(profile, str) else profile.name,
+                       "label": label, "wording": wording})
     jobs = [(seed, i, profile, str(out), preview, label, wording) for i in range(n)]
     if workers <= 1:
         yield from map(_generate_one, jobs)

@@ -64,11 +64,15 @@ def _synthesize(arch: Path, args) -> None:
     if _archive_ready(arch, spec):
         print(f"[1/3] synthetic archive {arch} already holds {args.n} {args.profile} studies: kept")
         return
-    if arch.exists():
+    if (arch / DEMO_MARK).exists():      # a finished archive of another size, profile or seed
         shutil.rmtree(arch)
     print(f"[1/3] generating {args.n} SYNTHETIC studies ({args.profile} profile) into {arch}")
-    code = synth(["--n", str(args.n), "--profile", args.profile, "--seed", str(args.seed), "--out", str(arch),
-                  "--workers", str(args.workers)])
+    argv = ["--n", str(args.n), "--profile", args.profile, "--seed", str(args.seed), "--out", str(arch),
+            "--workers", str(args.workers)]
+    code = synth(argv)                   # an interrupted earlier run of the same spec resumes
+    if code == 2 and arch.exists():      # the folder held part of another run: start it afresh
+        shutil.rmtree(arch)
+        code = synth(argv)
     if code:
         raise RuntimeError(f"cmr synth failed (exit {code})")
     (arch / DEMO_MARK).write_text(json.dumps(spec))

@@ -58,10 +58,14 @@ def run_generate(args: argparse.Namespace) -> int:
         print("cmr synth: --n must be at least 1", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    with _progress(args.n) as bar:
-        records = generate_archive(args.out, args.n, args.profile, args.seed, args.workers,
-                                   args.preview, on_study=lambda _: bar.update(1),
-                                   label=args.label, wording=args.wording)
+    try:
+        with _progress(args.n) as bar:
+            records = generate_archive(args.out, args.n, args.profile, args.seed, args.workers,
+                                       args.preview, on_study=lambda _: bar.update(1),
+                                       label=args.label, wording=args.wording)
+    except ValueError as e:              # the folder holds another run's studies
+        print(f"cmr synth: {e}", file=sys.stderr)
+        return 2
     write_manifest(records, args.out)
     dt = time.perf_counter() - t0
     print(f"wrote {len(records)} SYNTHETIC studies ({args.profile} profile, seed {args.seed}) to "

@@ -94,6 +94,36 @@ def _check_trigger_times(s: dict, dss) -> None:
         assert len(frames) == int(frames[0].CardiacNumberOfImages)
 
 
+def test_interrupted_and_grown_archive_equals_one_run(archive, tmp_path):
+    """A run killed mid-way (one study without study.json, one with a torn one) and re-run with a larger
+    --n gives the same files as one run; finished studies are read back, not made again."""
+    grown = tmp_path / "grown"
+    assert cmr(["synth", "--n", "4", "--profile", "tiny", "--seed", "1", "--out", str(grown)]) == 0
+    folders = sorted(sj.parent for sj in grown.glob("*/study.json"))
+    (folders[0] / "study.json").unlink()
+    (folders[1] / "study.json").write_text('{"study_ind')
+    kept = folders[2] / "study.json"
+    before = kept.stat().st_mtime_ns
+    assert cmr(["synth", "--n", str(N_FAST), "--profile", "tiny", "--seed", "1", "--out", str(grown)]) == 0
+    assert kept.stat().st_mtime_ns == before
+    assert _tree_digest(grown) == _tree_digest(archive)
+
+
+def test_folder_of_another_run_is_refused(archive, tmp_path, capsys):
+    other = tmp_path / "other"
+    assert cmr(["synth", "--n", "2", "--profile", "tiny", "--seed", "1", "--wording", "train",
+                "--out", str(other)]) == 0
+    test_split = [json.loads(p.read_text())["split"] for p in other.glob("*/study.json")]
+    assert test_split == ["train", "train"]
+    for change in (["--seed", "1", "--wording", "test"], ["--seed", "2", "--wording", "train"]):
+        assert cmr(["synth", "--n", "3", "--profile", "tiny", *change, "--out", str(other)]) == 2
+        err = capsys.readouterr().err
+        assert str(other) in err and "another synth run" in err and "--out" in err
+    (other / "synth.json").unlink()           # an archive from before synth.json: its study.json tells
+    assert cmr(["synth", "--n", "3", "--profile", "tiny", "--seed", "2", "--out", str(other)]) == 2
+    assert len(list(other.glob("*/study.json"))) == 2
+
+
 @pytest.mark.slow
 def test_fifty_tiny_studies_twice_identical_and_readable(tmp_path):
     digests = []

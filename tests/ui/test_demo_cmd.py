@@ -23,3 +23,24 @@ def test_demo_usage(capsys):
     from ui.demo_cmd import main
     assert main(["--n", "0"]) == 2
     assert main(["--help"]) == 0
+
+
+def test_demo_archive_resumes_or_restarts(tmp_path):
+    """An interrupted demo synthesis (no completion mark) resumes; a folder of another run is replaced."""
+    import argparse
+    import json
+
+    from ui.demo_cmd import DEMO_MARK, _synthesize
+    from ui.synth_cmd import main as synth
+    arch = tmp_path / "demo-archive"
+    assert synth(["--n", "2", "--profile", "tiny", "--seed", "3", "--out", str(arch)]) == 0
+    first = sorted(p.stat().st_mtime_ns for p in arch.glob("*/study.json"))
+    _synthesize(arch, argparse.Namespace(n=3, profile="tiny", seed=3, workers=1))
+    again = sorted(p.stat().st_mtime_ns for p in arch.glob("*/study.json"))
+    assert len(again) == 3 and set(first) <= set(again)          # the two finished studies were kept
+    assert json.loads((arch / DEMO_MARK).read_text()) == {"n": 3, "profile": "tiny", "seed": 3}
+    (arch / DEMO_MARK).unlink()                                   # a partial archive of another seed
+    (arch / next(arch.glob("*/study.json")).parent.name / "study.json").unlink()
+    _synthesize(arch, argparse.Namespace(n=2, profile="tiny", seed=4, workers=1))
+    seeds = {json.loads(p.read_text())["generator"]["seed"] for p in arch.glob("*/study.json")}
+    assert seeds == {4} and len(list(arch.glob("*/study.json"))) == 2
