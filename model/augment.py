@@ -6,6 +6,8 @@
 Report impressions list findings as sentences whose order carries little meaning; training on random
 subsets and orders teaches the text tower's head that every sentence stands on its own, so that short
 queries ("amyloid LGE pattern") land near whole reports. One sentence is always kept.
+`pooled_augment` draws from a few fixed variants per impression instead, so a frozen text tower's
+feature cache keeps the cost of augmentation near zero.
 """
 from __future__ import annotations
 
@@ -29,3 +31,12 @@ def augment_impression(text: str, rng: random.Random, drop: float = 0.15, shuffl
     if rng.random() < shuffle:
         rng.shuffle(kept)
     return " ".join(kept)
+
+
+def pooled_augment(text: str, rng: random.Random, drop: float = 0.15, variants: int = 4) -> str:
+    """One of `variants` fixed augmentations of `text`, or `text` itself (each with equal chance).
+    The variants are fixed by the text and their number, not by the step, so a frozen text tower, which
+    caches its features per string, encodes each impression at most `variants + 1` times over a whole
+    run: sentence dropout at the cost of no augmentation (the CPU recipe)."""
+    v = rng.randrange(variants + 1)
+    return text if v == 0 else augment_impression(text, random.Random(f"{v}\0{text}"), drop)

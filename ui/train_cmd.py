@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-augment", type=float, default=0.15, metavar="P",
                    help="drop each impression sentence with probability P and shuffle the order half of "
                         "the time (model.augment; default 0.15, 0 = off)")
+    p.add_argument("--text-variants", type=int, default=0, metavar="N",
+                   help="draw the augmentation from N fixed variants per impression (plus the impression "
+                        "itself) instead of afresh each time: a frozen text tower then encodes each "
+                        "variant once (about as fast as no augmentation on CPU; default 0 = afresh)")
     p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off)")
     p.add_argument("--holdout", type=float, default=0.2, help="fraction of studies held out (default 0.2)")
     p.add_argument("--exclude-keys", help="file of study keys to leave out (a held-out test set)")
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     if args.batch < 1 or args.epochs < 1 or not 0 <= args.holdout < 1:
         return _fail("--batch and --epochs must be >= 1 and --holdout in [0, 1)", 2)
+    if args.text_variants < 0 or not 0 <= args.text_augment <= 1:
+        return _fail("--text-variants must be >= 0 and --text-augment in [0, 1]", 2)
     if args.ckpt_every is not None and args.ckpt_every < 1:
         return _fail("--ckpt-every must be >= 1", 2)
     if not Path(args.cache).is_dir():
@@ -108,7 +114,7 @@ def _train(args, out: Path) -> int:
     import torch
 
     from model.config import load_config
-    from model.augment import augment_impression
+    from model.augment import augment_impression, pooled_augment
     from model.data import CacheDataset, BatchStream, holdout_mask, holdout_spec, keys_digest, read_keys
     from model.model import CMRClip
     from model.train import TrainConfig, Trainer, cleanup_distributed, init_distributed, seed_everything
@@ -149,7 +155,11 @@ def _train(args, out: Path) -> int:
                      warmup_steps=args.warmup if args.warmup is not None else max(1, total // 20),
                      view_dropout=args.view_dropout, ema_decay=args.ema, log_every=args.log_every,
                      ckpt_every=args.ckpt_every or max(50, total // 10))
-    augment = partial(augment_impression, drop=args.text_augment) if args.text_augment > 0 else None
+    augment = None
+    if args.text_augment > 0 and args.text_variants > 0:
+        augment = partial(pooled_augment, drop=args.text_augment, variants=args.text_variants)
+    elif args.text_augment > 0:
+        augment = partial(augment_impression, drop=args.text_augment)
     trainer = _ProgressTrainer(model, tc, text_augment=augment, device=device)
     if rank == 0:
         args_file.parent.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,10 @@ def test_train_writes_a_checkpoint_with_a_card(setup, tmp_path):
     cache, cfg = setup
     (tmp_path / "test_keys.txt").write_text("k0_0000\nk0_0001\n")
     out = tmp_path / "ckpt"
-    assert _train(cache, cfg, out, "--epochs", "2", "--wording", "all",
+    assert _train(cache, cfg, out, "--epochs", "2", "--wording", "all", "--text-variants", "3",
                   "--exclude-keys", str(tmp_path / "test_keys.txt")) == 0
+    run_args = json.loads((out / "train" / "args.json").read_text())
+    assert run_args["text_variants"] == 3 and run_args["text_augment"] == 0.15
     assert {"config.json", "model.safetensors", "preprocess.json", "card.json"} <= {p.name for p in out.iterdir()}
     card = json.loads((out / "card.json").read_text())
     data = card["data"]
@@ -62,6 +64,7 @@ def test_bad_usage(tmp_path):
     from ui.eval_cmd import main as evaluate
     assert train(["--cache", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert train([]) == 2
+    assert train(["--cache", str(tmp_path), "--out", str(tmp_path / "o"), "--text-variants", "-1"]) == 2
     assert evaluate(["--cache", str(tmp_path / "none"), "--checkpoint", "x"]) == 2
 
 
