@@ -10,6 +10,9 @@ from typing import Iterator
 from ..filters import Conditions
 
 RRF_K = 60          # reciprocal rank fusion constant, passed explicitly so both backends agree
+SEARCH_HNSW_EF = 256   # HNSW search beam width, both backends (`Backend.hnsw_ef`). Qdrant's default is the
+                       # build's ef_construct (100): recall@10 0.941 at 1,000,000 points
+                       # (bench/results/search_1m.json); 256 buys recall for a few ms (bench/search.py --ef)
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Hit:
 class Backend(ABC):
     name = "?"
     where = "?"            # a path or URL, for messages
+    hnsw_ef = SEARCH_HNSW_EF   # search beam width of every nearest / recommend / fused query
 
     @abstractmethod
     def vector_size(self) -> int | None:

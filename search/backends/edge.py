@@ -226,9 +226,12 @@ class EdgeBackend(Backend):
         with self._reading():
             return self.shard.count(qe.CountRequest(filter=_filter(cond), exact=True))
 
+    def _params(self):
+        return qe.SearchParams(hnsw_ef=self.hnsw_ef)
+
     def _query(self, query, cond, limit, with_payload, prefetches=None) -> list[Hit]:
         req = qe.QueryRequest(limit=limit, query=query, prefetches=prefetches, filter=_filter(cond),
-                              with_payload=_payload_sel(with_payload))
+                              with_payload=_payload_sel(with_payload), params=self._params())
         with self._reading():
             return [_hit(p) for p in self.shard.query(req)]
 
@@ -241,8 +244,8 @@ class EdgeBackend(Backend):
 
     def fuse(self, queries, cond, limit, prefetch_limit, with_payload) -> list[Hit]:
         flt = _filter(cond)
-        pre = [qe.Prefetch(limit=prefetch_limit, query=qe.Query.Nearest(v, using=u), filter=flt)
-               for u, v in queries]
+        pre = [qe.Prefetch(limit=prefetch_limit, query=qe.Query.Nearest(v, using=u), filter=flt,
+                           params=self._params()) for u, v in queries]
         return self._query(qe.Fusion.Rrf(k=RRF_K), cond, limit, with_payload, prefetches=pre)
 
     def facet(self, key, cond, limit) -> list[tuple[object, int]]:

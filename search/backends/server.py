@@ -145,7 +145,8 @@ class ServerBackend(Backend):
 
     def _query(self, query, using, cond, limit, with_payload, prefetch=None) -> list[Hit]:
         res = self.client.query_points(self.collection, query=query, using=using, prefetch=prefetch,
-                                       query_filter=_filter(cond), limit=limit, with_payload=with_payload)
+                                       query_filter=_filter(cond), limit=limit, with_payload=with_payload,
+                                       search_params=m.SearchParams(hnsw_ef=self.hnsw_ef))
         return [_hit(p) for p in res.points]
 
     @_guard
@@ -161,7 +162,8 @@ class ServerBackend(Backend):
     @_guard
     def fuse(self, queries, cond, limit, prefetch_limit, with_payload) -> list[Hit]:
         flt = _filter(cond)
-        pre = [m.Prefetch(query=v, using=u, limit=prefetch_limit, filter=flt) for u, v in queries]
+        pre = [m.Prefetch(query=v, using=u, limit=prefetch_limit, filter=flt,
+                          params=m.SearchParams(hnsw_ef=self.hnsw_ef)) for u, v in queries]
         return self._query(m.RrfQuery(rrf=m.Rrf(k=RRF_K)), None, cond, limit, with_payload, prefetch=pre)
 
     @_guard
