@@ -1,6 +1,7 @@
 """Benchmark of `search()` on the embedded store at 10,000 / 100,000 / 1,000,000 studies.
 
     python bench/search.py [--sizes 10000,100000] [--queries 200] [--threads 2] [--quantize]
+                           [--ef 64,128,256,512] [--keep DIR]
 
 Per size, in one process:
 - stored studies: 256-d unit vectors drawn around cluster centres (like embeddings: classes and
@@ -10,7 +11,7 @@ Per size, in one process:
   and without a filter (sex=F, age 40-60: about 15 % of the studies); of the text encoding (cmr-tiny's
   MiniLM text tower + head, uncached strings); and of `Client.search()` end to end on fresh strings;
 - recall@10 of the engine against exact search (numpy, float32) over the same vectors, with and
-  without the filter;
+  without the filter, and a sweep of the HNSW search beam width (`--ef`: latency and recall per value);
 - the brute-force floor: one numpy matrix-vector product over the same (N, 256) matrix, timed the same
   way, and the filtered floor (the product over the pre-selected rows);
 - resident memory of the process (VmRSS; the numpy copy of the vectors is reported beside it).
@@ -113,6 +114,40 @@ def _create_quantized(folder: Path) -> None:
     b.close()
 
 
+def store_folder(n: int, args) -> Path:
+    """A fresh temporary folder, or with --keep DIR a fixed one that a later run reuses."""
+    if not args.keep:
+        return Path(tempfile.mkdtemp(prefix=f"bench-search-{n}-", dir=args.tmp))
+    return Path(args.keep) / f"bench-search-{n}{'-int8' if args.quantize else ''}"
+
+
+def build_or_reuse(folder: Path, n: int, X: np.ndarray, ages: np.ndarray, quantize: bool) -> dict:
+    """Build the store, or reuse one a --keep run finished (the vectors depend on n only, so they match)."""
+    mark = folder / "bench-built.json"
+    if mark.exists():
+        print(f"[{n:,}] reusing the store in {folder}", flush=True)
+        return {**json.loads(mark.read_text()), "reused": str(folder)}
+    shutil.rmtree(folder, ignore_errors=True)         # an unfinished build: start again
+    folder.mkdir(parents=True)
+    print(f"[{n:,}] building the store ...", flush=True)
+    stats = build(folder, X, ages, quantize)
+    mark.write_text(json.dumps(stats))
+    return stats
+
+
+def ef_sweep(store, X: np.ndarray, Q: np.ndarray, efs: str) -> list[dict]:
+    """Engine latency and recall@10 at several HNSW search beam widths (the product default restored after)."""
+    out, default, want = [], store.backend.hnsw_ef, exact_topk(X, Q)
+    try:
+        for ef in (int(e) for e in efs.split(",") if e):
+            store.backend.hnsw_ef = ef
+            t, hits = timed(lambda v: store.nearest(v, "study", None, K, with_payload=False), Q)
+            out.append({"hnsw_ef": ef, **pct(t), "recall@10": round(recall([[h.key for h in hs] for hs in hits], want), 4)})
+    finally:
+        store.backend.hnsw_ef = default
+    return out
+
+
 def recall(got: list[list[str]], want: np.ndarray) -> float:
     return float(np.mean([len(set(g) & {f"b{i:08d}" for i in w}) / K for g, w in zip(got, want)]))
 
@@ -147,11 +182,10 @@ def run_size(n: int, args, model, encode_stats: dict) -> dict:
     X = draw(n, centres, rng)
     ages = rng.uniform(18, 90, size=n).round(0)
     Q = draw(args.queries, centres, np.random.default_rng(n + 1))
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-search-{n}-", dir=args.tmp))
+    folder = store_folder(n, args)
     res = {"n": n, "dim": DIM, "quantized": bool(args.quantize)}
     try:
-        print(f"[{n:,}] building the store ...", flush=True)
-        res["build"] = build(folder, X, ages, args.quantize)
+        res["build"] = build_or_reuse(folder, n, X, ages, args.quantize)
         print(f"[{n:,}] {res['build']}", flush=True)
         flt = Filter(sex="F", age=(40, 60))
         rows = np.flatnonzero((np.arange(n) % 2 == 1) & (ages >= 40) & (ages <= 60))
@@ -169,6 +203,8 @@ def run_size(n: int, args, model, encode_stats: dict) -> dict:
             res["recall@10"] = round(recall([[h.key for h in hs] for hs in hits], exact_topk(X, Q)), 4)
             res["recall@10_filtered"] = round(recall([[h.key for h in hs] for hs in fhits],
                                                      exact_topk(X, Q, rows)), 4)
+            res["hnsw_ef"] = store.backend.hnsw_ef
+            res["ef_sweep"] = ef_sweep(store, X, Q, args.ef)
             texts = [f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} #{n} {i}" for i in range(args.text_queries)]
             t_search, _ = timed(lambda t: client.search(t, k=K), texts)
             t_fsearch, _ = timed(lambda t: client.search(t + " f", k=K, filters=flt), texts)
@@ -185,7 +221,8 @@ def run_size(n: int, args, model, encode_stats: dict) -> dict:
         res["floor_matvec_filtered_rows"] = pct(t_ffloor)
         res["index_disk_mib"] = round(sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file()) / 2**20, 1)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
     res["goal"] = goal(res)
     print(json.dumps(res, indent=1), flush=True)
     return res
@@ -204,6 +241,12 @@ def main(argv=None) -> int:
                    "shared, oversubscribed machine 2 threads were 10x slower)")
     p.add_argument("--quantize", action="store_true", help="int8 scalar quantization of the vectors")
     p.add_argument("--tmp", default=None, help="folder for the temporary stores (default: system temp)")
+    p.add_argument("--ef", default="64,128,256,512",
+                   help="HNSW search beam widths to sweep (latency and recall, keys only); the main numbers "
+                        "use the product default (search.backends.base.SEARCH_HNSW_EF)")
+    p.add_argument("--keep", default=None, metavar="DIR",
+                   help="build the stores in DIR and keep them; a later run with the same DIR reuses them "
+                        "(the 1,000,000 build takes over an hour on 2 cores)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "search.json"))
     args = p.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
