@@ -135,9 +135,10 @@ def build_or_reuse(folder: Path, n: int, X: np.ndarray, ages: np.ndarray, quanti
     return stats
 
 
-def ef_sweep(store, X: np.ndarray, Q: np.ndarray, efs: str) -> list[dict]:
-    """Engine latency and recall@10 at several HNSW search beam widths (the product default restored after)."""
-    out, default, want = [], store.backend.hnsw_ef, exact_topk(X, Q)
+def ef_sweep(store, Q: np.ndarray, want: np.ndarray, efs: str) -> list[dict]:
+    """Engine latency and recall@10 (against the exact top-K `want`) at several HNSW search beam widths
+    (the product default restored after)."""
+    out, default = [], store.backend.hnsw_ef
     try:
         for ef in (int(e) for e in efs.split(",") if e):
             store.backend.hnsw_ef = ef
@@ -200,11 +201,12 @@ def run_size(n: int, args, model, encode_stats: dict) -> dict:
             res["engine"] = pct(t_plain)
             res["engine_keys_only"] = pct(t_ids)              # payload reduced to study_key
             res["engine_filtered"] = pct(t_filt)
-            res["recall@10"] = round(recall([[h.key for h in hs] for hs in hits], exact_topk(X, Q)), 4)
+            want = exact_topk(X, Q)
+            res["recall@10"] = round(recall([[h.key for h in hs] for hs in hits], want), 4)
             res["recall@10_filtered"] = round(recall([[h.key for h in hs] for hs in fhits],
                                                      exact_topk(X, Q, rows)), 4)
             res["hnsw_ef"] = store.backend.hnsw_ef
-            res["ef_sweep"] = ef_sweep(store, X, Q, args.ef)
+            res["ef_sweep"] = ef_sweep(store, Q, want, args.ef)
             texts = [f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} #{n} {i}" for i in range(args.text_queries)]
             t_search, _ = timed(lambda t: client.search(t, k=K), texts)
             t_fsearch, _ = timed(lambda t: client.search(t + " f", k=K, filters=flt), texts)

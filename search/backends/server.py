@@ -143,10 +143,13 @@ class ServerBackend(Backend):
     def count(self, cond) -> int:
         return self.client.count(self.collection, count_filter=_filter(cond), exact=True).count
 
+    def _params(self):
+        return m.SearchParams(hnsw_ef=self.hnsw_ef)
+
     def _query(self, query, using, cond, limit, with_payload, prefetch=None) -> list[Hit]:
         res = self.client.query_points(self.collection, query=query, using=using, prefetch=prefetch,
                                        query_filter=_filter(cond), limit=limit, with_payload=with_payload,
-                                       search_params=m.SearchParams(hnsw_ef=self.hnsw_ef))
+                                       search_params=self._params())
         return [_hit(p) for p in res.points]
 
     @_guard
@@ -163,7 +166,7 @@ class ServerBackend(Backend):
     def fuse(self, queries, cond, limit, prefetch_limit, with_payload) -> list[Hit]:
         flt = _filter(cond)
         pre = [m.Prefetch(query=v, using=u, limit=prefetch_limit, filter=flt,
-                          params=m.SearchParams(hnsw_ef=self.hnsw_ef)) for u, v in queries]
+                          params=self._params()) for u, v in queries]
         return self._query(m.RrfQuery(rrf=m.Rrf(k=RRF_K)), None, cond, limit, with_payload, prefetch=pre)
 
     @_guard
