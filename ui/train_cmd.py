@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wording", choices=("all", "train"), default="train",
                    help="synthetic caches: train only on reports of the 'train' wording split, keeping "
                         "the held-out wording unseen for `cmr eval` (default), or on all of them")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start from the weights of checkpoint folder CKPT (fine-tuning: the shipped or a "
+                        "converted published checkpoint on your archive); its architecture must match "
+                        "--config, the frame size may differ")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/train")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
@@ -81,6 +85,25 @@ def code_version() -> dict:
 
 
 _fail = partial(fail, "train")   # (msg, code=1) -> code
+
+
+def _load_init(model, folder: str) -> dict:
+    """Copy the weights of checkpoint `folder` into `model` (strict: same keys and shapes) -> a record for
+    the card. The frame layout and size come from --config, so a checkpoint trained at 64 px can be
+    fine-tuned at 96 px (the per-frame CNN pools globally)."""
+    from model.checkpoint import load_checkpoint
+    from model.errors import CheckpointError
+    src = load_checkpoint(folder)
+    if src.cfg.embed_dim != model.cfg.embed_dim or src.cfg.video != model.cfg.video:
+        raise CheckpointError(f"--init {folder}: its architecture ({src.cfg.name}, embed_dim {src.cfg.embed_dim}) "
+                              f"differs from --config {model.cfg.name}; pass --config {folder}")
+    try:
+        model.load_state_dict(src.state_dict())
+    except RuntimeError as exc:
+        raise CheckpointError(f"--init {folder}: weights do not fit --config {model.cfg.name}: {exc}") from exc
+    weights = Path(folder) / "model.safetensors"
+    return {"checkpoint": str(Path(folder).resolve()),
+            "model_safetensors_sha256_16": hashlib.sha256(weights.read_bytes()).hexdigest()[:16]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +174,7 @@ def _train(args, out: Path) -> int:
     device = None if args.device == "auto" else args.device
     seed_everything(args.seed)                      # the same initial weights on every rank
     model = CMRClip(cfg)
+    init = _load_init(model, args.init) if args.init else None
     tc = TrainConfig(out_dir=str(out / "train"), total_steps=total, lr=args.lr, seed=args.seed,
                      warmup_steps=args.warmup if args.warmup is not None else max(1, total // 20),
                      view_dropout=args.view_dropout, ema_decay=args.ema, log_every=args.log_every,
@@ -184,7 +208,7 @@ def _train(args, out: Path) -> int:
                              "global_batch": batch, "world_size": world, "steps_per_epoch": stream.steps_per_epoch},
                 "device": str(trainer.device), "torch_threads": torch.get_num_threads(),
                 "wall_seconds_this_run": round(wall, 1), "seed": args.seed,
-                "final_loss": _last_loss(out / "train" / "metrics.jsonl"),
+                "init": init, "final_loss": _last_loss(out / "train" / "metrics.jsonl"),
                 "epoch_losses": epoch_losses, "code_version": code_version(), "command": sys.argv}
         if res["step"] >= total:
             sd = trainer.ema.state_dict_for(trainer.model) if trainer.ema else None

@@ -59,6 +59,32 @@ def test_train_resume_continues_the_schedule(setup, tmp_path):
     assert _train(cache, cfg, out2, "--epochs", "2", "--seed", "1", "--resume") == 0   # nothing left to do
 
 
+def test_train_init_starts_from_a_checkpoint_at_another_frame_size(setup, tmp_path):
+    """--init copies a checkpoint's weights (fine-tuning), also into a config with larger frames; the
+    card names the checkpoint; another architecture is refused with a message naming both."""
+    import torch
+    from model import load_checkpoint
+    cache, cfg = setup
+    base = tmp_path / "base"
+    assert _train(cache, cfg, base, "--epochs", "1") == 0
+    big = json.loads(cfg.read_text())
+    big["clip"] = {**(big.get("clip") or {}), "size": 48}
+    (tmp_path / "big.json").write_text(json.dumps(big))
+    ft = tmp_path / "ft"
+    assert _train(cache, tmp_path / "big.json", ft, "--epochs", "1", "--max-steps", "1", "--lr", "0",
+                  "--init", str(base)) == 0
+    card = json.loads((ft / "card.json").read_text())
+    assert card["init"]["checkpoint"] == str(base.resolve()) and card["init"]["model_safetensors_sha256_16"]
+    a, b = load_checkpoint(base), load_checkpoint(ft)
+    assert b.clip_spec.size == 48 and a.clip_spec.size != 48
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k                                     # lr 0: the weights stay the init
+    other = json.loads(cfg.read_text())
+    other["embed_dim"] = other["embed_dim"] * 2
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert _train(cache, tmp_path / "other.json", tmp_path / "bad", "--epochs", "1", "--init", str(base)) == 1
+
+
 def test_bad_usage(tmp_path):
     from ui.train_cmd import main as train
     from ui.eval_cmd import main as evaluate
