@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="synthetic caches: train only on reports of the 'train' wording split, keeping "
                         "the held-out wording unseen for `cmr eval` (default), or on all of them")
     p.add_argument("--init", default=None, metavar="CKPT",
-                   help="start from the weights of checkpoint folder CKPT (fine-tuning: the shipped or a "
-                        "converted published checkpoint on your archive); its architecture must match "
-                        "--config, the frame size may differ")
+                   help="start from the weights of CKPT (fine-tuning on your archive): a checkpoint folder, or "
+                        "for --config cmr-clip-b16 the published pytorch_model.bin; the architecture must "
+                        "match --config, the frame size may differ")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/train")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
@@ -87,23 +87,26 @@ def code_version() -> dict:
 _fail = partial(fail, "train")   # (msg, code=1) -> code
 
 
-def _load_init(model, folder: str) -> dict:
-    """Copy the weights of checkpoint `folder` into `model` (strict: same keys and shapes) -> a record for
-    the card. The frame layout and size come from --config, so a checkpoint trained at 64 px can be
-    fine-tuned at 96 px (the per-frame CNN pools globally)."""
-    from model.checkpoint import load_checkpoint
+def _load_init(model, source: str) -> dict:
+    """Copy the weights of `source` into `model` (strict: same keys and shapes) -> a record for the card.
+    `source`: a checkpoint folder, or for cmr-clip-b16 the published pytorch_model.bin (or its folder).
+    The frame layout and size come from --config, so a checkpoint trained at 64 px can be fine-tuned
+    at 96 px (the per-frame CNN pools globally)."""
+    from model import create_model
     from model.errors import CheckpointError
-    src = load_checkpoint(folder)
+    src = create_model(model.cfg.name, checkpoint=source)
     if src.cfg.embed_dim != model.cfg.embed_dim or src.cfg.video != model.cfg.video:
-        raise CheckpointError(f"--init {folder}: its architecture ({src.cfg.name}, embed_dim {src.cfg.embed_dim}) "
-                              f"differs from --config {model.cfg.name}; pass --config {folder}")
+        raise CheckpointError(f"--init {source}: its architecture ({src.cfg.name}, embed_dim {src.cfg.embed_dim}) "
+                              f"differs from --config {model.cfg.name}; pass --config {source}")
     try:
         model.load_state_dict(src.state_dict())
     except RuntimeError as exc:
-        raise CheckpointError(f"--init {folder}: weights do not fit --config {model.cfg.name}: {exc}") from exc
-    weights = Path(folder) / "model.safetensors"
-    return {"checkpoint": str(Path(folder).resolve()),
-            "model_safetensors_sha256_16": hashlib.sha256(weights.read_bytes()).hexdigest()[:16]}
+        raise CheckpointError(f"--init {source}: weights do not fit --config {model.cfg.name}: {exc}") from exc
+    path = Path(source)
+    if path.is_dir():
+        path = next(f for f in (path / "model.safetensors", path / "pytorch_model.bin") if f.exists())
+    return {"checkpoint": str(Path(source).resolve()),
+            "weights_sha256_16": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,7 @@ def test_train_init_starts_from_a_checkpoint_at_another_frame_size(setup, tmp_pa
     assert _train(cache, tmp_path / "big.json", ft, "--epochs", "1", "--max-steps", "1", "--lr", "0",
                   "--init", str(base)) == 0
     card = json.loads((ft / "card.json").read_text())
-    assert card["init"]["checkpoint"] == str(base.resolve()) and card["init"]["model_safetensors_sha256_16"]
+    assert card["init"]["checkpoint"] == str(base.resolve()) and card["init"]["weights_sha256_16"]
     a, b = load_checkpoint(base), load_checkpoint(ft)
     assert b.clip_spec.size == 48 and a.clip_spec.size != 48
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
