@@ -95,13 +95,12 @@ def _load_init(model, source: str) -> dict:
     from model import create_model
     from model.errors import CheckpointError
     src = create_model(model.cfg.name, checkpoint=source)
-    if src.cfg.embed_dim != model.cfg.embed_dim or src.cfg.video != model.cfg.video:
-        raise CheckpointError(f"--init {source}: its architecture ({src.cfg.name}, embed_dim {src.cfg.embed_dim}) "
-                              f"differs from --config {model.cfg.name}; pass --config {source}")
     try:
         model.load_state_dict(src.state_dict())
-    except RuntimeError as exc:
-        raise CheckpointError(f"--init {source}: weights do not fit --config {model.cfg.name}: {exc}") from exc
+    except RuntimeError as exc:                   # strict: names the missing, unexpected and mis-shaped keys
+        raise CheckpointError(f"--init {source}: its weights ({src.cfg.name}) do not fit --config "
+                              f"{model.cfg.name}; pass --config {source} or a config of the same "
+                              f"architecture. {exc}") from exc
     path = Path(source)
     if path.is_dir():
         path = next(f for f in (path / "model.safetensors", path / "pytorch_model.bin") if f.exists())
