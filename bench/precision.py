@@ -5,8 +5,10 @@
     cmr index --data DATA --checkpoint model/checkpoints/cmr-tiny-phantom
     python bench/precision.py --data DATA [--queries bench/queries.json] [--k 10]
 
-For every class of bench/queries.json (queries in the phantom's held-out wording) and every search mode
-(image: the study vector; report: the impression vector; hybrid: both, fused), precision@k = share of
+For every class of bench/queries.json (queries in the phantom's held-out wording; bench/queries_b.json is
+a second set) and every search mode (image: the study vector, i.e. the CMR-CLIP model; report: the
+report text, RRF of its sentence-encoder vectors and BM25 words, docs/search.md; hybrid: all fused),
+precision@k = share of
 the top k studies whose class (study.json, kept by `cmr prepare` in the cache's label column) is the
 query's class, averaged over the class's queries. The floor is the class's share of the archive (what a
 random ranking gives). Results: a markdown table, and bench/results/precision.json.

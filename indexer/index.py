@@ -185,9 +185,12 @@ def study_clips(views: dict[str, np.ndarray], spec) -> dict[str, tuple | None]:
             "lge": build_clip(views, spec, drop=CINE_VIEWS) if has & set(LGE_VIEWS) else None}
 
 
-def embed_batch(model, clips: list[dict], texts: list[str | None], device) -> list[dict[str, np.ndarray | None]]:
+def embed_batch(model, clips: list[dict], texts: list[str | None], device,
+                report_encoder=None) -> list[dict[str, np.ndarray | None]]:
     """Clips of B studies (study_clips) + impressions -> per study {vector name: unit vector or None}.
-    All image clips go through the video tower in one pass; impressions through the text tower."""
+    All image clips go through the video tower in one pass; impressions through the text tower, and with
+    a `report_encoder` (model/report_text.py) also into report_text and report_clauses, and their words into
+    report_terms (search/terms.py)."""
     from model.embed import embed_clips, embed_texts
     todo = [(i, name) for i, c in enumerate(clips) for name in ("study", "cine", "lge") if c[name] is not None]
     out = [{"study": None, "cine": None, "lge": None, "report": None} for _ in clips]
@@ -202,6 +205,11 @@ def embed_batch(model, clips: list[dict], texts: list[str | None], device) -> li
     if has_text:
         for i, e in zip(has_text, embed_texts(model, [texts[i] for i in has_text])):
             out[i]["report"] = e
+    if has_text and report_encoder is not None:
+        from search.terms import report_terms
+        for i, (whole, clauses) in zip(has_text, report_encoder.encode_reports([texts[i] for i in has_text])):
+            out[i]["report_text"], out[i]["report_clauses"] = whole, clauses
+            out[i]["report_terms"] = report_terms(texts[i])
     return out
 
 
@@ -307,6 +315,7 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
                     dim=model.embed_dim, insecure=insecure, tls_ca=tls_ca,
                     options=options) as store:       # opened first: a locked index fails before prepare
         store.check_model_dim(model.embed_dim, f"model {mid}")
+        report_encoder = _report_encoder(store, device)
         if archive is not None and prepare_cache:
             from indexer.prepare import prepare
             prepare(archive, reports, cache, workers=workers, salt_file=salt_file, progress=progress,
@@ -325,7 +334,8 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
             for chunk, clips in _batches(cache, todo, model.clip_spec, batch):
                 keep = [(r, c) for r, c in zip(chunk, clips) if c["study"] is not None]
                 empty += [r["study_key"] for r, c in zip(chunk, clips) if c["study"] is None]
-                vecs = embed_batch(model, [c for _, c in keep], [r["impression"] for r, _ in keep], device)
+                vecs = embed_batch(model, [c for _, c in keep], [r["impression"] for r, _ in keep], device,
+                                   report_encoder)
                 store.upsert_studies(payload_row(r, v, mid) for (r, _), v in zip(keep, vecs))
                 bar.update(len(chunk))
         finally:
@@ -342,6 +352,20 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
     _write_link(cache, data, {r["study_key"] for r in rows})
     return IndexResult(data, where, mid, len(rows), len(todo) - len(empty), len(done), n_points,
                        time.monotonic() - t0, embed_s)
+
+
+def _report_encoder(store, device: str):
+    """The sentence encoder of the collection's report-text vectors; None for a collection without them."""
+    if not store.has_report_text:
+        warnings.warn(f"{store.backend.where} was made before report-text search: reports get only the model's "
+                      "`report` vector. `cmr index --rebuild` adds report_text / report_clauses.", stacklevel=3)
+        return None
+    from model.report_text import ReportTextEncoder
+    enc = ReportTextEncoder(device=device)
+    if enc.dim != store.text_dim:
+        from search.errors import EmbedSizeMismatchError
+        raise EmbedSizeMismatchError(store.text_dim, enc.dim, store.backend.where, f"report-text encoder {enc.name}")
+    return enc
 
 
 def drop_collection(data: Path, url: str | None = None, api_key: str | None = None, client=None, *,
@@ -419,7 +443,7 @@ def push(data=None, url: str | None = None, api_key: str | None = None, *, clien
     with Store.open(data=data) as src:
         total = src.count()
         with Store.open(url=url, api_key=api_key, client=client, dim=src.dim, insecure=insecure,
-                        tls_ca=tls_ca, options=options) as dst:
+                        tls_ca=tls_ca, options=options, text_dim=src.text_dim) as dst:
             bar = _Progress(total, progress)
             page: list = []
             for hit in src.scroll(vectors=True, batch=batch):

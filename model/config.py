@@ -47,6 +47,8 @@ class TextConfig:
     frozen: bool = True                   # freeze the transformer; only the projection head trains
     max_length: int = 256                 # tokens per text (truncation keeps [SEP])
     width: int = 384                      # hidden size of the text transformer (checked at build)
+    negation: str = "keep"                # "keep" | "drop": remove negated scopes ("no LGE", "without
+                                          # features of HCM") before tokenizing (model/negation.py)
 
 
 @dataclass
@@ -107,6 +109,8 @@ def _validate(cfg: ModelConfig, where: str) -> None:
         raise ConfigError(f"{where}.video: width {v.width} is not divisible by heads {v.heads}.")
     if cfg.text.kind not in ("pretrained", "bert_config"):
         raise ConfigError(f"{where}.text.kind={cfg.text.kind!r}: use 'pretrained' or 'bert_config'.")
+    if cfg.text.negation not in ("keep", "drop"):
+        raise ConfigError(f"{where}.text.negation={cfg.text.negation!r}: use 'keep' or 'drop'.")
     for h in (cfg.video_head, cfg.text_head):
         if h not in ("linear", "relu_linear", "mlp"):
             raise ConfigError(f"{where}: head {h!r}: use 'linear', 'relu_linear' or 'mlp'.")

@@ -15,6 +15,7 @@ import torch.nn as nn
 from .clip import ClipSpec
 from .config import ModelConfig
 from .errors import TokenizerMissingError
+from .negation import affirmed_text
 from .text import build_text_backbone, load_tokenizer, make_head, mean_pool
 from .towers import build_video_tower
 
@@ -66,6 +67,8 @@ class CMRClip(nn.Module):
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         if self.tokenizer is None:
             raise TokenizerMissingError(self.cfg.name)
+        if self.cfg.text.negation == "drop":
+            texts = [affirmed_text(t) for t in texts]
         return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.cfg.text.max_length,
                               return_tensors="pt")
 

@@ -23,6 +23,7 @@ from .collection import DEFAULT_COLLECTION, VIEWS, model_id
 from .errors import IndexCorruptError, ModelNotFoundError, QueryError
 from .filters import Filter, to_filter
 from .store import Store, default_data
+from .terms import query_terms
 
 MAX_QUERY_CHARS = 2_000
 QUERY_CACHE = 1_024
@@ -48,6 +49,8 @@ class Client:
         self.store = store
         self._checkpoint, self._model, self._data = checkpoint, model, data
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._report_queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._report_encoder = None
         if model is not None or checkpoint is not None:
             self.model                                     # load now: refuse a wrong size at connect
 
@@ -80,21 +83,48 @@ class Client:
                 self._queries.popitem(last=False)
         return self._queries[text]
 
+    def encode_report_query(self, text: str) -> np.ndarray:
+        """A text query -> its vector in the report-text space (model/report_text.py), cached."""
+        text = _clean_query(text)
+        if text not in self._report_queries:
+            if self._report_encoder is None:
+                from model.report_text import ReportTextEncoder
+                self._report_encoder = ReportTextEncoder()
+            self._report_queries[text] = self._report_encoder.encode_query(text)
+            while len(self._report_queries) > QUERY_CACHE:
+                self._report_queries.popitem(last=False)
+        return self._report_queries[text]
+
+    def _report_queries_for(self, text: str) -> dict[str, np.ndarray]:
+        """The report side of a text query: the affirmed report (report_text) and its best clause
+        (report_clauses) in the sentence encoder's space, and its words (report_terms, BM25); an older
+        index: the model's `report` vector."""
+        if not self.store.has_report_text:
+            return {"report": self.encode_query(text)}
+        vec = self.encode_report_query(text)
+        out = {"report_text": vec, "report_clauses": vec}
+        if (terms := query_terms(_clean_query(text))) is not None:      # a query of stop words has none
+            out["report_terms"] = terms
+        return out
+
     # ---- queries --------------------------------------------------------------------------------
     def search(self, text: str, k: int = 20, filters: Filter | dict | None = None, mode: str = "image",
                view: str = "study") -> pl.DataFrame:
-        """Text -> studies. mode: image (the `view` vector), report (impressions), hybrid (RRF of both)."""
+        """Text -> studies. mode: image (the `view` vector: the CMR-CLIP model's zero-shot match), report
+        (the report text: RRF of the whole affirmed report, its best clause and BM25 on its words), hybrid
+        (RRF of all)."""
         _check_choice("mode", mode, MODES)
         _check_choice("view", view, VIEWS)
-        vec = self.encode_query(text)
         filters = _as_filter(filters)
         if mode == "image":
-            hits = self.store.nearest(vec, view, filters, k)
-        elif mode == "report":
-            hits = self.store.nearest(vec, "report", filters, k)
-        else:
-            hits = self.store.fuse({view: vec, "report": vec}, filters, k)
-        return to_frame(hits)
+            return to_frame(self.store.nearest(self.encode_query(text), view, filters, k))
+        queries = self._report_queries_for(text)
+        if mode == "hybrid":
+            queries = {view: self.encode_query(text), **queries}
+        if len(queries) == 1:
+            (using, vec), = queries.items()
+            return to_frame(self.store.nearest(vec, using, filters, k))
+        return to_frame(self.store.fuse(queries, filters, k))
 
     def similar(self, study, k: int = 10, view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
         """Study -> studies: `study` is a study key (excluded from the result) or an embedding vector."""

@@ -1,11 +1,16 @@
-"""The collection contract (architecture.md §3): one point per study, four named cosine vectors, payload.
+"""The collection contract (architecture.md §3): one point per study, named cosine vectors, payload.
 
 A study row handed to `Store.upsert_studies` is a dict:
     {"study_key": "ab12...",                       # salted key (indexer/identifiers.py), required
-     "vectors": {"study": vec, "cine": vec, "lge": vec or None, "report": vec or None},
+     "vectors": {"study": vec, "cine": vec, "lge": vec or None, "report": vec or None,
+                 "report_text": vec or None, "report_clauses": [vec, ...] or None,
+                 "report_terms": Sparse(indices, values) or None},
      "age": 54.0, "sex": "F", "study_date": "2020-01-02", "manufacturer": "Siemens", ...}
-Vectors are sized by the model (`embed_dim`), never by a constant here. A missing vector (no LGE, no
-report) is simply absent from the point.
+The four model vectors are sized by the model (`embed_dim`), never by a constant here. The two report-text
+vectors live in the sentence encoder's space (model/report_text.py, `text_dim`): `report_text` is the
+affirmed report as one text, `report_clauses` one vector per affirmed clause (a multivector compared by
+MaxSim); text -> report search ranks by both (docs/search.md). A missing vector (no LGE, no report) is
+simply absent from the point. A collection made before the report-text vectors has none of them.
 """
 from __future__ import annotations
 
@@ -21,7 +26,10 @@ import numpy as np
 from .errors import CollectionOptionsError, PayloadError, QueryError
 
 DEFAULT_COLLECTION = "cmr_studies"
-VECTORS = ("study", "cine", "lge", "report")          # named vectors, all cosine
+VECTORS = ("study", "cine", "lge", "report")          # named vectors in the model's space, all cosine
+TEXT_VECTORS = ("report_text", "report_clauses", "report_terms")   # report text, beside the model's space:
+MULTI_VECTORS = ("report_clauses",)        # a multivector (text_dim): one per affirmed clause, scored by MaxSim
+SPARSE_VECTORS = ("report_terms",)         # sparse BM25 term weights (search/terms.py), IDF from the engine
 VIEWS = ("study", "cine", "lge")                      # the image vectors a text query can target
 NAMESPACE = uuid.UUID("6f1c4a52-3f0e-5c8e-9a57-2f0d6c1e9b11")   # fixed: ids must never change
 
@@ -38,6 +46,12 @@ PAYLOAD_FIELDS = ("study_key", "patient_key", "age", "sex", "study_date", "manuf
 FORBIDDEN = ("study_instance_uid", "accession_number", "patient_id", "patient_name", "birth_date",
              "source_path", "mrn")
 
+
+@dataclass
+class Sparse:
+    """A sparse vector (`report_terms`): non-negative uint32 indices and their values."""
+    indices: list[int]
+    values: list[float]
 
 
 @dataclass(frozen=True)
@@ -121,8 +135,60 @@ def as_vector(v, dim: int, name: str, key: str) -> list[float] | None:
     return a.tolist()
 
 
-def study_point(row: dict, dim: int, now: str) -> tuple[str, dict[str, list[float]], dict]:
-    """A study row -> (point id, named vectors, payload), checked against the contract."""
+def layout(dim: int, text_dim: int | None) -> dict[str, tuple[int | None, str]]:
+    """{vector name: (size, kind)} of a new collection, kind "dense" | "multi" | "sparse" (size None);
+    text_dim None: no report-text vectors."""
+    out = {v: (dim, "dense") for v in VECTORS}
+    if text_dim:
+        out.update({v: (None, "sparse") if v in SPARSE_VECTORS else (text_dim, "multi" if v in MULTI_VECTORS
+                                                                      else "dense") for v in TEXT_VECTORS})
+    return out
+
+
+def as_sparse(v, name: str, key: str) -> Sparse | None:
+    """A Sparse (or {index: value}) with finite values and unique uint32 indices, or None when empty."""
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        v = Sparse(sorted(v), [v[i] for i in sorted(v)])
+    idx, val = [int(i) for i in v.indices], [float(x) for x in v.values]
+    if not idx:
+        return None
+    if len(idx) != len(val) or len(set(idx)) != len(idx) or not all(0 <= i < 2 ** 32 for i in idx) \
+            or not np.isfinite(val).all():
+        raise PayloadError(f"sparse vector {name!r} of study {key!r} needs unique uint32 indices and one "
+                           "finite value each; re-index the study.")
+    return Sparse(idx, val)
+
+
+def as_multivector(v, dim: int, name: str, key: str) -> list[list[float]] | None:
+    """A (n, dim) array-like of finite rows as a list of lists, or None when absent or empty."""
+    if v is None or len(v) == 0:
+        return None
+    return [as_vector(row, dim, name, key) for row in v]
+
+
+def _vectors(raw: dict, key: str, dim: int, text_dim: int | None) -> dict:
+    unknown = set(raw) - set(VECTORS) - set(TEXT_VECTORS)
+    if unknown:
+        raise PayloadError(f"unknown vector names {sorted(unknown)}; the collection has "
+                           f"{list(VECTORS) + list(TEXT_VECTORS)}.")
+    vectors = {n: v for n in VECTORS if (v := as_vector(raw.get(n), dim, n, key)) is not None}
+    if text_dim is None:                                # an older collection: no report-text vectors
+        return vectors
+    for n in TEXT_VECTORS:
+        if n in SPARSE_VECTORS:
+            v = as_sparse(raw.get(n), n, key)
+        else:
+            v = (as_multivector if n in MULTI_VECTORS else as_vector)(raw.get(n), text_dim, n, key)
+        if v is not None:
+            vectors[n] = v
+    return vectors
+
+
+def study_point(row: dict, dim: int, now: str, text_dim: int | None = None) -> tuple[str, dict, dict]:
+    """A study row -> (point id, named vectors, payload), checked against the contract. text_dim: size
+    of the collection's report-text vectors (None: it has none, and such vectors in the row are dropped)."""
     key = row.get("study_key")
     if not key or not isinstance(key, str):
         raise PayloadError(f"study row without a string 'study_key': {sorted(row)}.")
@@ -130,11 +196,7 @@ def study_point(row: dict, dim: int, now: str) -> tuple[str, dict[str, list[floa
     if bad:
         raise PayloadError(f"study {key!r} carries raw identifiers {bad}; they belong in link.parquet, "
                            "never in the vector store payload. Drop them from the row.")
-    raw = row.get("vectors") or {}
-    unknown = set(raw) - set(VECTORS)
-    if unknown:
-        raise PayloadError(f"unknown vector names {sorted(unknown)}; the collection has {list(VECTORS)}.")
-    vectors = {n: v for n in VECTORS if (v := as_vector(raw.get(n), dim, n, key)) is not None}
+    vectors = _vectors(row.get("vectors") or {}, key, dim, text_dim)
     if "study" not in vectors:
         raise PayloadError(f"study {key!r} has no 'study' vector; every point needs one.")
     payload = {k: v for k, v in row.items() if k != "vectors"}
@@ -149,8 +211,12 @@ def study_point(row: dict, dim: int, now: str) -> tuple[str, dict[str, list[floa
 
 def model_id(model) -> str:
     """Short fingerprint of a model's projection heads: '<config name>:<12 hex>'. Two checkpoints with the
-    same heads embed alike; the frozen text backbone is part of the config name."""
+    same heads embed alike; the frozen text backbone is part of the config name, and a text pipeline that
+    drops negated scopes (config text.negation) is hashed in as well."""
     h = hashlib.sha256()
+    negation = getattr(getattr(model.cfg, "text", None), "negation", "keep")
+    if negation != "keep":
+        h.update(f"text.negation={negation}".encode())
     for name, t in sorted(model.state_dict().items()):
         if name.startswith(("txt_proj.", "vid_proj.")):
             h.update(name.encode())

@@ -18,12 +18,15 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .backends.base import Backend, Hit
-from .collection import DEFAULT_COLLECTION, PAYLOAD_INDEXES, VECTORS, CollectionOptions, point_id, study_point
+from .collection import (DEFAULT_COLLECTION, MULTI_VECTORS, PAYLOAD_INDEXES, SPARSE_VECTORS, TEXT_VECTORS,
+                         VECTORS, CollectionOptions, as_sparse, layout, point_id, study_point)
 from .errors import EmbedSizeMismatchError, IndexMissingError, QueryError, StudyNotFoundError
 from .filters import Filter, as_conditions
 
 MAX_LIMIT = 10_000
 UPSERT_BATCH = 256
+FUSE_SLACK = 10            # extra fused hits fetched so that ties at the cut are broken by key, not engine order
+REPORT_TEXT_DIM = 384      # report-text vectors of a new collection: all-MiniLM-L6-v2 (model/report_text.py)
 
 
 def default_data() -> Path:
@@ -32,33 +35,36 @@ def default_data() -> Path:
 
 
 class Store:
-    def __init__(self, backend: Backend, dim: int, collection: str):
+    def __init__(self, backend: Backend, dim: int, collection: str, text_dim: int | None = None):
         self.backend, self.dim, self.collection = backend, dim, collection
+        self.text_dim = text_dim          # size of report_text / report_clauses; None: an older collection
 
     # ---- open / create ----------------------------------------------------------------------------
     @classmethod
     def open(cls, data: str | Path | None = None, url: str | None = None, api_key: str | None = None,
              collection: str = DEFAULT_COLLECTION, dim: int | None = None, timeout: float | None = None,
              client=None, insecure: bool = False, tls_ca: str | None = None,
-             options: CollectionOptions | None = None) -> "Store":
+             options: CollectionOptions | None = None, text_dim: int | None = REPORT_TEXT_DIM) -> "Store":
         """Open the collection; create it when absent and `dim` is given. url (or $QDRANT_URL) or a
         qdrant-client `client` selects the server backend, otherwise the embedded store in DATA/index/.
         A server URL needs an API key unless `insecure`; `tls_ca`: a private CA bundle (backends/server.py).
-        `options`: shards, replicas, quantization of a collection created now (collection.CollectionOptions)."""
+        `options`: shards, replicas, quantization of a collection created now (collection.CollectionOptions);
+        `text_dim`: size of its report-text vectors (None: none)."""
         backend = _backend(data, url, api_key, collection, timeout, client, insecure, tls_ca)
         try:
             size = backend.vector_size()
             if size is None and dim is None:
                 raise IndexMissingError(f"{backend.where} (collection {collection!r})")
             if size is None:
-                backend.create(int(dim), VECTORS, PAYLOAD_INDEXES, options)
+                backend.create(layout(int(dim), text_dim), PAYLOAD_INDEXES, options)
                 size = int(dim)
             if dim is not None and int(dim) != size:
                 raise EmbedSizeMismatchError(size, int(dim), backend.where)
+            text_size = backend.vector_size("report_text")
         except BaseException:
             backend.close()
             raise
-        return cls(backend, size, collection)
+        return cls(backend, size, collection, text_size)
 
     def __enter__(self) -> "Store":
         return self
@@ -86,7 +92,7 @@ class Store:
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         n, batch = 0, []
         for row in rows:
-            batch.append(study_point(row, self.dim, now))
+            batch.append(study_point(row, self.dim, now, self.text_dim))
             if len(batch) >= UPSERT_BATCH:
                 n += self._write(batch)
                 batch = []
@@ -126,7 +132,9 @@ class Store:
     def nearest(self, vector, using: str = "study", filters: Filter | None = None, limit: int = 10,
                 exclude: Iterable[str] = (), with_payload: bool | list[str] = True) -> list[Hit]:
         cond = as_conditions(filters, [point_id(k) for k in exclude])
-        return _ranked(self.backend.nearest(_using(using), self._vec(vector), cond, _limit(limit), _sel(with_payload)))
+        using = _using(using)
+        return _ranked(self.backend.nearest(using, self._query_vec(vector, using), cond, _limit(limit),
+                                            _sel(with_payload)))
 
     def recommend(self, positives: list, negatives: list = (), using: str = "study",
                   filters: Filter | None = None, limit: int = 10, exclude: Iterable[str] = (),
@@ -143,13 +151,15 @@ class Store:
     def fuse(self, queries: dict[str, list[float]], filters: Filter | None = None, limit: int = 10,
              prefetch_limit: int | None = None, exclude: Iterable[str] = (),
              with_payload: bool | list[str] = True) -> list[Hit]:
-        """Reciprocal rank fusion of nearest-neighbour rankings, one per {vector name: query vector}."""
+        """Reciprocal rank fusion of nearest-neighbour rankings, one per {vector name: query vector}.
+        RRF scores tie often (ranks (i, j) and (j, i) sum alike), and an engine cuts at `limit` before
+        the tie-break by key: the backend is asked for FUSE_SLACK more, ranked here, then cut."""
         cond = as_conditions(filters, [point_id(k) for k in exclude])
         limit = _limit(limit)
         pre = prefetch_limit or max(100, 4 * limit)
-        hits = self.backend.fuse([(_using(u), self._vec(v)) for u, v in queries.items()], cond, limit, pre,
-                                 _sel(with_payload))
-        return _ranked(hits)
+        hits = self.backend.fuse([(_using(u), self._query_vec(v, u)) for u, v in queries.items()], cond,
+                                 min(limit + FUSE_SLACK, MAX_LIMIT), pre, _sel(with_payload))
+        return _ranked(hits)[:limit]
 
     def facet(self, field: str, filters: Filter | None = None, limit: int = 20) -> list[tuple[object, int]]:
         """Value counts of an indexed payload field (most frequent first)."""
@@ -163,22 +173,44 @@ class Store:
         for page in self.backend.scroll(as_conditions(filters), vectors, batch):
             yield from page
 
-    def _vec(self, v) -> list[float]:
+    @property
+    def has_report_text(self) -> bool:
+        """Whether this collection holds report-text vectors (made by this version of `cmr index`)."""
+        return self.text_dim is not None
+
+    def _query_vec(self, v, using: str):
+        """A query vector for `using`: report-text vectors are sized text_dim; a multivector query is the
+        one vector wrapped in a list (MaxSim of one query vector = its best match among the clauses); a
+        sparse query is a Sparse (or {index: value})."""
+        if using not in TEXT_VECTORS:
+            return self._vec(v)
+        if self.text_dim is None:
+            raise QueryError(f"{self.backend.where} has no {using!r} vectors: it was indexed before report-text "
+                             "search existed. Re-index it with `cmr index --data DATA --rebuild`.")
+        if using in SPARSE_VECTORS:
+            if (sparse := as_sparse(v, using, "the query")) is None:
+                raise QueryError(f"an empty {using!r} query: it needs at least one word.")
+            return sparse
+        vec = self._vec(v, self.text_dim, using)
+        return [vec] if using in MULTI_VECTORS else vec
+
+    def _vec(self, v, dim: int | None = None, what: str = "the query vector") -> list[float]:
+        dim = dim or self.dim
         try:
             a = np.asarray(v, np.float32).reshape(-1)
         except (TypeError, ValueError, OverflowError):
-            raise QueryError(f"query vector {str(v)[:80]}: expected {self.dim} numbers (a study key is a "
+            raise QueryError(f"query vector {str(v)[:80]}: expected {dim} numbers (a study key is a "
                              "string).") from None
         if not np.isfinite(a).all():
             raise QueryError("query vector holds NaN or infinite values; pass a finite embedding.")
-        if a.size != self.dim:
-            raise EmbedSizeMismatchError(self.dim, a.size, self.backend.where, "the query vector")
+        if a.size != dim:
+            raise EmbedSizeMismatchError(dim, a.size, self.backend.where, what)
         return a.tolist()
 
     def info(self) -> dict:
         """What a cohort records about the index it ran on."""
         return {"backend": self.backend.name, "where": self.backend.where, "collection": self.collection,
-                "dim": self.dim, "points": self.count(),
+                "dim": self.dim, "report_text_dim": self.text_dim, "points": self.count(),
                 "model_ids": [v for v, _ in self.facet("model_id", limit=10)]}
 
 
@@ -197,8 +229,8 @@ def _ranked(hits: list[Hit]) -> list[Hit]:
 
 
 def _using(name: str) -> str:
-    if name not in VECTORS:
-        raise QueryError(f"unknown vector {name!r}; the collection has {', '.join(VECTORS)}.")
+    if name not in VECTORS and name not in TEXT_VECTORS:
+        raise QueryError(f"unknown vector {name!r}; the collection has {', '.join(VECTORS + TEXT_VECTORS)}.")
     return name
 
 

@@ -1,5 +1,6 @@
 """What a backend must do. `Store` (search/store.py) is the only caller; it speaks point ids (UUID strings),
-named vectors as float lists and neutral `Conditions`, so a backend is a thin adapter to one client API.
+named vectors as float lists (a multivector: a list of them; a sparse vector: `Sparse`) and neutral
+`Conditions`, so a backend is a thin adapter to one client API.
 """
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from ..collection import Sparse  # noqa: F401  (re-exported for the backends)
 from ..filters import Conditions
 
 RRF_K = 60          # reciprocal rank fusion constant, passed explicitly so both backends agree
@@ -34,12 +36,14 @@ class Backend(ABC):
     hnsw_ef = SEARCH_HNSW_EF   # search beam width of every nearest / recommend / fused query
 
     @abstractmethod
-    def vector_size(self) -> int | None:
-        """Size of the collection's vectors, None if the collection does not exist."""
+    def vector_size(self, name: str = "study") -> int | None:
+        """Size of the collection's vector `name`; None if the collection (or that vector) does not exist."""
 
     @abstractmethod
-    def create(self, dim: int, vectors: tuple[str, ...], indexes: dict[str, str], options=None) -> None:
-        """Create the collection; `options`: a collection.CollectionOptions (None = the defaults)."""
+    def create(self, layout: dict[str, tuple[int | None, str]], indexes: dict[str, str], options=None) -> None:
+        """Create the collection: layout {vector name: (size, kind)}, kind "dense" | "multi" | "sparse"
+        (collection.layout);
+        `options`: a collection.CollectionOptions (None = the defaults)."""
 
     @abstractmethod
     def upsert(self, points: list[tuple[str, dict[str, list[float]], dict]]) -> None: ...
@@ -54,7 +58,7 @@ class Backend(ABC):
     def count(self, cond: Conditions) -> int: ...
 
     @abstractmethod
-    def nearest(self, using: str, vector: list[float], cond: Conditions, limit: int,
+    def nearest(self, using: str, vector: list[float] | list[list[float]], cond: Conditions, limit: int,
                 with_payload: bool | list[str]) -> list[Hit]: ...
 
     @abstractmethod

@@ -30,7 +30,7 @@ import qdrant_edge as qe
 
 from ..errors import IndexCorruptError, IndexLockedError
 from ..filters import Conditions
-from .base import RRF_K, Backend, Hit
+from .base import RRF_K, Backend, Hit, Sparse
 
 SAMPLE_BLOCKS = 4          # blocks of each shard file hashed into the close-time fingerprint
 SAMPLE_BYTES = 4096
@@ -146,7 +146,7 @@ class EdgeBackend(Backend):
         tmp.write_text(json.dumps({"pid": os.getpid(), "started": now}))
         os.replace(tmp, self.lock_path)
 
-    def vector_size(self) -> int | None:
+    def vector_size(self, name: str = "study") -> int | None:
         cfg = self.path / "edge_config.json"
         if not cfg.exists():
             if self.path.is_dir() and any(self.path.iterdir()):
@@ -154,11 +154,11 @@ class EdgeBackend(Backend):
             return None
         try:
             vectors = json.loads(cfg.read_text()).get("vectors", {})
-            return int(vectors["study"]["size"]) if "study" in vectors else None
+            return int(vectors[name]["size"]) if name in vectors else None
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             raise self._damaged("edge_config.json is unreadable") from None
 
-    def create(self, dim: int, vectors: tuple[str, ...], indexes: dict[str, str], options=None) -> None:
+    def create(self, layout: dict[str, tuple[int | None, str]], indexes: dict[str, str], options=None) -> None:
         """Build the shard and its payload indexes in a temp folder, then rename it into place: a kill
         part-way leaves no half-made collection (the next create removes the temp folder)."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ class EdgeBackend(Backend):
                 shutil.rmtree(old, ignore_errors=True)
         tmp = self.dir / f".{self.path.name}.creating.{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        shard = qe.EdgeShard.create(str(tmp), _config(dim, vectors, options))
+        shard = qe.EdgeShard.create(str(tmp), _config(layout, options))
         try:
             for field, kind in indexes.items():
                 shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[kind]))
@@ -207,7 +207,8 @@ class EdgeBackend(Backend):
 
     # ---- writes ---------------------------------------------------------------------------------
     def upsert(self, points) -> None:
-        self.shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, v, p) for i, v, p in points]))
+        self.shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, {n: _to_edge(x) for n, x in v.items()}, p)
+                                                            for i, v, p in points]))
 
     def delete(self, ids: list[str]) -> None:
         with self._check_lock:
@@ -236,7 +237,7 @@ class EdgeBackend(Backend):
             return [_hit(p) for p in self.shard.query(req)]
 
     def nearest(self, using, vector, cond, limit, with_payload) -> list[Hit]:
-        return self._query(qe.Query.Nearest(vector, using=using), cond, limit, with_payload)
+        return self._query(qe.Query.Nearest(_to_edge(vector), using=using), cond, limit, with_payload)
 
     def recommend(self, using, positives, negatives, cond, limit, with_payload) -> list[Hit]:
         q = qe.Query.RecommendBestScore(qe.RecommendQuery(positives, negatives), using=using)
@@ -244,7 +245,7 @@ class EdgeBackend(Backend):
 
     def fuse(self, queries, cond, limit, prefetch_limit, with_payload) -> list[Hit]:
         flt = _filter(cond)
-        pre = [qe.Prefetch(limit=prefetch_limit, query=qe.Query.Nearest(v, using=u), filter=flt,
+        pre = [qe.Prefetch(limit=prefetch_limit, query=qe.Query.Nearest(_to_edge(v), using=u), filter=flt,
                            params=self._params()) for u, v in queries]
         return self._query(qe.Fusion.Rrf(k=RRF_K), cond, limit, with_payload, prefetches=pre)
 
@@ -265,15 +266,34 @@ class EdgeBackend(Backend):
                 return
 
 
-def _config(dim: int, vectors: tuple[str, ...], options=None):
-    """The shard's EdgeConfig; quantized: int8 copies pinned in RAM, float32 originals left on disk (cold)."""
+def _config(layout: dict[str, tuple[int | None, str]], options=None):
+    """The shard's EdgeConfig; quantized: int8 copies pinned in RAM, float32 originals left on disk (cold).
+    Sparse vectors get Qdrant's IDF modifier (BM25 scoring, search/terms.py)."""
     if options is not None:
         options.check_embedded()
-    if options is None or not options.quantize:
-        return qe.EdgeConfig(vectors={v: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine) for v in vectors})
+    quantize = options is not None and options.quantize
+    vectors = {n: _params(size, kind == "multi", quantize) for n, (size, kind) in layout.items() if kind != "sparse"}
+    sparse = {n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+              for n, (_, kind) in layout.items() if kind == "sparse"} or None
+    if not quantize:
+        return qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse)
     quant = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned)
-    return qe.EdgeConfig(vectors={v: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=qe.Memory.Cold)
-                                  for v in vectors}, quantization_config=quant)
+    return qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse, quantization_config=quant)
+
+
+def _to_edge(v):
+    return qe.SparseVector(list(v.indices), list(v.values)) if isinstance(v, Sparse) else v
+
+
+def _from_edge(v):
+    return Sparse(list(v.indices), list(v.values)) if isinstance(v, qe.SparseVector) else v
+
+
+def _params(size: int, multi: bool, cold: bool):
+    kw = {"memory": qe.Memory.Cold} if cold else {}
+    if multi:
+        kw["multivector_config"] = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
+    return qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine, **kw)
 
 
 def _fingerprint(f: Path) -> list:
@@ -317,7 +337,7 @@ def _payload_sel(with_payload):
 def _hit(p) -> Hit:
     vec = getattr(p, "vector", None)
     return Hit(id=str(p.id), score=float(getattr(p, "score", 0.0)), payload=dict(p.payload or {}),
-               vectors=dict(vec) if isinstance(vec, dict) else {})
+               vectors={n: _from_edge(v) for n, v in vec.items()} if isinstance(vec, dict) else {})
 
 
 def _condition(c: tuple):

@@ -21,7 +21,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ..errors import SearchError, ServerSecurityError, ServerUnreachableError
 from ..filters import Conditions
-from .base import RRF_K, Backend, Hit
+from .base import RRF_K, Backend, Hit, Sparse
 
 DEFAULT_TIMEOUT_S = 10
 _SCHEMA = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT,
@@ -95,16 +95,16 @@ class ServerBackend(Backend):
         self.client = client
 
     @_guard
-    def vector_size(self) -> int | None:
+    def vector_size(self, name: str = "study") -> int | None:
         if not self.client.collection_exists(self.collection):
             return None
         vectors = self.client.get_collection(self.collection).config.params.vectors
-        return int(vectors["study"].size) if isinstance(vectors, dict) and "study" in vectors else None
+        return int(vectors[name].size) if isinstance(vectors, dict) and name in vectors else None
 
     @_guard
-    def create(self, dim, vectors, indexes, options=None) -> None:
+    def create(self, layout, indexes, options=None) -> None:
         try:
-            self.client.create_collection(self.collection, **_layout(dim, vectors, options))
+            self.client.create_collection(self.collection, **_layout(layout, options))
         except UnexpectedResponse as e:
             if e.status_code != 409:                # 409: another worker of a job array made it just now
                 raise
@@ -122,8 +122,8 @@ class ServerBackend(Backend):
     # ---- writes ---------------------------------------------------------------------------------
     @_guard
     def upsert(self, points) -> None:
-        self.client.upsert(self.collection, [m.PointStruct(id=i, vector=v, payload=p) for i, v, p in points],
-                           wait=True)
+        self.client.upsert(self.collection, [m.PointStruct(id=i, vector={n: _to_client(x) for n, x in v.items()},
+                                                           payload=p) for i, v, p in points], wait=True)
 
     @_guard
     def delete(self, ids) -> None:
@@ -154,7 +154,7 @@ class ServerBackend(Backend):
 
     @_guard
     def nearest(self, using, vector, cond, limit, with_payload) -> list[Hit]:
-        return self._query(vector, using, cond, limit, with_payload)
+        return self._query(_to_client(vector), using, cond, limit, with_payload)
 
     @_guard
     def recommend(self, using, positives, negatives, cond, limit, with_payload) -> list[Hit]:
@@ -165,7 +165,7 @@ class ServerBackend(Backend):
     @_guard
     def fuse(self, queries, cond, limit, prefetch_limit, with_payload) -> list[Hit]:
         flt = _filter(cond)
-        pre = [m.Prefetch(query=v, using=u, limit=prefetch_limit, filter=flt,
+        pre = [m.Prefetch(query=_to_client(v), using=u, limit=prefetch_limit, filter=flt,
                           params=self._params()) for u, v in queries]
         return self._query(m.RrfQuery(rrf=m.Rrf(k=RRF_K)), None, cond, limit, with_payload, prefetch=pre)
 
@@ -189,12 +189,18 @@ class ServerBackend(Backend):
                 return
 
 
-def _layout(dim: int, vectors, options=None) -> dict:
-    """create_collection arguments: named cosine vectors, and from CollectionOptions the shard number,
-    replication factor and int8 scalar quantization (the int8 copy in RAM, float32 originals on disk)."""
+def _layout(layout: dict[str, tuple[int | None, str]], options=None) -> dict:
+    """create_collection arguments: named cosine vectors (MaxSim multivectors and IDF-weighted sparse
+    vectors where the layout says so), and from CollectionOptions the shard number, replication factor and
+    int8 scalar quantization (the int8 copy in RAM, float32 originals on disk)."""
     quantize = bool(options and options.quantize)
-    out = {"vectors_config": {v: m.VectorParams(size=dim, distance=m.Distance.COSINE, on_disk=quantize or None)
-                              for v in vectors}}
+    maxsim = m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM)
+    out = {"vectors_config": {v: m.VectorParams(size=size, distance=m.Distance.COSINE, on_disk=quantize or None,
+                                                multivector_config=maxsim if kind == "multi" else None)
+                              for v, (size, kind) in layout.items() if kind != "sparse"}}
+    sparse = {v: m.SparseVectorParams(modifier=m.Modifier.IDF) for v, (_, kind) in layout.items() if kind == "sparse"}
+    if sparse:
+        out["sparse_vectors_config"] = sparse
     if options is not None and options.shards is not None:
         out["shard_number"] = options.shards
     if options is not None and options.replicas is not None:
@@ -208,7 +214,15 @@ def _layout(dim: int, vectors, options=None) -> dict:
 def _hit(p) -> Hit:
     vec = getattr(p, "vector", None)
     return Hit(id=str(p.id), score=float(getattr(p, "score", 0.0) or 0.0), payload=dict(p.payload or {}),
-               vectors=dict(vec) if isinstance(vec, dict) else {})
+               vectors={n: _from_client(v) for n, v in vec.items()} if isinstance(vec, dict) else {})
+
+
+def _to_client(v):
+    return m.SparseVector(indices=list(v.indices), values=list(v.values)) if isinstance(v, Sparse) else v
+
+
+def _from_client(v):
+    return Sparse(list(v.indices), list(v.values)) if isinstance(v, m.SparseVector) else v
 
 
 def _condition(c: tuple):

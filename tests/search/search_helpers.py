@@ -22,15 +22,26 @@ def _unit(a):
     a = np.asarray(a, np.float32)
     return a / np.linalg.norm(a, axis=-1, keepdims=True)
 
-def make_rows(n: int = 60, dim: int = 32, seed: int = 0) -> list[dict]:
+def _terms(rng):
+    """Sparse BM25-like weights over a 50-word vocabulary (indices 7, 14, ...)."""
+    from search.collection import Sparse
+    idx = sorted(rng.choice(50, size=int(rng.integers(2, 8)), replace=False) * 7)
+    return Sparse([int(i) for i in idx], rng.uniform(0.2, 1.5, size=len(idx)).tolist())
+
+
+def make_rows(n: int = 60, dim: int = 32, seed: int = 0, text_dim: int = 384) -> list[dict]:
     """Random unit vectors (continuous: no score ties) with a varied payload. Every 3rd study has no LGE,
-    every 4th no report."""
+    every 4th no report; a report has report-text vectors (1-3 clauses) of size text_dim."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
+        has_report = i % 4 != 0
         vecs = {"study": _unit(rng.normal(size=dim)), "cine": _unit(rng.normal(size=dim)),
                 "lge": None if i % 3 == 0 else _unit(rng.normal(size=dim)),
-                "report": None if i % 4 == 0 else _unit(rng.normal(size=dim))}
+                "report": _unit(rng.normal(size=dim)) if has_report else None,
+                "report_text": _unit(rng.normal(size=text_dim)) if has_report else None,
+                "report_clauses": _unit(rng.normal(size=(1 + i % 3, text_dim))) if has_report else None,
+                "report_terms": _terms(rng) if has_report else None}
         rows.append({
             "study_key": f"s{i:04d}", "patient_key": f"p{i // 2:04d}", "vectors": vecs,
             "age": float(20 + (i * 7) % 60), "sex": "F" if i % 2 else "M",
@@ -44,18 +55,23 @@ def make_rows(n: int = 60, dim: int = 32, seed: int = 0) -> list[dict]:
 def aligned_rows(model, per_class: int = 6, seed: int = 1) -> list[dict]:
     """Studies whose vectors sit near their class phrase / impression in the model's text space."""
     from model import embed_texts
+    from model.report_text import ReportTextEncoder
+    from search.terms import report_terms
     rng = np.random.default_rng(seed)
     names = list(CLASSES)
     class_emb = embed_texts(model, [CLASSES[c] for c in names])
     impressions = [f"{CLASSES[c]}, study {j}" for c in names for j in range(per_class)]
     report_emb = embed_texts(model, impressions)
+    report_text = ReportTextEncoder().encode_reports(impressions)
     rows, dim = [], model.embed_dim
     for i, text in enumerate(impressions):
         c = i // per_class
         noisy = lambda s: _unit(class_emb[c] + s * rng.normal(size=dim) / np.sqrt(dim))  # noqa: E731
         rows.append({"study_key": f"{names[c].lower()}-{i % per_class}", "vectors": {
             "study": noisy(0.6), "cine": noisy(0.9), "lge": noisy(0.9) if names[c] != "NORMAL" else None,
-            "report": report_emb[i]}, "age": float(30 + i), "sex": "F" if i % 2 else "M",
+            "report": report_emb[i], "report_text": report_text[i][0], "report_clauses": report_text[i][1],
+            "report_terms": report_terms(text)},
+            "age": float(30 + i), "sex": "F" if i % 2 else "M",
             "study_date": f"20{10 + i % 10}-06-01", "manufacturer": VENDORS[i % 3],
             "field_strength": 1.5, "views": ["cine_sax", "lge_sax"], "impression": text,
             "labels": [], "truth": names[c]})

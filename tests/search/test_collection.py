@@ -70,3 +70,15 @@ def test_study_point_refuses_a_wrong_vector_size():
 def test_model_id_names_config_and_heads(tiny_model):
     mid = model_id(tiny_model)
     assert mid.startswith("cmr-tiny:") and len(mid.split(":")[1]) == 12 and mid == model_id(tiny_model)
+
+
+def test_model_id_tells_a_negation_dropping_text_pipeline_apart(tiny_model):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from search.collection import model_id
+    cfg = tiny_model.cfg
+    dropping = dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, negation="drop"))
+    same = SimpleNamespace(cfg=cfg, state_dict=tiny_model.state_dict)
+    other = SimpleNamespace(cfg=dropping, state_dict=tiny_model.state_dict)
+    assert model_id(same) == model_id(tiny_model) != model_id(other)

@@ -38,7 +38,11 @@ def test_shards_replicas_and_int8_reach_create_collection():
     scalar = kw["quantization_config"].scalar
     assert scalar.type.value == "int8" and scalar.always_ram is True
     assert all(p.on_disk for p in kw["vectors_config"].values())          # float32 originals on disk
-    assert set(kw["vectors_config"]) == {"study", "cine", "lge", "report"}
+    assert set(kw["vectors_config"]) == {"study", "cine", "lge", "report", "report_text", "report_clauses"}
+    assert kw["sparse_vectors_config"]["report_terms"].modifier.value == "idf"
+    assert kw["vectors_config"]["report_text"].size == 384
+    assert kw["vectors_config"]["report_clauses"].multivector_config.comparator.value == "max_sim"
+    assert kw["vectors_config"]["report"].multivector_config is None
 
 
 def test_default_layout_sets_nothing_extra():

@@ -7,7 +7,8 @@ from search import Filter
 
 FILTERS = [None, Filter(sex="F"), Filter(age=(30, 55), views=["lge_sax"]),
            Filter(date=("2017", "2019-06"), vendor=["GE", "Philips"]), Filter(field_strength=3.0, labels=["A", "C"])]
-USING = ["study", "cine", "lge", "report"]
+USING = ["study", "cine", "lge", "report", "report_text", "report_clauses", "report_terms"]
+DIM = {"report_text": 384, "report_clauses": 384}       # report-text space (multivector: MaxSim)
 
 
 def _keys(hits):
@@ -22,7 +23,9 @@ def _same(a, b):
 @pytest.mark.parametrize("using", USING)
 @pytest.mark.parametrize("fi", range(len(FILTERS)))
 def test_nearest(edge_ro, memory_ro, rows, using, fi):
-    q = np.random.default_rng(fi).normal(size=32)
+    q = np.random.default_rng(fi).normal(size=DIM.get(using, 32))
+    if using == "report_terms":                     # BM25: IDF from the collection, on both backends
+        q = {7 * i: 1.0 for i in np.random.default_rng(fi).choice(50, size=3, replace=False)}
     args = dict(using=using, filters=FILTERS[fi], limit=7, exclude=["s0011"])
     _same(edge_ro.nearest(q, **args), memory_ro.nearest(q, **args))
 
@@ -42,6 +45,16 @@ def test_fusion(edge_ro, memory_ro, rows, fi):
     a = edge_ro.fuse(q, filters=FILTERS[fi], limit=6)
     b = memory_ro.fuse(q, filters=FILTERS[fi], limit=6)
     _same(a, b)
+
+
+@pytest.mark.parametrize("fi", range(len(FILTERS)))
+def test_fusion_with_report_text(edge_ro, memory_ro, rows, fi):
+    """The fusion a hybrid text query runs: image vector + whole report + best clause (MaxSim)."""
+    rng = np.random.default_rng(200 + fi)
+    t = rng.normal(size=384)
+    q = {"study": rng.normal(size=32), "report_text": t, "report_clauses": t,
+         "report_terms": {7 * int(i): 1.0 for i in rng.choice(50, size=3, replace=False)}}
+    _same(edge_ro.fuse(q, filters=FILTERS[fi], limit=6), memory_ro.fuse(q, filters=FILTERS[fi], limit=6))
 
 
 @pytest.mark.parametrize("fi", range(len(FILTERS)))
