@@ -32,7 +32,7 @@ def default_client() -> Client:
     return _default
 
 
-def search(text: str, k: int = 20, filters=None, mode: str = "image", view: str = "study"):
+def search(text: str, k: int = 20, filters=None, mode: str = "hybrid", view: str = "study"):
     return default_client().search(text, k=k, filters=filters, mode=mode, view=view)
 
 

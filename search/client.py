@@ -108,7 +108,7 @@ class Client:
         return out
 
     # ---- queries --------------------------------------------------------------------------------
-    def search(self, text: str, k: int = 20, filters: Filter | dict | None = None, mode: str = "image",
+    def search(self, text: str, k: int = 20, filters: Filter | dict | None = None, mode: str = "hybrid",
                view: str = "study") -> pl.DataFrame:
         """Text -> studies. mode: image (the `view` vector: the CMR-CLIP model's zero-shot match), report
         (the report text: RRF of the whole affirmed report, its best clause and BM25 on its words), hybrid
@@ -163,7 +163,7 @@ class Client:
         from .labeling import score_studies
         return score_studies(self, prompt_sets, _as_filter(filters), temperature, write, progress)
 
-    def cohort(self, query: str, k: int = 100, filters: Filter | dict | None = None, mode: str = "image",
+    def cohort(self, query: str, k: int = 100, filters: Filter | dict | None = None, mode: str = "hybrid",
                view: str = "study"):
         """A saved query spec + its ranked keys (search/cohort.py)."""
         from .cohort import Cohort

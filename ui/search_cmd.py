@@ -34,8 +34,9 @@ def add_server_security_args(g) -> None:
 
 def add_query_args(p: argparse.ArgumentParser, k: int = 20) -> None:
     p.add_argument("--k", type=int, default=k, help=f"number of results (default {k})")
-    p.add_argument("--mode", choices=("image", "report", "hybrid"), default="image",
-                   help="image vectors, report impressions, or both fused (default image)")
+    p.add_argument("--mode", choices=("image", "report", "hybrid"), default="hybrid",
+                   help="image vectors (the model), report text (sentence vectors + BM25 words), or all "
+                   "fused (default hybrid; a study without a report is ranked by its images alone)")
     p.add_argument("--view", choices=("study", "cine", "lge"), default="study",
                    help="which image vector: all views, cine only, LGE only (default study)")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",

@@ -28,7 +28,7 @@ def test_modes_find_the_class(aligned_client, mode):
 
 
 def test_lge_view_skips_studies_without_lge(aligned_client):
-    df = aligned_client.search("normal heart", k=30, view="lge")
+    df = aligned_client.search("normal heart", k=30, view="lge", mode="image")
     assert "normal" not in _classes(df) and df.height == 24
 
 
@@ -78,3 +78,9 @@ def test_label_reports_progress_from_zero_to_one(aligned_client):
     fractions = [f for f, _ in seen]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
     assert seen[-1][1].startswith("labelled ")
+
+
+def test_the_default_mode_is_hybrid(aligned_client):
+    q = "asymmetric septal hypertrophy"
+    assert aligned_client.search(q, k=8)["study_key"].to_list() == \
+        aligned_client.search(q, k=8, mode="hybrid")["study_key"].to_list()

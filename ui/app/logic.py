@@ -66,7 +66,7 @@ def cohort_from_basket(client, basket: dict, threshold: float, spec: dict):
     from search.collection import model_id
     keys = kept_keys(basket, threshold)
     scores = [float(basket[k]["score"]) if basket[k].get("score") is not None else None for k in keys]
-    full = {"format": FORMAT, "query": spec.get("query") or "", "mode": spec.get("mode", "image"),
+    full = {"format": FORMAT, "query": spec.get("query") or "", "mode": spec.get("mode", "hybrid"),
             "view": spec.get("view", "study"), "k": int(spec.get("k", 20)), "filters": spec.get("filters") or {},
             "model_id": model_id(client.model), "index": client.info(), "threshold": threshold,
             "feedback": {"positive": list(spec.get("positive", [])), "negative": list(spec.get("negative", []))},

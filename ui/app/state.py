@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 PAGES = ("Search", "Study", "Query by example", "Cohort", "Map", "About")
-DEFAULTS = {"page": "Search", "study": None, "query": "", "mode": "image", "view": "study", "k": 20,
+DEFAULTS = {"page": "Search", "study": None, "query": "", "mode": "hybrid", "view": "study", "k": 20,
             "filters": {}, "positive": [], "negative": [], "basket": {}, "results": None,
             "example_results": None}
 
