@@ -9,7 +9,8 @@ Per size, in one process:
   (the indexer's path, all payload indexes of the collection contract), then `Store.optimize()` (HNSW);
 - latency p50/p95 of the engine (`Store.nearest`, what `search()` calls after encoding the text), with
   and without a filter (sex=F, age 40-60: about 15 % of the studies); of the text encoding (cmr-tiny's
-  MiniLM text tower + head, uncached strings); and of `Client.search()` end to end on fresh strings;
+  MiniLM text tower + head, uncached strings); and of `Client.search(mode="image")` end to end on fresh
+  strings (the default hybrid mode adds report-text search, which these report-less stores cannot time);
 - recall@10 of the engine against exact search (numpy, float32) over the same vectors, with and
   without the filter, and a sweep of the HNSW search beam width (`--ef`: latency and recall per value);
 - the brute-force floor: one numpy matrix-vector product over the same (N, 256) matrix, timed the same
@@ -208,8 +209,9 @@ def run_size(n: int, args, model, encode_stats: dict) -> dict:
             res["hnsw_ef"] = store.backend.hnsw_ef
             res["ef_sweep"] = ef_sweep(store, Q, want, args.ef)
             texts = [f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} #{n} {i}" for i in range(args.text_queries)]
-            t_search, _ = timed(lambda t: client.search(t, k=K), texts)
-            t_fsearch, _ = timed(lambda t: client.search(t + " f", k=K, filters=flt), texts)
+            # image mode: these stores hold study vectors only (no report text to fuse with)
+            t_search, _ = timed(lambda t: client.search(t, k=K, mode="image"), texts)
+            t_fsearch, _ = timed(lambda t: client.search(t + " f", k=K, filters=flt, mode="image"), texts)
             res["search_end_to_end"] = pct(t_search)
             res["search_end_to_end_filtered"] = pct(t_fsearch)
             res["text_encoding"] = encode_stats
