@@ -65,7 +65,7 @@ class Cohort:
         """Run the saved query again; warns when the index or the model changed since it was saved."""
         s = self.spec
         now = client.info()
-        changed = [f for f in ("points", "dim", "model_ids") if now.get(f) != s["index"].get(f)]
+        changed = [f for f in ("points", "dim", "report_text_dim", "model_ids") if now.get(f) != s["index"].get(f)]
         if model_id(client.model) != s["model_id"]:
             changed.append("model")
         if changed:
