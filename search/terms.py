@@ -9,7 +9,7 @@ k1 = 1.2, b = 0.75):
     terms = report_terms("Asymmetric septal hypertrophy. No LGE.")    # Sparse(indices, values)
     q = query_terms("septal hypertrophy")                             # weight 1 per distinct word
 
-Words are lower-case letters and digits, minus a short stop list; a word's index is its CRC-32, so the
+Words are lower-case letters and digits, minus a short stop list ("non-dilated" is one word); a word's index is its CRC-32, so the
 vectors need no vocabulary file and every indexer process agrees. The document length is normalised by
 AVG_WORDS, a fixed mean (measured on synthetic reports; a fixed value keeps incremental indexing stable).
 """
@@ -25,12 +25,20 @@ from .collection import Sparse
 
 K1, B = 1.2, 0.75
 AVG_WORDS = 35.0           # mean words of an affirmed impression (650 synthetic reports: 35.2)
-WORD = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+NEGATING_PREFIXES = frozenset({"non", "un", "not"})
 STOP = frozenset("a an and are as at be by for from in is it of on or that the this to was were with".split())
 
 
 def words(text: str) -> list[str]:
-    return [w for w in WORD.findall((text or "").lower()) if w not in STOP]
+    """Lower-case words without stop words; a hyphenated word is split into its parts ("mid-wall" ->
+    "mid", "wall") unless it starts with a negating prefix ("non-dilated" stays one word: it must not
+    match "dilated")."""
+    out = []
+    for w in WORD.findall((text or "").lower()):
+        parts = w.split("-")
+        out += [w] if parts[0] in NEGATING_PREFIXES and len(parts) > 1 else parts
+    return [w for w in out if w and w not in STOP]
 
 
 def _index(word: str) -> int:

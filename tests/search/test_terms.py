@@ -8,6 +8,11 @@ def test_words_are_lowercase_alphanumerics_without_stop_words():
     assert words("The LV is dilated; LVEF 31%, with HOCM.") == ["lv", "dilated", "lvef", "31", "hocm"]
 
 
+def test_hyphens_split_except_after_a_negating_prefix():
+    assert words("Non-dilated LV, mid-wall LGE") == ["non-dilated", "lv", "mid", "wall", "lge"]
+    assert _index("dilated") not in report_terms("Non-dilated LV.").indices
+
+
 def test_report_weights_follow_bm25_term_frequency():
     t = report_terms("septal hypertrophy, septal SAM")
     w = dict(zip(t.indices, t.values))
