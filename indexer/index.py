@@ -358,7 +358,8 @@ def _report_encoder(store, device: str):
     """The sentence encoder of the collection's report-text vectors; None for a collection without them."""
     if not store.has_report_text:
         warnings.warn(f"{store.backend.where} was made before report-text search: reports get only the model's "
-                      "`report` vector. `cmr index --rebuild` adds report_text / report_clauses.", stacklevel=3)
+                      "`report` vector. `cmr index --rebuild` adds report_text, report_clauses and report_terms.",
+                      stacklevel=3)
         return None
     from model.report_text import ReportTextEncoder
     enc = ReportTextEncoder(device=device)
