@@ -89,7 +89,8 @@ def test_one_point_per_study_and_payload(indexed, model):
                       "label"):
             assert field in p, field
         assert not set(FORBIDDEN) & set(p)                       # raw identifiers stay in link.parquet
-        assert {"study", "cine", "report"} <= set(h.vectors)
+        assert {"study", "cine", "report", "report_text", "report_clauses", "report_terms"} <= set(h.vectors)
+        assert len(h.vectors["report_text"]) == 384 and all(len(c) == 384 for c in h.vectors["report_clauses"])
         assert ("lge" in h.vectors) == any(v.startswith("lge") for v in p["views"])
     assert sum("lge" not in h.vectors for h in hits) == 1        # the study whose LGE series were removed
     link = pl.read_parquet(data / "link.parquet")
@@ -112,6 +113,20 @@ def test_rebuild_reindexes_everything(indexed, model, tmp_path):
     first = index_archive(None, data=data, model=model, progress=False)
     again = index_archive(None, data=data, model=model, progress=False, rebuild=True)
     assert first.n_indexed == again.n_indexed == again.n_points == N_STUDIES and again.n_skipped == 0
+
+
+def test_an_index_made_before_report_text_is_kept_and_warned_about(indexed, model, tmp_path):
+    from indexer.index import index_archive
+    from search import Store
+    data = tmp_path / "old"
+    shutil.copytree(indexed[0] / "cache", data / "cache")
+    Store.open(data=data, dim=model.embed_dim, text_dim=None).close()        # the layout of an older version
+    with pytest.warns(UserWarning, match="made before report-text search.*--rebuild"):
+        r = index_archive(None, data=data, model=model, progress=False)
+    assert r.n_points == N_STUDIES
+    with Store.open(data=data) as s:
+        assert not s.has_report_text
+        assert all(set(h.vectors) <= {"study", "cine", "lge", "report"} for h in s.scroll(vectors=True))
 
 
 def test_search_finds_indexed_studies(indexed, model):
@@ -151,7 +166,8 @@ def test_push_to_server(indexed):
     assert set(got) == set(want)
     k = next(iter(want))
     assert got[k].payload["study_key"] == want[k].payload["study_key"]
-    assert set(got[k].vectors) == set(want[k].vectors)
+    assert set(got[k].vectors) == set(want[k].vectors) >= {"report_clauses", "report_terms"}
+    assert got[k].vectors["report_terms"] == want[k].vectors["report_terms"]
 
 
 def test_cli_usage_errors(tmp_path, capsys, monkeypatch):
