@@ -56,5 +56,9 @@ def affirmed_clauses(text: str) -> list[str]:
 
 def affirmed_text(text: str) -> str:
     """`text` with negated scopes removed, clauses joined by '. '; `text` itself if nothing is affirmed."""
-    kept = affirmed_clauses(text)
+    return joined(affirmed_clauses(text), text)
+
+
+def joined(kept: list[str], text: str) -> str:
+    """Affirmed clauses of `text` as one text ('. ' between them); `text` itself when there are none."""
     return ". ".join(kept) + "." if kept else text

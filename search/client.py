@@ -103,7 +103,7 @@ class Client:
             return {"report": self.encode_query(text)}
         vec = self.encode_report_query(text)
         out = {"report_text": vec, "report_clauses": vec}
-        if (terms := query_terms(_clean_query(text))) is not None:      # a query of stop words has none
+        if (terms := query_terms(text)) is not None:      # a query of stop words has none
             out["report_terms"] = terms
         return out
 
@@ -115,6 +115,7 @@ class Client:
         (RRF of all)."""
         _check_choice("mode", mode, MODES)
         _check_choice("view", view, VIEWS)
+        text = _clean_query(text)                  # once: a cut query warns once, not once per encoder
         filters = _as_filter(filters)
         if mode == "image":
             return to_frame(self.store.nearest(self.encode_query(text), view, filters, k))

@@ -139,9 +139,11 @@ def layout(dim: int, text_dim: int | None) -> dict[str, tuple[int | None, str]]:
     """{vector name: (size, kind)} of a new collection, kind "dense" | "multi" | "sparse" (size None);
     text_dim None: no report-text vectors."""
     out = {v: (dim, "dense") for v in VECTORS}
-    if text_dim:
-        out.update({v: (None, "sparse") if v in SPARSE_VECTORS else (text_dim, "multi" if v in MULTI_VECTORS
-                                                                      else "dense") for v in TEXT_VECTORS})
+    for v in TEXT_VECTORS if text_dim else ():
+        if v in SPARSE_VECTORS:
+            out[v] = (None, "sparse")
+        else:
+            out[v] = (text_dim, "multi" if v in MULTI_VECTORS else "dense")
     return out
 
 
