@@ -22,6 +22,10 @@ class VideoConfig:
     mlp_ratio: float = 4.0                # MLP hidden = mlp_ratio * width
     num_frames: int = 32                  # max frames: size of the frame-position / temporal embedding table
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)   # tiny: channels of the stride-2 conv stages
+    pool: str = "mean"                    # tiny: how a frame's last CNN map becomes its token: "mean" (global
+                                          # average: how much) | "grid" (average to pool_grid^2 cells, flattened:
+                                          # also where, e.g. septal vs lateral wall; the crop is heart-centred)
+    pool_grid: int = 4                    # tiny, pool="grid": cells per side (any frame size works)
     patch_size: int = 16                  # spacetime: ViT patch size (px)
     img_size: int = 224                   # spacetime: frames are resized to img_size x img_size
     in_chans: int = 3                     # spacetime: grey frames are repeated to this many channels
@@ -107,6 +111,9 @@ def _validate(cfg: ModelConfig, where: str) -> None:
         raise ConfigError(f"{where}.video.kind={v.kind!r}: use 'tiny' or 'spacetime'.")
     if v.width % v.heads:
         raise ConfigError(f"{where}.video: width {v.width} is not divisible by heads {v.heads}.")
+    if v.pool not in ("mean", "grid") or v.pool_grid < 1:
+        raise ConfigError(f"{where}.video.pool={v.pool!r}, pool_grid={v.pool_grid}: use 'mean' or 'grid' "
+                          "with pool_grid >= 1.")
     if cfg.text.kind not in ("pretrained", "bert_config"):
         raise ConfigError(f"{where}.text.kind={cfg.text.kind!r}: use 'pretrained' or 'bert_config'.")
     if cfg.text.negation not in ("keep", "drop"):

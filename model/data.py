@@ -78,10 +78,25 @@ def keys_digest(keys: Sequence[str]) -> str:
 
 
 # ---- the dataset ---------------------------------------------------------------------------------
-class CacheDataset:
-    """The studies of one cache folder, built into model clips lazily.
+def _read_studies(cache_dir: Path):
+    """CACHE/studies.parquet with the optional columns filled and `array_file` = the npz path."""
+    import polars as pl
+    path = cache_dir / "studies.parquet"
+    if not path.exists():
+        raise DataError(f"{path} not found; build the cache with `cmr prepare ARCHIVE --out {cache_dir}`.")
+    df = pl.read_parquet(path)
+    for col in ("label", "split", "finding_labels", "impression"):
+        if col not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col))
+    files = [str(cache_dir / p) for p in df["array_path"].to_list()]      # absolute paths stay as they are
+    return df.with_columns(pl.Series("array_file", files, dtype=pl.Utf8))
 
-    cache_dir: folder with studies.parquet and arrays/.
+
+class CacheDataset:
+    """The studies of one cache folder (or of several, in order), built into model clips lazily.
+
+    cache_dir: folder with studies.parquet and arrays/, or a list of such folders (a study key may
+        appear in only one of them).
     spec: the model's ClipSpec (frame layout and size).
     split: keep only studies whose report wording split equals this ("train" / "test"; synthetic only).
     keys: keep only these study keys (in cache order); exclude: drop these keys.
@@ -89,19 +104,19 @@ class CacheDataset:
     memory_bytes: clips kept in memory (float16) up to this budget, so later epochs skip the npz decode.
     """
 
-    def __init__(self, cache_dir: str | Path, spec: ClipSpec | None = None, split: str | None = None,
-                 keys: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
+    def __init__(self, cache_dir: str | Path | Sequence[str | Path], spec: ClipSpec | None = None,
+                 split: str | None = None, keys: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
                  require_text: bool = False, memory_bytes: int = 2 << 30):
         import polars as pl
-        self.cache_dir = Path(cache_dir)
+        dirs = [cache_dir] if isinstance(cache_dir, (str, Path)) else list(cache_dir)
+        self.cache_dirs = [Path(d) for d in dirs]
+        self.cache_dir = self.cache_dirs[0]
         self.spec = spec or ClipSpec()
-        path = self.cache_dir / "studies.parquet"
-        if not path.exists():
-            raise DataError(f"{path} not found; build the cache with `cmr prepare ARCHIVE --out {cache_dir}`.")
-        df = pl.read_parquet(path)
-        for col in ("label", "split", "finding_labels", "impression"):
-            if col not in df.columns:
-                df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col))
+        df = pl.concat([_read_studies(d) for d in self.cache_dirs], how="diagonal_relaxed")
+        if df["study_key"].n_unique() < len(df):
+            dup = df.filter(pl.col("study_key").is_duplicated())["study_key"][0]
+            raise DataError(f"study {dup} is in more than one of the caches {[str(d) for d in self.cache_dirs]}; "
+                            "give each study once (one cache per archive).")
         if split is not None:
             df = df.filter(pl.col("split") == split)
         if keys is not None:
@@ -116,7 +131,7 @@ class CacheDataset:
         self.texts: list[str] = [t or "" for t in df["impression"].to_list()]
         self.labels: list[str | None] = df["label"].to_list()
         self.splits: list[str | None] = df["split"].to_list()
-        self._paths: list[str] = df["array_path"].to_list()
+        self._paths: list[str] = df["array_file"].to_list()
         self._memory: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._budget, self._used = memory_bytes, 0
         self._lock = threading.Lock()
@@ -125,7 +140,8 @@ class CacheDataset:
         return len(self.keys)
 
     def __repr__(self) -> str:
-        return f"CacheDataset({str(self.cache_dir)!r}, {len(self)} studies)"
+        where = ", ".join(str(d) for d in self.cache_dirs)
+        return f"CacheDataset({where!r}, {len(self)} studies)"
 
     # -- ground truth (synthetic caches) ----------------------------------------------------------
     def findings(self) -> dict[str, np.ndarray]:
@@ -145,7 +161,8 @@ class CacheDataset:
         import collections
         views = collections.Counter(v for vs in self.table["views"].to_list() for v in (vs or [])) \
             if "views" in self.table.columns else {}
-        return {"cache": str(self.cache_dir.resolve()), "n_studies": len(self),
+        caches = [str(d.resolve()) for d in self.cache_dirs]
+        return {"cache": caches[0] if len(caches) == 1 else caches, "n_studies": len(self),
                 "keys_sha256_16": keys_digest(self.keys),
                 "labels": dict(collections.Counter(x for x in self.labels if x is not None)),
                 "wording_splits": dict(collections.Counter(x for x in self.splits if x is not None)),
@@ -153,7 +170,7 @@ class CacheDataset:
 
     # -- clips ------------------------------------------------------------------------------------
     def views(self, i: int) -> dict[str, np.ndarray]:
-        p = self.cache_dir / self._paths[i]
+        p = Path(self._paths[i])
         try:
             with np.load(p) as z:
                 return {k: z[k] for k in z.files}

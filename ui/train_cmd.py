@@ -2,6 +2,7 @@
 
     cmr train --cache cmr-data/cache --config cmr-tiny --out runs/tiny --epochs 20 --batch 64 --seed 0
     cmr train ... --resume                       # continue an interrupted run (same arguments)
+    cmr train --cache site-a/cache site-b/cache ...   # several archives' caches, trained on together
     torchrun --nproc_per_node 2 -m ui.train_cmd --cache ... --out ...   # DDP (gloo on CPU, nccl on GPU)
 
 Trains on the studies of the cache that have a report, minus a deterministic study-level hold-out
@@ -28,7 +29,8 @@ from ui.cli import fail
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmr train", description="Train a CMR-CLIP model on a study cache.")
-    p.add_argument("--cache", required=True, help="study cache folder (from `cmr prepare`)")
+    p.add_argument("--cache", required=True, nargs="+", metavar="DIR",
+                   help="study cache folder (from `cmr prepare`), or several: one per archive, trained on together")
     p.add_argument("--config", default="cmr-tiny", help="model config name or JSON file (default cmr-tiny)")
     p.add_argument("--out", required=True, help="checkpoint folder to write (training state in OUT/train)")
     p.add_argument("--epochs", type=int, default=20, help="passes over the training studies (default 20)")
@@ -119,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--text-variants must be >= 0 and --text-augment in [0, 1]", 2)
     if args.ckpt_every is not None and args.ckpt_every < 1:
         return _fail("--ckpt-every must be >= 1", 2)
-    if not Path(args.cache).is_dir():
-        return _fail(f"cache folder {args.cache} not found; build it with `cmr prepare`", 2)
+    missing = [c for c in args.cache if not Path(c).is_dir()]
+    if missing:
+        return _fail(f"cache folder {missing[0]} not found; build it with `cmr prepare`", 2)
     out = Path(args.out)
     state = out / "train" / "last" / "state.pt"
     if state.exists() and not args.resume:
@@ -153,7 +156,8 @@ def _train(args, out: Path) -> int:
     keep = [k for k, h, s in zip(full.keys, held, full.splits) if not h and (args.wording == "all" or s in (None, "train"))]
     ds = CacheDataset(args.cache, spec, keys=keep, require_text=True)
     if len(ds) == 0:
-        return _fail(f"no training studies with a report in {args.cache} (after the hold-out and exclusions)")
+        return _fail(f"no training studies with a report in {' '.join(args.cache)} (after the hold-out and "
+                     "exclusions)")
     batch = min(args.batch, len(ds) - len(ds) % world)
     if batch != args.batch and rank == 0:
         print(f"cmr train: only {len(ds)} training studies; batch lowered to {batch}", file=sys.stderr)
@@ -167,6 +171,8 @@ def _train(args, out: Path) -> int:
     total = stream.total_steps if args.max_steps is None else min(stream.total_steps, args.max_steps)
     run_args = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress", "device", "threads",
                                                                    "load_workers", "ckpt_every")}
+    if len(args.cache) == 1:                        # one cache: recorded as before (runs resume across versions)
+        run_args["cache"] = args.cache[0]
     args_file = out / "train" / "args.json"
     if args.resume and args_file.exists():
         old = json.loads(args_file.read_text())

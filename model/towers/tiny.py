@@ -20,19 +20,26 @@ def _norm(ch: int) -> nn.GroupNorm:
 
 
 class FrameCNN(nn.Module):
-    """(N, 1, H, W) -> (N, C_last): stride-2 stages of [conv3x3 s2, GroupNorm, GELU], global avg pool.
+    """(N, 1, H, W) -> (N, C_last * cells): stride-2 stages of [conv3x3 s2, GroupNorm, GELU], then
+    pooling: global average (`grid=0`: cells = 1) or an average to grid x grid cells, flattened
+    channel-major (cells = grid^2), which keeps where in the heart-centred crop a feature sits.
     GroupNorm (not BatchNorm) keeps every frame independent of the other frames and samples."""
 
-    def __init__(self, channels: tuple[int, ...]):
+    def __init__(self, channels: tuple[int, ...], grid: int = 0):
         super().__init__()
         layers, c_in = [], 1
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False), _norm(c), nn.GELU()]
             c_in = c
         self.body = nn.Sequential(*layers)
+        self.grid = grid
+        self.out_dim = channels[-1] * max(grid, 1) ** 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).mean(dim=(-2, -1))          # (N, C)
+        y = self.body(x)                                  # (N, C, h, w)
+        if not self.grid:
+            return y.mean(dim=(-2, -1))                   # (N, C)
+        return F.adaptive_avg_pool2d(y, self.grid).flatten(1)   # (N, C * grid^2), channel-major
 
 
 class Block(nn.Module):
@@ -60,8 +67,8 @@ class TinyVideo(nn.Module):
         super().__init__()
         d = cfg.width
         self.cfg = cfg
-        self.cnn = FrameCNN(tuple(cfg.cnn_channels))
-        self.token = nn.Linear(cfg.cnn_channels[-1], d)
+        self.cnn = FrameCNN(tuple(cfg.cnn_channels), cfg.pool_grid if cfg.pool == "grid" else 0)
+        self.token = nn.Linear(self.cnn.out_dim, d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.frame_embed = nn.Parameter(torch.zeros(1, cfg.num_frames, d))
         self.view_embed = nn.Embedding(len(VIEWS), d) if cfg.view_embed else None
@@ -72,6 +79,17 @@ class TinyVideo(nn.Module):
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         if self.view_embed is not None:
             nn.init.trunc_normal_(self.view_embed.weight, std=0.02)
+        self._register_load_state_dict_pre_hook(self._grid_from_mean)
+
+    def _grid_from_mean(self, state_dict, prefix, *args) -> None:
+        """Loading weights of a pool="mean" model into a pool="grid" one: spread each channel's token
+        weight evenly over its cells, so the grid model starts out computing exactly what the mean model
+        did (a mean of the cells is the global mean when the map divides evenly) and fine-tuning can learn
+        where things are from there."""
+        key, cells = prefix + "token.weight", self.cnn.grid ** 2
+        w = state_dict.get(key)
+        if cells > 1 and w is not None and w.shape[1] * cells == self.token.in_features:
+            state_dict[key] = w.repeat_interleave(cells, dim=1) / cells     # (d, C) -> (d, C * cells)
 
     @property
     def width(self) -> int:

@@ -37,3 +37,10 @@ def test_unknown_field_is_rejected():
     d["video"]["widht"] = 3
     with pytest.raises(ConfigError, match="widht"):
         config_from_dict(d)
+
+
+def test_unknown_pooling_is_rejected():
+    d = load_config("cmr-tiny").to_dict()
+    d["video"]["pool"] = "max"
+    with pytest.raises(ConfigError, match="pool"):
+        config_from_dict(d)

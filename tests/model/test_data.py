@@ -43,6 +43,18 @@ def test_filters(cache, tmp_path):
         CacheDataset(tmp_path / "nothing", SPEC)
 
 
+def test_several_caches_are_one_dataset_and_a_study_in_two_is_refused(cache, tmp_path):
+    other = make_fake_cache(tmp_path / "site-b", n=6, seed=1, with_truth=False)   # other keys, no truth
+    ds = CacheDataset([cache, other], SPEC)
+    assert len(ds) == 30 and ds.keys[24:] == [f"k1_{i:04d}" for i in range(6)]
+    assert ds.labels[24:] == [None] * 6 and ds.labels[1] == "ICM"
+    alone = CacheDataset(other, SPEC)
+    assert np.array_equal(ds.clip(26)[0], alone.clip(2)[0])          # arrays read from their own cache
+    assert ds.summary()["cache"] == [str(cache.resolve()), str(other.resolve())]
+    with pytest.raises(DataError, match="more than one of the caches"):
+        CacheDataset([cache, cache], SPEC)
+
+
 def test_holdout_is_deterministic_and_about_the_fraction():
     keys = [f"study{i}" for i in range(5000)]
     m = holdout_mask(keys, 0.2)

@@ -27,9 +27,10 @@ def test_embedding_shapes(tiny_model, tiny_cfg):
     assert e.shape == (3, 256) and t.shape == (2, 256)
 
 
-@pytest.mark.parametrize("kind,mask_attention", [("tiny", True), ("spacetime", True), ("spacetime", False)])
-def test_masked_frames_do_not_change_the_embedding(kind, mask_attention):
-    cfg = small_config(kind, mask_attention=mask_attention)
+@pytest.mark.parametrize("kind,video", [("tiny", {}), ("tiny", {"pool": "grid"}),
+                                        ("spacetime", {}), ("spacetime", {"mask_attention": False})])
+def test_masked_frames_do_not_change_the_embedding(kind, video):
+    cfg = small_config(kind, **video)
     tower = build_video_tower(cfg.video).eval()
     f, v, m = random_batch(cfg, B=3)
     f2 = f.clone()
@@ -38,6 +39,39 @@ def test_masked_frames_do_not_change_the_embedding(kind, mask_attention):
         a, b = tower.forward_clip(f, v, m), tower.forward_clip(f2, v, m)
     assert torch.equal(a, b)
     assert torch.isfinite(a).all()
+
+
+def test_grid_pooling_sees_where_a_feature_is_and_mean_pooling_does_not():
+    """One bright patch, moved by the CNN's total stride (16 px) and kept further than its receptive field
+    (31 px) from the borders: the global mean of the last map cannot tell the two frames apart, the grid
+    cells can."""
+    from model.towers.tiny import FrameCNN
+    torch.manual_seed(0)
+    x = torch.zeros(2, 1, 128, 128)
+    x[0, 0, 56:64, 40:48], x[1, 0, 56:64, 56:64] = 1.0, 1.0
+    mean_cnn, grid_cnn = FrameCNN((4, 8, 8, 8)), FrameCNN((4, 8, 8, 8), grid=4)
+    grid_cnn.load_state_dict(mean_cnn.state_dict())
+    with torch.no_grad():
+        m, g = mean_cnn(x), grid_cnn(x)
+    assert m.shape == (2, 8) and g.shape == (2, 8 * 16)
+    torch.testing.assert_close(m[0], m[1], atol=1e-6, rtol=1e-6)
+    assert (g[0] - g[1]).abs().max() > 1e-2
+
+
+def test_mean_pool_weights_load_into_a_grid_model_and_embed_the_same():
+    """Fine-tuning a mean-pooled checkpoint with pool="grid": the token weight is spread over the cells,
+    so before any step the grid model embeds exactly as the mean model did."""
+    torch.manual_seed(0)
+    mean_cfg = small_config()
+    grid_cfg = replace(mean_cfg, video=replace(mean_cfg.video, pool="grid", pool_grid=2))
+    mean_tower = build_video_tower(mean_cfg.video).eval()
+    grid_tower = build_video_tower(grid_cfg.video).eval()
+    grid_tower.load_state_dict(mean_tower.state_dict())
+    assert grid_tower.token.weight.shape[1] == 4 * mean_tower.token.weight.shape[1]
+    f, v, m = random_batch(mean_cfg, B=2)
+    with torch.no_grad():
+        torch.testing.assert_close(grid_tower.forward_clip(f, v, m), mean_tower.forward_clip(f, v, m),
+                                   atol=1e-5, rtol=1e-5)
 
 
 def test_all_frames_masked_is_finite():

@@ -85,6 +85,34 @@ def test_train_init_starts_from_a_checkpoint_at_another_frame_size(setup, tmp_pa
     assert _train(cache, tmp_path / "other.json", tmp_path / "bad", "--epochs", "1", "--init", str(base)) == 1
 
 
+def test_train_on_two_caches_from_a_mean_pooled_checkpoint_into_a_grid_pooled_config(setup, tmp_path):
+    """Two archives' caches train together (the card lists both); --init of a pool="mean" checkpoint into
+    a pool="grid" config spreads the token weights, so with lr 0 the two embed the same studies alike."""
+    import numpy as np
+    from model import load_checkpoint
+    from model.data import CacheDataset
+    from model.embed import embed_clips
+    cache, cfg = setup
+    other = make_fake_cache(tmp_path / "site-b", n=12, seed=1)
+    base = tmp_path / "base"
+    assert _train(cache, cfg, base, "--epochs", "1") == 0
+    grid = json.loads(cfg.read_text())
+    grid["video"] = {**grid["video"], "pool": "grid", "pool_grid": 2}
+    (tmp_path / "grid.json").write_text(json.dumps(grid))
+    ft = tmp_path / "ft"
+    from ui.train_cmd import main
+    assert main(["--cache", str(cache), str(other), "--config", str(tmp_path / "grid.json"), "--out", str(ft),
+                 "--batch", "8", "--epochs", "1", "--max-steps", "1", "--lr", "0", "--init", str(base),
+                 "--wording", "all", "--no-progress"]) == 0
+    card = json.loads((ft / "card.json").read_text())
+    assert card["data"]["cache"] == [str(cache.resolve()), str(other.resolve())]
+    assert card["data"]["n_studies"] + card["data"]["holdout"]["n_held_out"] == 52
+    a, b = load_checkpoint(base), load_checkpoint(ft)
+    assert b.cfg.video.pool == "grid" and a.cfg.video.pool == "mean"
+    ds = CacheDataset(other, a.clip_spec)
+    np.testing.assert_allclose(embed_clips(b, ds.eval_batches(8)), embed_clips(a, ds.eval_batches(8)), atol=1e-5)
+
+
 def test_bad_usage(tmp_path):
     from ui.train_cmd import main as train
     from ui.eval_cmd import main as evaluate
