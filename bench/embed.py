@@ -1,10 +1,11 @@
 """Benchmark of study embedding: studies/s, video-tower FLOPs per study and resident memory.
 
-    python bench/embed.py [--cache CACHE] [--threads 2] [--batch 64] [--seconds 20]
+    python bench/embed.py [--model CKPT] [--cache CACHE] [--threads 2] [--batch 64] [--seconds 20]
 
-- cmr-tiny on the CPU with `--threads` torch threads (default 2), batch `--batch` (default 64): model
-  throughput on in-memory clips, and with `--cache` also end to end from the study cache (npz decode +
-  build_clip + model, what `cmr index` pays per study);
+- cmr-tiny (`--model`: the shipped checkpoint by default, or a config name) on the CPU with
+  `--threads` torch threads (default 2), batch `--batch` (default 64): model throughput on in-memory
+  clips, and with `--cache` also end to end from the study cache (npz decode + build_clip + model, what
+  `cmr index` pays per study);
 - FLOPs of the video tower (encode_video) per study, counted by torch.utils.flop_counter.FlopCounterMode
   (multiply-add = 2 FLOPs; attention and convolutions included, elementwise ops not);
 - peak resident memory of the process (resource.getrusage, ru_maxrss);
@@ -114,6 +115,9 @@ def from_cache(model, cache: str, batch: int, max_studies: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cache", help="study cache for the end-to-end measurement")
+    p.add_argument("--model", default=str(ROOT / "model" / "checkpoints" / "cmr-tiny-phantom"),
+                   help="cmr-tiny config name or checkpoint folder for the CPU measurement (default: the "
+                        "shipped checkpoint, whose config may differ from the bundled cmr-tiny one)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seconds", type=float, default=20.0, help="timed seconds per measurement")
@@ -127,9 +131,10 @@ def main(argv=None) -> int:
     res = {"host": {"cpu": platform.processor() or platform.machine(), "cores_visible": os.cpu_count(),
                     "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
            "rss_mib_start": round(rss_mib(), 1)}
-    tiny = create_model("cmr-tiny").eval()
+    tiny = create_model(args.model).eval()
     spec = tiny.clip_spec
-    res["cmr-tiny"] = {"device": "cpu", "frames": spec.n_frames, "size": spec.size,
+    res["cmr-tiny"] = {"device": "cpu", "model": args.model, "pool": tiny.cfg.video.pool,
+                       "frames": spec.n_frames, "size": spec.size,
                        "video_params": count_params(tiny.video_model) + count_params(tiny.vid_proj),
                        "video_flops_per_study": video_flops(tiny, spec)}
     res["cmr-tiny"]["gflops_per_study"] = round(res["cmr-tiny"]["video_flops_per_study"] / 1e9, 3)
