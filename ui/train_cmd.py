@@ -93,7 +93,7 @@ def _load_init(model, source: str) -> dict:
     """Copy the weights of `source` into `model` (strict: same keys and shapes) -> a record for the card.
     `source`: a checkpoint folder, or for cmr-clip-b16 the published pytorch_model.bin (or its folder).
     The frame layout and size come from --config, so a checkpoint trained at 64 px can be fine-tuned
-    at 96 px (the per-frame CNN pools globally)."""
+    at 96 px (the per-frame CNN pools to a fixed size)."""
     from model import create_model
     from model.errors import CheckpointError
     src = create_model(model.cfg.name, checkpoint=source)
