@@ -110,7 +110,6 @@ class CacheDataset:
         import polars as pl
         dirs = [cache_dir] if isinstance(cache_dir, (str, Path)) else list(cache_dir)
         self.cache_dirs = [Path(d) for d in dirs]
-        self.cache_dir = self.cache_dirs[0]
         self.spec = spec or ClipSpec()
         df = pl.concat([_read_studies(d) for d in self.cache_dirs], how="diagonal_relaxed")
         if df["study_key"].n_unique() < len(df):
