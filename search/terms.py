@@ -10,8 +10,9 @@ k1 = 1.2, b = 0.75):
     q = query_terms("septal hypertrophy")                             # weight 1 per distinct word
 
 Words are lower-case letters and digits, minus a short stop list ("non-dilated" is one word); a word's
-index is its CRC-32, so the vectors need no vocabulary file and every indexer process agrees. The document length is normalised by
-AVG_WORDS, a fixed mean (measured on synthetic reports; a fixed value keeps incremental indexing stable).
+index is its CRC-32, so the vectors need no vocabulary file and every indexer process agrees. The
+document length is normalised by AVG_WORDS, a fixed mean (measured on synthetic reports; a fixed value
+keeps incremental indexing stable).
 """
 from __future__ import annotations
 
