@@ -7,9 +7,9 @@ Per wording group of the evaluated studies (report split "train" = in-distributi
 held-out wording; "all" for real caches without ground truth), side by side:
 - retrieval study->report and report->study: R@1/5/10 and median rank, for the exact pair and for
   same-diagnosis matches (a hit is any item whose label equals the query's; rank = first such item);
-- zero-shot per diagnosis (model.prompts.DIAGNOSES) and per binary finding: one-vs-rest AUC on the raw
-  score, F1 and accuracy at a threshold fitted (Youden's J) on the reference studies (the training part);
-  prompts are encoded once;
+- zero-shot per diagnosis (model.prompts.DIAGNOSES) and per binary finding (our prompt sets and the
+  reference's, side by side): one-vs-rest AUC on the raw score, F1 and accuracy at a threshold fitted
+  (Youden's J) on the reference studies (the training part); prompts are encoded once;
 - few-shot prototypes: support drawn without replacement from the reference studies, 1..32 shots,
   100 episodes, mean ± sd of accuracy, F1 and AUC;
 - linear probe: L2-regularised logistic regression (torch L-BFGS), stratified 5-fold CV on the
@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS
+from .prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS
 
 KS = (1, 5, 10)
 SHOTS = (1, 2, 4, 8, 16, 32)
@@ -259,12 +259,14 @@ def prompt_embeddings(model) -> dict[str, np.ndarray]:
 
 def zero_shot_scores(video: np.ndarray, prompts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """video (N, E) normalised -> name -> (N,) score: diagnoses by mean cosine over their prompts,
-    findings by mean cosine over `pos` minus mean over `neg`."""
+    findings by mean cosine over `pos` minus mean over `neg`, and `finding_ref:` the reference's sets
+    (mean cosine, as in its comparison/prompt.py)."""
     def mean_cos(ps):
         return video @ np.mean([prompts[p] for p in ps], 0)
     out = {f"dx:{c}": mean_cos(DIAGNOSIS_PROMPTS[c]) for c in DIAGNOSES}
     for f, d in FINDING_PROMPTS.items():
         out[f"finding:{f}"] = mean_cos(d["pos"]) - (mean_cos(d["neg"]) if d.get("neg") else 0.0)
+    out.update({f"finding_ref:{f}": mean_cos(ps) for f, ps in REFERENCE_FINDING_PROMPTS.items()})
     return out
 
 
@@ -330,15 +332,8 @@ def _evaluate_group(sel, ref, video, text, labels, findings, scores, shots, epis
     if dx6.any():
         m = np.stack([scores[f"dx:{c}"] for c in DIAGNOSES], 1)[dx6]
         zs["top1_accuracy_6way"] = accuracy(labels[dx6], np.asarray(DIAGNOSES, object)[m.argmax(1)])
-    zf: dict = {}
-    for f, y in findings.items():
-        s = scores[f"finding:{f}"]
-        r, e = ref & ~np.isnan(y), sel & ~np.isnan(y)
-        if not e.any():
-            continue
-        thr = youden_threshold(y[r] == 1, s[r]) if r.any() else float(np.median(s))
-        zf[f] = binary_metrics(y[e] == 1, s[e], thr)
-    g["zero_shot"] = {"diagnosis": zs, "findings": zf}
+    g["zero_shot"] = {"diagnosis": zs, "findings": _zero_shot_findings(sel, ref, findings, scores, "finding"),
+                      "findings_reference_prompts": _zero_shot_findings(sel, ref, findings, scores, "finding_ref")}
     # few-shot and linear probe: the six-way diagnosis task and each binary finding
     ref6 = ref & np.isin(labels, DIAGNOSES)
     fs = {"diagnosis": few_shot(video[ref6], labels[ref6], video[dx6], labels[dx6], DIAGNOSES, shots,
@@ -353,6 +348,19 @@ def _evaluate_group(sel, ref, video, text, labels, findings, scores, shots, epis
         lp[f] = linear_probe(video[e], ye, ("neg", "pos"), folds, seed)
     g["few_shot"], g["linear_probe"] = fs, lp
     return g
+
+
+def _zero_shot_findings(sel, ref, findings, scores, prefix: str) -> dict:
+    """finding -> binary metrics of the `prefix:` scores, threshold fitted on the reference studies."""
+    out = {}
+    for f, y in findings.items():
+        s = scores.get(f"{prefix}:{f}")
+        r, e = ref & ~np.isnan(y), sel & ~np.isnan(y)
+        if s is None or not e.any():
+            continue
+        thr = youden_threshold(y[r] == 1, s[r]) if r.any() else float(np.median(s))
+        out[f] = binary_metrics(y[e] == 1, s[e], thr)
+    return out
 
 
 # ---- report --------------------------------------------------------------------------------------
@@ -395,6 +403,9 @@ def format_markdown(res: dict, title: str = "Evaluation") -> str:
           + [("6-way top-1 accuracy", lambda g: _f(g["zero_shot"]["diagnosis"]["top1_accuracy_6way"]))])
     fnames = sorted({f for w in groups for f in res["groups"][w].get("zero_shot", {}).get("findings", {})})
     table("Zero-shot findings (AUC / F1 / accuracy)", [(f, lambda g, f=f: zs(g, "findings", f)) for f in fnames])
+    table("Zero-shot findings, the reference's prompt sets (reference §5.1; AUC / F1 / accuracy)",
+          [(f, lambda g, f=f: zs(g, "findings_reference_prompts", f)) for f in fnames
+           if f in REFERENCE_FINDING_PROMPTS])
     tasks = ["diagnosis"] + fnames
     for metric in ("auc", "accuracy"):
         rows = []

@@ -80,17 +80,19 @@ def test_stratified_folds_and_linear_probe():
 
 
 def test_zero_shot_scores_use_prompt_means():
-    from model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, all_prompts
+    from model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS, all_prompts
     rng = np.random.default_rng(0)
     emb = {p: v / np.linalg.norm(v) for p, v in zip(all_prompts(), rng.standard_normal((len(all_prompts()), 8)))}
     video = np.eye(8)[:3]
     s = ev.zero_shot_scores(video, emb)
-    assert len(s) == len(DIAGNOSES) + len(FINDING_PROMPTS)
+    assert len(s) == len(DIAGNOSES) + len(FINDING_PROMPTS) + len(REFERENCE_FINDING_PROMPTS)
     want = np.mean([video @ emb[p] for p in DIAGNOSIS_PROMPTS["HCM"]], 0)
     assert np.allclose(s["dx:HCM"], want)
     d = FINDING_PROMPTS["lge_present"]
     want = np.mean([video @ emb[p] for p in d["pos"]], 0) - np.mean([video @ emb[p] for p in d["neg"]], 0)
     assert np.allclose(s["finding:lge_present"], want)
+    want = np.mean([video @ emb[p] for p in REFERENCE_FINDING_PROMPTS["lv_hypertrophy"]], 0)   # no neg
+    assert np.allclose(s["finding_ref:lv_hypertrophy"], want)
 
 
 def test_evaluate_on_a_fake_cache(tmp_path, tiny_model):
@@ -104,5 +106,7 @@ def test_evaluate_on_a_fake_cache(tmp_path, tiny_model):
     assert g["retrieval"]["study_to_report"]["exact"]["R@10"] >= g["retrieval"]["study_to_report"]["exact"]["R@1"]
     assert set(g["zero_shot"]["diagnosis"]) >= {"NICM", "NORMAL", "top1_accuracy_6way"}
     assert "lv_dilation" in g["zero_shot"]["findings"] and "2" in g["few_shot"]["diagnosis"]
+    ref_prompts = g["zero_shot"]["findings_reference_prompts"]
+    assert "lv_dilation" in ref_prompts and "pericardial_effusion" not in ref_prompts   # no reference set
     md = ev.format_markdown(res)
-    assert "| train wording" in md and "Linear probe" in md
+    assert "| train wording" in md and "Linear probe" in md and "the reference's prompt sets" in md

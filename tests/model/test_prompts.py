@@ -1,7 +1,7 @@
 """Zero-shot prompts are not report sentences a training-wording template can produce."""
 import re
 
-from model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, all_prompts
+from model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS, all_prompts
 
 
 def _norm(s: str) -> str:
@@ -13,6 +13,13 @@ def test_prompt_sets_have_three_to_five_prompts():
     assert all(3 <= len(p) <= 5 for p in DIAGNOSIS_PROMPTS.values())
     assert all(3 <= len(d["pos"]) <= 5 and d["neg"] for d in FINDING_PROMPTS.values())
     assert len(all_prompts()) == len(set(all_prompts()))
+
+
+def test_reference_finding_prompts_are_the_published_sets():
+    assert set(REFERENCE_FINDING_PROMPTS) < set(FINDING_PROMPTS)        # 7 of our 8 (no effusion set)
+    assert len(REFERENCE_FINDING_PROMPTS) == 7
+    assert sum(map(len, REFERENCE_FINDING_PROMPTS.values())) == 15      # reference §5.1 table
+    assert "LV is thickened" in REFERENCE_FINDING_PROMPTS["lv_hypertrophy"]
 
 
 def _template_regex(text: str, forms: dict) -> re.Pattern | None:
@@ -40,7 +47,8 @@ def test_prompts_are_not_training_templates():
                 if tag != "test"]
     patterns = [p for p in patterns if p is not None]
     assert len(patterns) > 50
-    for p in all_prompts():
+    ours = set(all_prompts()) - {p for ps in REFERENCE_FINDING_PROMPTS.values() for p in ps}
+    for p in ours:                                  # the reference's sets are taken as published
         n = _norm(p)
         assert n not in whole_forms, p
         assert not any(pat.fullmatch(n) for pat in patterns), p
