@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS
+from .prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS, prompt_sets
 
 KS = (1, 5, 10)
 SHOTS = (1, 2, 4, 8, 16, 32)
@@ -302,7 +302,8 @@ def evaluate(model, ds, eval_mask: np.ndarray, *, shots: Sequence[int] = SHOTS, 
     scores = zero_shot_scores(video, prompt_embeddings(model))
     groups = {w: eval_mask & (splits == w) for w in ("train", "test")} \
         if any(s is not None for s in splits) else {"all": eval_mask}
-    res: dict = {"n_evaluated": int(eval_mask.sum()), "n_reference": int(ref.sum()), "groups": {}}
+    res: dict = {"n_evaluated": int(eval_mask.sum()), "n_reference": int(ref.sum()), "groups": {},
+                 "prompts": prompt_sets()}
     for w, sel in groups.items():
         res["groups"][w] = _evaluate_group(sel, ref, video, text, labels, findings, scores,
                                            shots, episodes, folds, seed)

@@ -92,3 +92,10 @@ def all_prompts() -> list[str]:
     out += [p for d in FINDING_PROMPTS.values() for ps in d.values() for p in ps]
     out += [p for ps in REFERENCE_FINDING_PROMPTS.values() for p in ps]
     return list(dict.fromkeys(out))
+
+
+def prompt_sets() -> dict:
+    """The three sets as plain lists (recorded in an evaluation's result and card)."""
+    return {"diagnosis": {c: list(ps) for c, ps in DIAGNOSIS_PROMPTS.items()},
+            "findings": {f: {k: list(ps) for k, ps in d.items()} for f, d in FINDING_PROMPTS.items()},
+            "findings_reference": {f: list(ps) for f, ps in REFERENCE_FINDING_PROMPTS.items()}}

@@ -108,7 +108,7 @@ def _eval(args) -> int:
     if args.update_card:
         if not is_folder:
             return _fail("--update-card needs a checkpoint folder", 2)
-        card["eval"] = {k: report[k] for k in ("created", "cache", "selection", "n_evaluated", "groups")}
+        card["eval"] = {k: report[k] for k in ("created", "cache", "selection", "n_evaluated", "groups", "prompts")}
         (ckpt / "card.json").write_text(json.dumps(_clean(card), indent=2))
     print(_headline(res))
     print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")

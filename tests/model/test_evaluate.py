@@ -110,3 +110,4 @@ def test_evaluate_on_a_fake_cache(tmp_path, tiny_model):
     assert "lv_dilation" in ref_prompts and "pericardial_effusion" not in ref_prompts   # no reference set
     md = ev.format_markdown(res)
     assert "| train wording" in md and "Linear probe" in md and "the reference's prompt sets" in md
+    assert res["prompts"]["diagnosis"]["ICM"][0].startswith("scar in the LAD territory")   # recorded

@@ -138,7 +138,7 @@ def test_eval_fresh_model_end_to_end(setup, tmp_path):
     g = next(iter(res["groups"].values()))
     assert {"retrieval", "zero_shot", "few_shot", "linear_probe"} <= set(g)
     assert (ckpt / "eval" / "eval.md").read_text().startswith("# Evaluation")
-    assert "eval" in json.loads((ckpt / "card.json").read_text())
+    assert "ICM" in json.loads((ckpt / "card.json").read_text())["eval"]["prompts"]["diagnosis"]
     keys = tmp_path / "keys.txt"
     keys.write_text("\n".join(f"k0_{i:04d}" for i in range(0, 40, 2)))
     assert main(["--cache", str(cache), "--checkpoint", str(ckpt), "--keys", str(keys), "--episodes", "2",
