@@ -1,8 +1,8 @@
 """Zero-shot prompt sets (docs/cmrclip-reference.md §5.1 style: a few short prompts per class, averaged).
 
-Written for evaluation, not copied from the report generator: no prompt is a sentence that a
+Ours are written for evaluation, not copied from the report generator: none is a sentence that a
 training-wording report template can produce (tests/model/test_prompts.py checks this against the
-phantom lexicon). A class score is the mean cosine over its prompts (= cosine with the mean prompt
+phantom lexicon); the reference's finding sets, at the end, are kept as published. A class score is the mean cosine over its prompts (= cosine with the mean prompt
 embedding, encoded once); a finding with `neg` prompts scores mean(pos) - mean(neg).
 """
 from __future__ import annotations
