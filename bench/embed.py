@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from model.clip import VIEW_ID  # noqa: E402
+from cmr_search.model.clip import VIEW_ID  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -97,8 +97,8 @@ def train_throughput(model, spec, batch: int, seconds: float, device: str) -> di
 def from_cache(model, cache: str, batch: int, max_studies: int) -> dict:
     """End to end: npz decode + build_clip + video tower, in cache order (first `max_studies`)."""
     import numpy as np
-    from model.data import CacheDataset
-    from model.embed import embed_clips
+    from cmr_search.model.data import CacheDataset
+    from cmr_search.model.embed import embed_clips
     ds = CacheDataset(cache, model.clip_spec, memory_bytes=0)
     idx = np.arange(min(len(ds), max_studies))
     t0 = time.perf_counter()
@@ -125,8 +125,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "embed.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from model.factory import create_model
-    from model.model import count_params
+    from cmr_search.model.factory import create_model
+    from cmr_search.model.model import count_params
 
     res = {"host": {"cpu": platform.processor() or platform.machine(), "cores_visible": os.cpu_count(),
                     "torch": torch.__version__, "torch_threads": torch.get_num_threads()},

@@ -61,7 +61,7 @@ def floor_seconds(studies: list[list[str]], workers: int) -> float:
 
 
 def prepare_seconds(archive: Path, workers: int, out: Path) -> tuple[float, int]:
-    from indexer.prepare import prepare
+    from cmr_search.indexer.prepare import prepare
     reports = archive / "reports.csv"
     t0 = time.perf_counter()
     r = prepare(archive, reports if reports.exists() else None, out, workers=workers,
@@ -76,7 +76,7 @@ def warm(studies: list[list[str]]) -> int:
 def profile_prepare(archive: Path, out: Path, stats_file: str) -> None:
     import cProfile
     import pstats
-    from indexer.prepare import prepare
+    from cmr_search.indexer.prepare import prepare
     prof = cProfile.Profile()
     prof.runcall(prepare, archive, None, out, workers=1, salt_file=out.parent / "salt", progress=False)
     prof.dump_stats(stats_file)
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(args.archive) if args.archive else Path(tmp) / "archive"
         if not args.archive:
-            from phantom.generate import generate_archive
+            from cmr_search.phantom.generate import generate_archive
             generate_archive(archive, args.n, "demo", seed=args.seed, workers=args.workers)
         res = run(archive, args.workers, Path(tmp), args.profile_out)
     res |= {"archive": str(args.archive or f"generated demo n={args.n} seed={args.seed}"),

@@ -87,9 +87,9 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 def build_data(folder: Path, n: int, model, batch: int = 2048) -> dict:
     """DATA/model (the query encoder) + DATA/index with n synthetic studies; HNSW as `cmr index` does."""
-    from indexer.index import OPTIMIZE_AT, save_model_beside
-    from search import Store
-    from search.collection import model_id
+    from cmr_search.indexer.index import OPTIMIZE_AT, save_model_beside
+    from cmr_search.search import Store
+    from cmr_search.search.collection import model_id
     save_model_beside(model, folder, model_id(model), "bench/load.py: fixed-seed cmr-tiny (untrained)")
     syn = Synthetic(model.embed_dim)
     t0 = time.perf_counter()
@@ -197,7 +197,7 @@ class Writer(threading.Thread):
 
 # ---- the store part ---------------------------------------------------------------------------------
 def store_part(data: Path, model, args) -> dict:
-    from search import connect
+    from cmr_search.search import connect
     with connect(data, model=model) as client:
         n0 = client.store.count()
         keys = [f"syn{i:08d}" for i in range(n0)]
@@ -236,7 +236,7 @@ def _ratio(load: dict, floor: dict) -> float | None:
 
 # ---- the UI part ------------------------------------------------------------------------------------
 def _ui_query(page, text: str, rec: Recorder) -> None:
-    from ui import browser as b
+    from cmr_search.ui import browser as b
     t0 = time.perf_counter()
     try:
         run = b.run_count(page)
@@ -253,7 +253,7 @@ def _ui_query(page, text: str, rec: Recorder) -> None:
 def _ui_client(url: str, idx: int, rec: Recorder, reported: threading.Semaphore, go: threading.Event,
                until: list[float], opened: list) -> None:
     """One browser: open the app, one warm-up query, report ready, then new queries until the end."""
-    from ui import browser as b
+    from cmr_search.ui import browser as b
     try:
         with b.browser() as page:
             b.open_app(page, url)
@@ -272,7 +272,7 @@ def _ui_client(url: str, idx: int, rec: Recorder, reported: threading.Semaphore,
 
 
 def ui_part(data: Path, args) -> dict:
-    from ui import browser as b
+    from cmr_search.ui import browser as b
     if not Path(b.CHROMIUM).exists():
         return {"skipped": f"{b.CHROMIUM} is absent (apt-get install chromium)"}
     with b.serve(data) as url:
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = {x.strip() for x in args.parts.split(",") if x.strip()}
     import torch
 
-    from indexer.index import fresh_model
+    from cmr_search.indexer.index import fresh_model
     torch.set_num_threads(1)             # as the UI does: one thread per query on a shared machine
     res = {"host": {"cpu": platform.processor() or platform.machine(), "cores_visible": os.cpu_count(),
                     "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],

@@ -23,7 +23,7 @@ import pydicom
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from phantom.generate import generate_archive  # noqa: E402
+from cmr_search.phantom.generate import generate_archive  # noqa: E402
 
 
 def dicom_floor_seconds(archive: Path) -> float:

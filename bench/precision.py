@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "precision.json"))
     args = p.parse_args(argv)
-    from search import connect
+    from cmr_search.search import connect
     data = Path(args.data)
     truth = class_of_keys(data)
     queries = json.loads(Path(args.queries).read_text())["classes"]

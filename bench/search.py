@@ -83,7 +83,7 @@ def timed(fn, items) -> tuple[list[float], list]:
 
 
 def build(folder: Path, X: np.ndarray, ages: np.ndarray, quantize: bool, batch: int = 2048) -> dict:
-    from search import Store
+    from cmr_search.search import Store
     if quantize:
         _create_quantized(folder)
     t0 = time.perf_counter()
@@ -101,15 +101,15 @@ def _create_quantized(folder: Path) -> None:
     """The same collection as Store.open creates, with int8 scalar quantization (kept in RAM)."""
     import qdrant_edge as qe
 
-    from search.backends.edge import EdgeBackend
-    from search.collection import DEFAULT_COLLECTION, PAYLOAD_INDEXES, VECTORS
+    from cmr_search.search.backends.edge import EdgeBackend
+    from cmr_search.search.collection import DEFAULT_COLLECTION, PAYLOAD_INDEXES, VECTORS
     b = EdgeBackend(folder / "index", DEFAULT_COLLECTION)
     b.dir.mkdir(parents=True, exist_ok=True)
     q = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
     cfg = qe.EdgeConfig(vectors={v: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine) for v in VECTORS},
                         quantization_config=q)
     b.shard = qe.EdgeShard.create(str(b.path), cfg)
-    from search.backends.edge import _SCHEMA
+    from cmr_search.search.backends.edge import _SCHEMA
     for field, kind in PAYLOAD_INDEXES.items():
         b.shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[kind]))
     b.close()
@@ -178,7 +178,7 @@ def goal(res: dict) -> str:
 
 
 def run_size(n: int, args, model, encode_stats: dict) -> dict:
-    from search import Filter, connect
+    from cmr_search.search import Filter, connect
     rng = np.random.default_rng(n)
     centres = unit(rng.normal(size=(N_CENTRES, DIM)))
     X = draw(n, centres, rng)
@@ -257,8 +257,8 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()
     import torch
 
-    from indexer.index import fresh_model
-    from model import embed_texts
+    from cmr_search.indexer.index import fresh_model
+    from cmr_search.model import embed_texts
     torch.set_num_threads(args.threads)
     model = fresh_model()
     embed_texts(model, ["warm-up"])

@@ -35,7 +35,7 @@ TEXT_DIM, CLAUSES, WORDS, VOCAB = 384, 4, 20, 2000
 
 
 def rows(start: int, stop: int, rng: np.random.Generator, centres: np.ndarray, tcentres: np.ndarray):
-    from search.collection import Sparse
+    from cmr_search.search.collection import Sparse
     n = stop - start
     study, report = draw(n, centres, rng), draw(n, centres, rng)
     text = unit(tcentres[rng.integers(len(tcentres), size=n)] + 0.9 * rng.normal(size=(n, TEXT_DIM)) / np.sqrt(TEXT_DIM))
@@ -49,7 +49,7 @@ def rows(start: int, stop: int, rng: np.random.Generator, centres: np.ndarray, t
 
 
 def build(folder: Path, n: int, seed: int) -> dict:
-    from search import Store
+    from cmr_search.search import Store
     rng = np.random.default_rng(seed)
     centres, tcentres = unit(rng.normal(size=(216, DIM))), unit(rng.normal(size=(216, TEXT_DIM)))
     t0 = time.perf_counter()
@@ -62,7 +62,7 @@ def build(folder: Path, n: int, seed: int) -> dict:
 
 
 def run_size(n: int, args, model) -> dict:
-    from search import connect
+    from cmr_search.search import connect
     folder = Path(tempfile.mkdtemp(prefix=f"bench-hybrid-{n}-", dir=args.tmp))
     try:
         b = build(folder, n, n)
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    from indexer.index import fresh_model
+    from cmr_search.indexer.index import fresh_model
     model = fresh_model()
     results = [run_size(int(s), args, model) for s in args.sizes.split(",")]
     Path(args.out).write_text(json.dumps({"about": __doc__.splitlines()[0], "results": results}, indent=1) + "\n")

@@ -87,8 +87,8 @@ def resident(shard: Path) -> dict:
 def child_build(folder: Path, quantize: bool, n: int, dim: int) -> dict:
     import numpy as np
 
-    from search import Store
-    from search.collection import CollectionOptions
+    from cmr_search.search import Store
+    from cmr_search.search.collection import CollectionOptions
     rng = np.random.default_rng(0)
     centres = _unit(rng.normal(size=(216, dim)))
     t0 = time.perf_counter()
@@ -124,8 +124,8 @@ def _row(i: int, vectors: dict) -> dict:
 def child_measure(folder: Path, dim: int, queries: int) -> dict:
     import numpy as np
 
-    import search.backends.edge  # noqa: F401  (the engine library: part of the baseline)
-    from search import Store
+    import cmr_search.search.backends.edge  # noqa: F401  (the engine library: part of the baseline)
+    from cmr_search.search import Store
     before = resident(folder / "index")["anonymous"]
     store = Store.open(folder)
     q = _unit(np.random.default_rng(1).normal(size=(queries, dim)))

@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ui import browser as b  # noqa: E402
+from cmr_search.ui import browser as b  # noqa: E402
 
 QUERIES = ["dilated left ventricle with reduced ejection fraction", "asymmetric septal hypertrophy",
            "diffuse subendocardial late gadolinium enhancement", "inferior infarct scar", "normal study",
@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data = a.data
     if a.demo is not None:
-        from ui.demo_data import build
+        from cmr_search.ui.demo_data import build
         data = build(a.demo, n=a.n, seed=11)
     res = run(data, a.repeats)
-    from search import Store
+    from cmr_search.search import Store
     with Store.open(data) as s:
         res["data_points"] = s.count()
     res["goal"] = "median under 1 s at k = 20 after warm-up"

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from indexer.errors import AssemblyError
-from indexer.lv import find_lv
-from indexer.records import InstanceRecord, QARecord, SeriesType, StudyRecord
-from indexer.stacks import Plane, Slice, group_slices
-from model.clip import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE, CACHE_SPACING_MM, CINE_VIEWS, VIEWS
+from cmr_search.indexer.errors import AssemblyError
+from cmr_search.indexer.lv import find_lv
+from cmr_search.indexer.records import InstanceRecord, QARecord, SeriesType, StudyRecord
+from cmr_search.indexer.stacks import Plane, Slice, group_slices
+from cmr_search.model.clip import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE, CACHE_SPACING_MM, CINE_VIEWS, VIEWS
 
 SMOOTH_MM = 12.0         # smoothing of the temporal-std map: the heart becomes one blob
 CENTRE_PRIOR_MM = 80.0   # activity further than this from the image centre is down-weighted
@@ -33,7 +33,7 @@ LV_MIN_SLICES = 7        # the LV search looks at no fewer slices than this (the
 
 def _read(instances: list[InstanceRecord]) -> np.ndarray:
     """Pixels of `instances` as (N, H, W) float32 (dicom_io does the decoding)."""
-    from indexer.dicom_io import read_frames
+    from cmr_search.indexer.dicom_io import read_frames
     return np.asarray(read_frames(instances), np.float32)
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from indexer.errors import DiskFullError
-from indexer.records import ErrorRecord
+from cmr_search.indexer.errors import DiskFullError
+from cmr_search.indexer.records import ErrorRecord
 
 LINK_COLUMNS = ("study_key", "patient_key", "study_instance_uid", "accession_number", "source_path")
 FLUSH_SECONDS = 1.0       # part files are written at least this often while studies complete

@@ -21,9 +21,9 @@ from pydicom import config
 from pydicom.errors import BytesLengthException
 from pydicom.sequence import Sequence
 
-from indexer.dicom_fast import FastDataset, read_fast
-from indexer.errors import NotDicomError
-from indexer.records import InstanceRecord
+from cmr_search.indexer.dicom_fast import FastDataset, read_fast
+from cmr_search.indexer.errors import NotDicomError
+from cmr_search.indexer.records import InstanceRecord
 
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"

@@ -18,10 +18,10 @@ import pydicom
 from pydicom import uid as U
 from pydicom.pixels import get_decoder
 
-from indexer.dicom_fast import parse
-from indexer.dicom_headers import MULTIFRAME_SOP_CLASSES, frame_item, quiet_pydicom
-from indexer.errors import CorruptPixelsError, DecoderMissingError, PixelReadError
-from indexer.records import InstanceRecord
+from cmr_search.indexer.dicom_fast import parse
+from cmr_search.indexer.dicom_headers import MULTIFRAME_SOP_CLASSES, frame_item, quiet_pydicom
+from cmr_search.indexer.errors import CorruptPixelsError, DecoderMissingError, PixelReadError
+from cmr_search.indexer.records import InstanceRecord
 
 # transfer syntax -> what to install when no plugin can decode it
 INSTALL_HINT = {

@@ -1,6 +1,6 @@
 """Query by example: one raw DICOM study folder -> its image vectors (architecture.md §2).
 
-    from indexer import embed_study
+    from cmr_search.indexer import embed_study
     vectors, qa, n_studies = embed_study("upload/", model)   # {"study", "cine"[, "lge"]} unit vectors
     client.similar(vectors["study"], k=20)                    # search takes the vector, never the files
 

@@ -29,7 +29,7 @@ def load_or_create_salt(path: str | Path | None = None, not_inside: tuple[str | 
 
     not_inside: folders the salt must not live in (the study cache, which is copied to training
     machines); a new salt is never created inside this project's folder (it could be committed)."""
-    from indexer.errors import SaltError
+    from cmr_search.indexer.errors import SaltError
     path = Path(path) if path else default_salt_path()
     for folder in not_inside:
         if _is_under(path, Path(folder)):
@@ -46,7 +46,7 @@ def load_or_create_salt(path: str | Path | None = None, not_inside: tuple[str | 
 
 
 def _read_salt(path: Path) -> bytes:
-    from indexer.errors import SaltError
+    from cmr_search.indexer.errors import SaltError
     try:
         salt = path.read_bytes()
     except OSError as e:

@@ -35,7 +35,7 @@ from typing import Iterator
 import numpy as np
 import polars as pl
 
-from model.clip import CINE_VIEWS, LGE_VIEWS, build_clip
+from cmr_search.model.clip import CINE_VIEWS, LGE_VIEWS, build_clip
 
 FRESH_SEED = 0                             # seed of the untrained stand-in model
 FRESH_CONFIG = "cmr-tiny"
@@ -67,7 +67,7 @@ class IndexResult:
 # ---- the model ------------------------------------------------------------------------------------
 def shipped_checkpoint() -> Path | None:
     """The default checkpoint that ships with the project (model/checkpoints/), if it exists yet."""
-    from model.checkpoint import is_checkpoint_folder
+    from cmr_search.model.checkpoint import is_checkpoint_folder
     names = [SHIPPED_CHECKPOINTS / n for n in SHIPPED_NAMES]
     others = sorted(SHIPPED_CHECKPOINTS.glob("*/")) if SHIPPED_CHECKPOINTS.is_dir() else []
     return next((p for p in names + others if is_checkpoint_folder(p)), None)
@@ -78,7 +78,7 @@ def fresh_model(device: str = "cpu", config: str = FRESH_CONFIG):
     weights, and so the same model_id, in every process."""
     import torch
 
-    from model import create_model
+    from cmr_search.model import create_model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(FRESH_SEED)
         return create_model(config, device=device).eval()
@@ -86,17 +86,17 @@ def fresh_model(device: str = "cpu", config: str = FRESH_CONFIG):
 
 def resolve_model(checkpoint: str | Path | None = None, device: str = "cpu"):
     """-> (model, where it came from). See the module docstring for the order."""
-    from model import create_model
-    from model.checkpoint import is_checkpoint_folder
+    from cmr_search.model import create_model
+    from cmr_search.model.checkpoint import is_checkpoint_folder
     for cand in (checkpoint, os.environ.get("CMR_CHECKPOINT") or None, shipped_checkpoint()):
         if cand is None:
             continue
         if is_checkpoint_folder(cand):
             return create_model(str(cand), device=device).eval(), str(cand)
         if cand is checkpoint:                     # explicit, not a folder: a config name or an error
-            from model.config import list_configs
+            from cmr_search.model.config import list_configs
             if str(cand) not in list_configs():
-                from model.errors import CheckpointError
+                from cmr_search.model.errors import CheckpointError
                 raise CheckpointError(f"--checkpoint {cand}: not a checkpoint folder (config.json + "
                                       f"model.safetensors) nor a config name ({', '.join(list_configs())}).")
             _warn_untrained(str(cand))
@@ -115,7 +115,7 @@ def _warn_untrained(config: str) -> None:
 def save_model_beside(model, data: Path, mid: str, source: str, force: bool = False) -> None:
     """DATA/model = the weights the index was built with (what `search` loads to encode queries);
     `force` (a rebuild) writes them again even when the card says they are there (they may be damaged)."""
-    from model.checkpoint import is_checkpoint_folder, save_checkpoint
+    from cmr_search.model.checkpoint import is_checkpoint_folder, save_checkpoint
     folder = data / "model"
     card = folder / "card.json"
     if not force and is_checkpoint_folder(folder) and card.exists():
@@ -163,7 +163,7 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
 
 def _already_indexed(store, keys: list[str], mid: str, fps: dict[str, str]) -> set[str]:
     """Keys whose point exists with this model_id and source fingerprint."""
-    from search.collection import point_id
+    from cmr_search.search.collection import point_id
     done = set()
     for s in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[s:s + LOOKUP_CHUNK]
@@ -191,7 +191,7 @@ def embed_batch(model, clips: list[dict], texts: list[str | None], device,
     All image clips go through the video tower in one pass; impressions through the text tower, and with
     a `report_encoder` (model/report_text.py) also into report_text and report_clauses, and their words into
     report_terms (search/terms.py)."""
-    from model.embed import embed_clips, embed_texts
+    from cmr_search.model.embed import embed_clips, embed_texts
     todo = [(i, name) for i, c in enumerate(clips) for name in ("study", "cine", "lge") if c[name] is not None]
     out = [{"study": None, "cine": None, "lge": None, "report": None} for _ in clips]
     if todo:
@@ -206,7 +206,7 @@ def embed_batch(model, clips: list[dict], texts: list[str | None], device,
         for i, e in zip(has_text, embed_texts(model, [texts[i] for i in has_text])):
             out[i]["report"] = e
     if has_text and report_encoder is not None:
-        from search.terms import report_terms
+        from cmr_search.search.terms import report_terms
         for i, (whole, clauses) in zip(has_text, report_encoder.encode_reports([texts[i] for i in has_text])):
             out[i]["report_text"], out[i]["report_clauses"] = whole, clauses
             out[i]["report_terms"] = report_terms(texts[i])
@@ -231,7 +231,7 @@ def payload_row(row: dict, vectors: dict, mid: str) -> dict:
 
 def _batches(cache: Path, rows: list[dict], spec, size: int) -> Iterator[tuple[list[dict], list[dict]]]:
     """(rows, clips) per batch; the next batch is decoded in a thread while the model runs."""
-    from indexer.cache import load_arrays
+    from cmr_search.indexer.cache import load_arrays
 
     def load(chunk):
         return chunk, [study_clips(load_arrays(cache, r["array_path"]), spec) for r in chunk]
@@ -284,20 +284,20 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
     `rebuild`: drop the collection first (e.g. for a model with another embedding size); `insecure`,
     `tls_ca`: server security (search/backends/server.py: an API key is required unless insecure);
     `options`: search.collection.CollectionOptions (shards, replicas, int8) for a collection created now."""
-    from search import Store
-    from search.collection import model_id as model_fingerprint
-    from search.store import default_data
+    from cmr_search.search import Store
+    from cmr_search.search.collection import model_id as model_fingerprint
+    from cmr_search.search.store import default_data
     t0 = time.monotonic()
     data = Path(data) if data is not None else default_data()
     cache = data / "cache"
     url = url or (None if client is not None else os.environ.get("QDRANT_URL") or None)
     if url and client is None:                   # refuse an unauthenticated server before any work
-        from search.backends.server import client_options
+        from cmr_search.search.backends.server import client_options
         client_options(url, api_key, insecure, tls_ca)
     if batch < 1:
         raise ValueError(f"--batch {batch}: must be at least 1")
     if (archive is None or not prepare_cache) and not (cache / "studies.parquet").exists():
-        from indexer.errors import IndexerError
+        from cmr_search.indexer.errors import IndexerError
         raise IndexerError(f"no study cache at {cache}; give an ARCHIVE (and --reports) to build it.")
     device = device or _default_device()
     source = "given model"
@@ -317,11 +317,11 @@ def index_archive(archive=None, reports=None, data=None, *, checkpoint=None, mod
         store.check_model_dim(model.embed_dim, f"model {mid}")
         report_encoder = _report_encoder(store, device)
         if archive is not None and prepare_cache:
-            from indexer.prepare import prepare
+            from cmr_search.indexer.prepare import prepare
             prepare(archive, reports, cache, workers=workers, salt_file=salt_file, progress=progress,
                     select=(lambda k: in_shard(k, shard)) if shard else None)
         if not (cache / "studies.parquet").exists():
-            from indexer.errors import IndexerError
+            from cmr_search.indexer.errors import IndexerError
             raise IndexerError(f"no study cache at {cache}; give an ARCHIVE (and --reports) to build it.")
         table = pl.read_parquet(cache / "studies.parquet")
         rows = [r for r in table.iter_rows(named=True) if in_shard(r["study_key"], shard)]
@@ -361,10 +361,10 @@ def _report_encoder(store, device: str):
                       "`report` vector. `cmr index --rebuild` adds report_text, report_clauses and report_terms.",
                       stacklevel=3)
         return None
-    from model.report_text import ReportTextEncoder
+    from cmr_search.model.report_text import ReportTextEncoder
     enc = ReportTextEncoder(device=device)
     if enc.dim != store.text_dim:
-        from search.errors import EmbedSizeMismatchError
+        from cmr_search.search.errors import EmbedSizeMismatchError
         raise EmbedSizeMismatchError(store.text_dim, enc.dim, store.backend.where, f"report-text encoder {enc.name}")
     return enc
 
@@ -372,9 +372,9 @@ def _report_encoder(store, device: str):
 def drop_collection(data: Path, url: str | None = None, api_key: str | None = None, client=None, *,
                     insecure: bool = False, tls_ca: str | None = None) -> None:
     """Delete the collection (embedded folder or server collection); the next open creates it anew."""
-    from search.collection import DEFAULT_COLLECTION
+    from cmr_search.search.collection import DEFAULT_COLLECTION
     if url or client is not None:
-        from search.backends.server import ServerBackend
+        from cmr_search.search.backends.server import ServerBackend
         b = ServerBackend(DEFAULT_COLLECTION, url=url, api_key=api_key, client=client, insecure=insecure,
                           tls_ca=tls_ca)
         if b.vector_size() is not None:
@@ -382,8 +382,8 @@ def drop_collection(data: Path, url: str | None = None, api_key: str | None = No
         if client is None:
             b.close()
         return
-    from search.backends.edge import EdgeBackend
-    from search.errors import IndexCorruptError
+    from cmr_search.search.backends.edge import EdgeBackend
+    from cmr_search.search.errors import IndexCorruptError
     try:
         EdgeBackend(data / "index", DEFAULT_COLLECTION).close()   # opening it checks nobody else holds it
     except IndexCorruptError:
@@ -402,7 +402,7 @@ def _default_device() -> str:
 def _write_link(cache: Path, data: Path, keys: set[str]) -> None:
     """DATA/link.parquet: study_key -> raw identifiers of the indexed studies (merged with earlier runs),
     beside the index and never in it."""
-    from indexer.cache import LINK_COLUMNS, _atomic_write, remove_stale_temps
+    from cmr_search.indexer.cache import LINK_COLUMNS, _atomic_write, remove_stale_temps
     src = cache / "link.parquet"
     if not src.exists():
         return
@@ -435,9 +435,9 @@ def push(data=None, url: str | None = None, api_key: str | None = None, *, clien
     """Copy every point of the embedded index in DATA/index (vectors and payload, same ids) to a Qdrant
     server; returns the server's point count afterwards. `options`: CollectionOptions (shards, replicas,
     int8) when the server collection is created by this push."""
-    from search import Store
-    from search.backends.server import client_options
-    from search.store import default_data
+    from cmr_search.search import Store
+    from cmr_search.search.backends.server import client_options
+    from cmr_search.search.store import default_data
     if client is None:
         client_options(url, api_key, insecure, tls_ca)     # refuse before reading the embedded index
     data = Path(data) if data is not None else default_data()

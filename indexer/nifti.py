@@ -16,9 +16,9 @@ from typing import Iterator
 
 import numpy as np
 
-from indexer.assemble import crop_plane, locate_heart, normalise, resample_phases
-from indexer.records import QARecord
-from indexer.stacks import Plane
+from cmr_search.indexer.assemble import crop_plane, locate_heart, normalise, resample_phases
+from cmr_search.indexer.records import QARecord
+from cmr_search.indexer.stacks import Plane
 
 
 def is_acdc(root) -> bool:
@@ -97,10 +97,10 @@ def import_acdc(root) -> Iterator[tuple[str, dict[str, np.ndarray], dict]]:
 
 def prepare_acdc(root, writer, salt: bytes, t0: float, progress: bool):
     """prepare() for an ACDC folder: every patient becomes a cine SAX study (serial; NIfTI is fast)."""
-    from indexer.cache import fingerprint, write_arrays
-    from indexer.identifiers import patient_key, study_key
-    from indexer.prepare import PrepareResult, study_row
-    from indexer.records import ErrorRecord
+    from cmr_search.indexer.cache import fingerprint, write_arrays
+    from cmr_search.indexer.identifiers import patient_key, study_key
+    from cmr_search.indexer.prepare import PrepareResult, study_row
+    from cmr_search.indexer.records import ErrorRecord
     done, keys, built, failed = writer.done(), set(), 0, 0
     for source, views, info in import_acdc(root):
         key, fp = study_key(source, salt), fingerprint(info["files"])

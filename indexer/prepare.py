@@ -18,11 +18,11 @@ from pathlib import Path
 
 import polars as pl
 
-from indexer.cache import CacheWriter, fingerprint, write_arrays
-from indexer.identifiers import load_or_create_salt, patient_key, study_key
-from indexer.records import ErrorRecord, QARecord, StudyRecord
-from indexer.redact import redact_report
-from indexer.reports import extract_impression, join_reports, read_reports
+from cmr_search.indexer.cache import CacheWriter, fingerprint, write_arrays
+from cmr_search.indexer.identifiers import load_or_create_salt, patient_key, study_key
+from cmr_search.indexer.records import ErrorRecord, QARecord, StudyRecord
+from cmr_search.indexer.redact import redact_report
+from cmr_search.indexer.reports import extract_impression, join_reports, read_reports
 
 
 @dataclass
@@ -123,9 +123,9 @@ MAX_CORRUPT_FILES = 16     # more corrupt files than this in one study: the stud
 def _assemble(s: StudyRecord):
     """Type and assemble one study; a file whose pixels cannot be decoded is left out (its instances
     removed, the study typed and assembled again) -> (views, qa, [CorruptPixelsError of each file])."""
-    from indexer.assemble import assemble_study
-    from indexer.errors import CorruptPixelsError
-    from indexer.series_typing import type_study
+    from cmr_search.indexer.assemble import assemble_study
+    from cmr_search.indexer.errors import CorruptPixelsError
+    from cmr_search.indexer.series_typing import type_study
     dropped: list[CorruptPixelsError] = []
     while True:
         try:
@@ -173,17 +173,17 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
     t0 = time.monotonic()
     salt = load_or_create_salt(salt_file, not_inside=(out,))     # never inside the cache it keys
     writer = CacheWriter(out)
-    from indexer.nifti import is_acdc, prepare_acdc
+    from cmr_search.indexer.nifti import is_acdc, prepare_acdc
     if is_acdc(archive):
         return prepare_acdc(archive, writer, salt, t0, progress)
-    import indexer.assemble, indexer.scan, indexer.series_typing  # noqa: F401  before the pool forks:
+    import cmr_search.indexer.assemble, cmr_search.indexer.scan, cmr_search.indexer.series_typing  # noqa: F401  before the pool forks:
     with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:   # imported once
         return _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0)
 
 
 def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0) -> PrepareResult:
     """prepare() after its set-up: one process pool (or None) serves the header scan and the assembly."""
-    from indexer.scan import scan_archive
+    from cmr_search.indexer.scan import scan_archive
     studies, scan_errors = scan_archive(str(archive), workers=workers, pool=pool)
     report_map, report_errors = {}, []
     if reports is not None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import polars as pl
 
-from indexer.errors import ReportFormatError
-from indexer.redact import redact_report as deidentify_text  # noqa: F401  (older name)
-from indexer.records import ErrorRecord, StudyRecord
+from cmr_search.indexer.errors import ReportFormatError
+from cmr_search.indexer.redact import redact_report as deidentify_text  # noqa: F401  (older name)
+from cmr_search.indexer.records import ErrorRecord, StudyRecord
 
 KEY_NAMES = ("accessionnumber", "accession", "accessionno", "accno", "studyinstanceuid", "studyuid",
              "studyinstance", "uid", "studykey", "key")

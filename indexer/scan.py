@@ -15,10 +15,10 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
 
-from indexer.dicom_headers import FileHeader, SERIES_FIELDS, STUDY_FIELDS, read_header
-from indexer.dicom_io import check_decodable
-from indexer.errors import DecoderMissingError, NotDicomError
-from indexer.records import ErrorRecord, SeriesRecord, StudyRecord
+from cmr_search.indexer.dicom_headers import FileHeader, SERIES_FIELDS, STUDY_FIELDS, read_header
+from cmr_search.indexer.dicom_io import check_decodable
+from cmr_search.indexer.errors import DecoderMissingError, NotDicomError
+from cmr_search.indexer.records import ErrorRecord, SeriesRecord, StudyRecord
 
 # Files that sit next to DICOM in archives (ours and others') and are not images: skipped silently.
 SIDECAR_SUFFIXES = (".txt", ".json", ".csv", ".parquet", ".md", ".png", ".jpg", ".jpeg", ".gif",
@@ -59,7 +59,7 @@ def _walk(root: str, errors: list[ErrorRecord]) -> tuple[list[str], list[str]]:
 
 def _dicomdir_files(path: str, errors: list[ErrorRecord]) -> list[str]:
     """Files referenced by a DICOMDIR (paths relative to its folder)."""
-    from indexer.dicom_headers import quiet_pydicom
+    from cmr_search.indexer.dicom_headers import quiet_pydicom
     import pydicom
     base, out = os.path.dirname(path), []
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.records import SeriesRecord, SeriesType, StudyRecord
+from cmr_search.indexer.records import SeriesRecord, SeriesType, StudyRecord
 
 VIEWS = ("cine_sax", "cine_2ch", "cine_3ch", "cine_4ch", "lge_sax", "lge_2ch", "lge_3ch", "lge_4ch",
          "ti_scout", "localizer", "other")
@@ -298,7 +298,7 @@ def evaluate_typing(archive_root, blank_names: bool = False, workers: int = 1) -
     "errors": [(folder, truth, predicted, reason), ...] (at most 50), "scan_errors": count}.
     """
     import os
-    from indexer.scan import scan_archive
+    from cmr_search.indexer.scan import scan_archive
     studies, scan_errors = scan_archive(archive_root, workers=workers)
     confusion: dict[str, dict[str, int]] = {}
     wrong = []

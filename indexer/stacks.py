@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from indexer.records import InstanceRecord
+from cmr_search.indexer.records import InstanceRecord
 
 APEX_HINT = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)  # LPS: the apex points left, anterior, inferior
 SAME_POSITION_MM = 1.0

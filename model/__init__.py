@@ -1,6 +1,6 @@
 """cmr-search: model package (configs, towers, loss, training, checkpoints, the published CMR-CLIP).
 
-    from model import create_model, list_models
+    from cmr_search.model import create_model, list_models
     m = create_model("cmr-tiny")                       # or create_model("cmr-clip-b16", checkpoint=...)
     v = m.encode_video(frames, view_ids, mask)          # (B, F, H, W), (B, F), (B, F) -> (B, embed_dim)
     t = m.encode_text(["LV dilated"])                   # -> (N, embed_dim)

@@ -65,6 +65,47 @@ def is_checkpoint_folder(path: str | Path) -> bool:
     return p.is_dir() and (p / "model.safetensors").exists() and (p / "config.json").exists()
 
 
+SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+SHIPPED_NAMES = ("cmr-tiny-phantom",)      # preferred shipped checkpoint folder(s), in order
+
+
+def shipped_checkpoint() -> Path | None:
+    """The demonstration checkpoint that ships in model/checkpoints/, if there is one."""
+    names = [SHIPPED_CHECKPOINTS / n for n in SHIPPED_NAMES]
+    others = sorted(SHIPPED_CHECKPOINTS.glob("*/")) if SHIPPED_CHECKPOINTS.is_dir() else []
+    return next((p for p in names + others if is_checkpoint_folder(p)), None)
+
+
+def checkpoint_candidates(explicit: str | Path | None = None, data_model: str | Path | None = None, *,
+                          shipped: bool = True, environ=None) -> list[tuple[str, str]]:
+    """Where a model may come from, in THE order every room uses (indexer, search client, workbench):
+
+    1. `explicit`: --checkpoint / checkpoint=... (a checkpoint folder, or a config name: untrained)
+    2. $CMR_CHECKPOINT
+    3. `data_model`: DATA/model, the checkpoint the index was built with
+    4. the checkpoint shipped in model/checkpoints/ (when `shipped`; the indexer's default for a new index)
+
+    -> [(source, path or name)] for the candidates that are set, in that order; the caller takes the first
+    that is a checkpoint folder (an explicit config name is taken as it is)."""
+    env = os.environ if environ is None else environ
+    found = [("explicit", explicit), ("$CMR_CHECKPOINT", env.get("CMR_CHECKPOINT")), ("DATA/model", data_model)]
+    if shipped:
+        found.append(("shipped", shipped_checkpoint()))
+    return [(source, str(c)) for source, c in found if c not in (None, "")]
+
+
+def resolve_checkpoint(explicit: str | Path | None = None, data_model: str | Path | None = None, *,
+                       shipped: bool = True, environ=None) -> tuple[str | None, list[str]]:
+    """-> (the first candidate of `checkpoint_candidates` that is a checkpoint folder, or an explicit config
+    name; None when there is none, everything looked at). Loading is the caller's (create_model)."""
+    tried = []
+    for source, cand in checkpoint_candidates(explicit, data_model, shipped=shipped, environ=environ):
+        tried.append(cand)
+        if is_checkpoint_folder(cand) or source == "explicit":
+            return cand, tried
+    return None, tried
+
+
 def load_checkpoint(folder: str | Path, device: str = "cpu", tokenizer=None):
     """Checkpoint folder -> CMRClip in eval mode. The frame layout comes from preprocess.json."""
     from safetensors.torch import load_file

@@ -10,8 +10,8 @@ import datetime as _dt
 
 import numpy as np
 
-from phantom.latent import Acquisition
-from phantom.profiles import Profile
+from cmr_search.phantom.latent import Acquisition
+from cmr_search.phantom.profiles import Profile
 
 T1_POST_3T_FACTOR = 1.10      # post-contrast T1 at 3 T relative to the latent's 1.5 T values
 NORMAL_T1_MYO_POST = (440.0, 500.0)   # ms, params._normal_base range; TI is chosen from THIS

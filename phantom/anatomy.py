@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from phantom import atria, cavity, lge, motion
-from phantom.body import Body, habitus
-from phantom.body import labels as body_labels
-from phantom.geometry import HeartFrame
-from phantom.latent import TISSUE, Latent
-from phantom.segments import NPHI, NS, PHI_DEG, RV_INSERTION_DEG, S, angle_diff_deg, smooth_map, smoothstep
+from cmr_search.phantom import atria, cavity, lge, motion
+from cmr_search.phantom.body import Body, habitus
+from cmr_search.phantom.body import labels as body_labels
+from cmr_search.phantom.geometry import HeartFrame
+from cmr_search.phantom.latent import TISSUE, Latent
+from cmr_search.phantom.segments import NPHI, NS, PHI_DEG, RV_INSERTION_DEG, S, angle_diff_deg, smooth_map, smoothstep
 
 NONE = atria.NONE
 SC = 0.25                         # s of the LV equator (base is truncated above it)

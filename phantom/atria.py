@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phantom.latent import TISSUE, Latent
+from cmr_search.phantom.latent import TISSUE, Latent
 
 NONE = 255                      # "no heart structure here" (the body shows through)
 LA_DIR_DEG, RA_DIR_DEG, AO_DIR_DEG = 215.0, 100.0, 60.0   # directions in the base plane (segments.py)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from phantom.audit_features import header_features, intensity_features, keyword_accuracy
-from phantom.audit_stats import one_vs_rest
-from phantom.class_rules import targets_as_measured
-from phantom.latent import CLASSES, Latent, latent_from_dict
-from phantom.params import LATERAL, SEPTAL, sample_latent
+from cmr_search.phantom.audit_features import header_features, intensity_features, keyword_accuracy
+from cmr_search.phantom.audit_stats import one_vs_rest
+from cmr_search.phantom.class_rules import targets_as_measured
+from cmr_search.phantom.latent import CLASSES, Latent, latent_from_dict
+from cmr_search.phantom.params import LATERAL, SEPTAL, sample_latent
 
 # Depth patterns a reader names. Amyloid's "diffuse" patch counts as subendo or transmural by its
 # depth: its global extent shows in lge_percent, as it would for a reader (phantom.md §1.2 notes).

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phantom.latent import TISSUE
+from cmr_search.phantom.latent import TISSUE
 
 HALF_WIDTH, HALF_DEPTH = 170.0, 120.0     # mm, default outer body semi-axes (x, y)
 FAT_MM, MUSCLE_MM = 15.0, 12.0            # default subcutaneous fat, chest-wall muscle thickness

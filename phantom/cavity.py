@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, special
 
-from phantom.latent import TISSUE, Latent
-from phantom.segments import NPHI, NS, PHI_DEG, S, angle_diff_deg, smoothstep
+from cmr_search.phantom.latent import TISSUE, Latent
+from cmr_search.phantom.segments import NPHI, NS, PHI_DEG, S, angle_diff_deg, smoothstep
 
 PAP_DEG = (305.0, 172.0)      # anterolateral and posteromedial papillary muscles (segments.py angles)
 PAP_S, PAP_HALF = 0.55, 0.28  # papillary muscle centre level and half length (fractions of s)

@@ -36,7 +36,7 @@ through measurement error (EF sd ~1.7 points, volumes ~2.5 %, walls ~0.15 mm) is
 """
 from __future__ import annotations
 
-from phantom.latent import TERRITORY_SEGMENTS, Latent
+from cmr_search.phantom.latent import TERRITORY_SEGMENTS, Latent
 
 ISCHEMIC_PATTERNS = ("subendo", "transmural")
 EF_MARGIN, VOL_MARGIN, WALL_MARGIN = 4.5, 0.07, 0.6     # slack used by params for `borderline`

@@ -23,9 +23,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from phantom import dicom_encode, vendors
-from phantom.latent import Acquisition, Latent
-from phantom.series import SERIES_KINDS, RenderedSeries
+from cmr_search.phantom import dicom_encode, vendors
+from cmr_search.phantom.latent import Acquisition, Latent
+from cmr_search.phantom.series import SERIES_KINDS, RenderedSeries
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 STUDY_DESCRIPTIONS = ("MR HEART W/WO CONTRAST", "CARDIAC MRI MORPH FUNCTION", "MRI CARDIAC W CONTRAST",

@@ -18,10 +18,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from phantom import anatomy, dicom_writer, measure, params, render, report
-from phantom.geometry import HeartFrame
-from phantom.latent import to_dict
-from phantom.profiles import Profile, get_profile
+from cmr_search.phantom import anatomy, dicom_writer, measure, params, render, report
+from cmr_search.phantom.geometry import HeartFrame
+from cmr_search.phantom.latent import to_dict
+from cmr_search.phantom.profiles import Profile, get_profile
 
 GENERATOR_VERSION = "0.1.0"
 TEST_SPLIT_FRACTION = 0.3        # share of studies whose report uses the held-out wording
@@ -115,7 +115,7 @@ def generate_study(seed: int, index: int, profile: Profile | str, out_root: str 
     (study_dir / "report.txt").write_text(record["report"] + "\n")
     (study_dir / "study.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     if preview:
-        from phantom.preview import write_contact_sheet
+        from cmr_search.phantom.preview import write_contact_sheet
         write_contact_sheet(Path(out_root) / "preview" / f"{study_dir.name}.png", sim["series"],
                             title=f"{record['label']} ({record['subtype']}) synthetic")
     return record

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phantom.latent import TERRITORY_SEGMENTS, LGEPatch
+from cmr_search.phantom.latent import TERRITORY_SEGMENTS, LGEPatch
 
 SEPTAL = (2, 3, 8, 9, 14)          # AHA segments of the interventricular septum
 LATERAL = (5, 6, 11, 12, 16)       # AHA segments of the lateral wall

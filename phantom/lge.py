@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from phantom.latent import Latent, LGEPatch
-from phantom.segments import (LEVEL_S, NPHI, NS, PHI_DEG, RV_INSERTION_DEG, S, angle_diff_deg,
+from cmr_search.phantom.latent import Latent, LGEPatch
+from cmr_search.phantom.segments import (LEVEL_S, NPHI, NS, PHI_DEG, RV_INSERTION_DEG, S, angle_diff_deg,
                               segment_level, segment_table, smoothstep)
 
 ND = 16                                   # depth cells

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from phantom.geometry import lax_plane
-from phantom.latent import MEASURED_FIELDS, TISSUE
+from cmr_search.phantom.geometry import lax_plane
+from cmr_search.phantom.latent import MEASURED_FIELDS, TISSUE
 
 N_PHASES = 20            # phases searched for ED / ES
 SUBSLICES = 3            # depths averaged per slice slab (Simpson's rule refinement)

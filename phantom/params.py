@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from phantom.acquisition_params import T1_POST_3T_FACTOR, sample_acquisition  # noqa: F401
-from phantom.class_rules import class_rule_holds, rule_slack, targets_as_measured
-from phantom.latent import CLASS_PRIOR, CLASSES, Latent, LGEPatch
-from phantom.latent_classes import (  # noqa: F401  (SEPTAL/LATERAL re-exported for the audit)
+from cmr_search.phantom.acquisition_params import T1_POST_3T_FACTOR, sample_acquisition  # noqa: F401
+from cmr_search.phantom.class_rules import class_rule_holds, rule_slack, targets_as_measured
+from cmr_search.phantom.latent import CLASS_PRIOR, CLASSES, Latent, LGEPatch
+from cmr_search.phantom.latent_classes import (  # noqa: F401  (SEPTAL/LATERAL re-exported for the audit)
     LATERAL, SAMPLERS, SEPTAL, _edvi_ef, _seg_array, _tnorm, _u, _wall_map)
 INCIDENTALS = ("aortic_dilation", "hepatic_cyst", "hiatal_hernia", "mitral_regurgitation",
                "pleural_effusion", "bicuspid_aortic_valve", "trace_pericardial_fluid")

@@ -17,13 +17,13 @@ from typing import Callable
 
 import numpy as np
 
-from phantom import artifacts as art
-from phantom import signal as sig
-from phantom.geometry import HeartFrame, Plane, lax_plane, sax_plane, unit
-from phantom.latent import TISSUE, Acquisition, Latent
-from phantom.profiles import Profile
-from phantom.series import RenderedSeries
-from phantom.slab import SignalFn, SlabSampler
+from cmr_search.phantom import artifacts as art
+from cmr_search.phantom import signal as sig
+from cmr_search.phantom.geometry import HeartFrame, Plane, lax_plane, sax_plane, unit
+from cmr_search.phantom.latent import TISSUE, Acquisition, Latent
+from cmr_search.phantom.profiles import Profile
+from cmr_search.phantom.series import RenderedSeries
+from cmr_search.phantom.slab import SignalFn, SlabSampler
 
 LOCALIZER_ZOOM = 1.6          # localizer pixel spacing relative to the cine's (larger FOV)
 FLOW_Z_MM = -20.0             # flow plane depth: above the mitral plane, through the aortic root

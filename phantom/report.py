@@ -10,9 +10,9 @@ printed number stays inside the grade that the words state. Only the label-noise
 """
 from __future__ import annotations
 
-from phantom import report_parts as rp
-from phantom.lexicon import fill, pick, skeletons_for
-from phantom.latent import MEASURED_FIELDS, Latent
+from cmr_search.phantom import report_parts as rp
+from cmr_search.phantom.lexicon import fill, pick, skeletons_for
+from cmr_search.phantom.latent import MEASURED_FIELDS, Latent
 
 # Diagnosis inclusion (§4.2) and label noise (§5.3).
 P_DX_ABNORMAL, P_DX_NORMAL = 0.85, 0.30

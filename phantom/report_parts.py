@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from phantom.lexicon import FORMS
-from phantom.latent import SEGMENT_NAMES, TERRITORY_SEGMENTS, Latent
+from cmr_search.phantom.lexicon import FORMS
+from cmr_search.phantom.latent import SEGMENT_NAMES, TERRITORY_SEGMENTS, Latent
 
 # (grade, lowest printable, highest printable); a measured value takes the first grade whose
 # upper bound (next grade's lowest) it stays below.

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phantom.geometry import Plane
+from cmr_search.phantom.geometry import Plane
 
 # Series kinds. The writer names them per vendor; the indexer's series typing must recover them
 # from tags and geometry (the kind itself is never written to DICOM; study.json lists it per series).

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phantom.acquisition_params import T1_POST_3T_FACTOR
-from phantom.latent import TISSUE, Latent
+from cmr_search.phantom.acquisition_params import T1_POST_3T_FACTOR
+from cmr_search.phantom.latent import TISSUE, Latent
 
 N_CODES = max(TISSUE.values()) + 1
 BLOOD = ("lv_blood", "rv_blood", "la_blood", "ra_blood", "aorta_blood")

@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from phantom.geometry import HeartFrame, Plane
-from phantom.latent import TISSUE
+from cmr_search.phantom.geometry import HeartFrame, Plane
+from cmr_search.phantom.latent import TISSUE
 
 HEART_CODES = np.array([TISSUE[n] for n in (
     "lv_blood", "rv_blood", "la_blood", "ra_blood", "aorta_blood", "lv_myo", "rv_myo",

@@ -1,6 +1,6 @@
 """cmr-search: the index and the search API (architecture.md §5).
 
-    from search import search, similar, reports_for, refine, label, Filter, connect
+    from cmr_search.search import search, similar, reports_for, refine, label, Filter, connect
     search("amyloid LGE pattern", k=20, filters=Filter(sex="F", age=(40, 80)))   # -> polars.DataFrame
     similar("<study_key>", k=10)             # study -> study (also a vector)
     reports_for("<study_key>", k=5)          # study -> nearest reports of other studies

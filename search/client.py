@@ -1,6 +1,6 @@
 """The Python client (architecture.md §5): text -> study, study -> study, study -> report, refine, label.
 
-    from search import connect, Filter
+    from cmr_search.search import connect, Filter
     c = connect("cmr-data", checkpoint="ckpt/")          # or connect(url="http://localhost:6333")
     c.search("amyloid LGE pattern", k=20, filters=Filter(sex="F", age=(40, 80)))  # -> polars.DataFrame
 
@@ -77,7 +77,7 @@ class Client:
         """A text query -> its L2-normalised embedding (cached per exact string)."""
         text = _clean_query(text)
         if text not in self._queries:
-            from model import embed_texts
+            from cmr_search.model import embed_texts
             self._queries[text] = embed_texts(self.model, [text])[0]
             while len(self._queries) > QUERY_CACHE:
                 self._queries.popitem(last=False)
@@ -88,7 +88,7 @@ class Client:
         text = _clean_query(text)
         if text not in self._report_queries:
             if self._report_encoder is None:
-                from model.report_text import ReportTextEncoder
+                from cmr_search.model.report_text import ReportTextEncoder
                 self._report_encoder = ReportTextEncoder()
             self._report_queries[text] = self._report_encoder.encode_query(text)
             while len(self._report_queries) > QUERY_CACHE:
@@ -199,8 +199,8 @@ def _load_model(checkpoint, data):
         if cand is None or cand == "":
             continue
         tried.append(str(cand))
-        from model import create_model
-        from model.checkpoint import is_checkpoint_folder
+        from cmr_search.model import create_model
+        from cmr_search.model.checkpoint import is_checkpoint_folder
         if is_checkpoint_folder(cand):
             return _load_folder(str(cand), Path(data or default_data()))
         if cand is checkpoint:                      # explicit: a config name (untrained) or an error
@@ -214,8 +214,8 @@ def _load_model(checkpoint, data):
 def _load_folder(folder: str, data: Path):
     """A checkpoint folder -> model. Damaged files (truncated weights, garbled JSON) become one clear
     error naming the folder, never a traceback: for DATA/model, the rebuild that writes it again."""
-    from model import create_model
-    from model.errors import CheckpointError, ModelError
+    from cmr_search.model import create_model
+    from cmr_search.model.errors import CheckpointError, ModelError
     try:
         return create_model(folder)
     except ModelError:

@@ -13,7 +13,7 @@ SCROLL_BATCH = 1_024
 
 def prompt_matrix(model, prompt_sets: dict[str, list[str]]) -> tuple[list[str], np.ndarray]:
     """{label: [prompts]} -> label names and (L, D) L2-normalised mean prompt embeddings."""
-    from model import embed_texts
+    from cmr_search.model import embed_texts
     if not isinstance(prompt_sets, dict) or not prompt_sets:
         raise QueryError("label() needs {label name: [prompt, ...]}, e.g. {'amyloid': ['cardiac amyloidosis']}.")
     names, texts, owner = list(prompt_sets), [], []

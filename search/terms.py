@@ -20,7 +20,7 @@ import re
 import zlib
 from collections import Counter
 
-from model.negation import affirmed_text
+from cmr_search.model.negation import affirmed_text
 
 from .collection import Sparse
 

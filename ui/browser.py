@@ -42,7 +42,7 @@ def serve(data: str | Path, port: int | None = None, timeout: float = 120):
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile("w+", prefix="cmr-ui-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "ui", "--data", str(data), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cmr_search.ui.cli", "ui", "--data", str(data), "--port", str(port)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         t0 = time.monotonic()

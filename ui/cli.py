@@ -9,17 +9,17 @@ import sys
 
 # verb -> (module, one-line help). A module is imported only when its verb is used.
 COMMANDS = {
-    "synth": ("ui.synth_cmd", "generate a synthetic CMR archive (DICOM + reports + ground truth)"),
-    "prepare": ("ui.prepare_cmd", "scan a DICOM archive and its reports into a study cache"),
-    "index": ("ui.index_cmd", "embed an archive's studies and reports into the search index; push it to a server"),
-    "search": ("ui.search_cmd", "find studies by a text query (image, report or hybrid)"),
-    "similar": ("ui.similar_cmd", "find studies (or reports) similar to a study"),
-    "label": ("ui.label_cmd", "zero-shot labels for every study, written to the index"),
-    "cohort": ("ui.cohort_cmd", "export a query as a cohort (CSV/Parquet + spec); re-run one"),
-    "demo": ("ui.demo_cmd", "synthetic archive -> index -> three example queries (what `make demo` runs)"),
-    "train": ("ui.train_cmd", "train a CMR-CLIP model on a study cache (torchrun for several processes)"),
-    "eval": ("ui.eval_cmd", "retrieval, zero-shot, few-shot and linear-probe metrics of a checkpoint"),
-    "ui": ("ui.ui_cmd", "start the cohort workbench (Streamlit app) on localhost"),
+    "synth": ("cmr_search.ui.synth_cmd", "generate a synthetic CMR archive (DICOM + reports + ground truth)"),
+    "prepare": ("cmr_search.ui.prepare_cmd", "scan a DICOM archive and its reports into a study cache"),
+    "index": ("cmr_search.ui.index_cmd", "embed an archive's studies and reports into the search index; push it to a server"),
+    "search": ("cmr_search.ui.search_cmd", "find studies by a text query (image, report or hybrid)"),
+    "similar": ("cmr_search.ui.similar_cmd", "find studies (or reports) similar to a study"),
+    "label": ("cmr_search.ui.label_cmd", "zero-shot labels for every study, written to the index"),
+    "cohort": ("cmr_search.ui.cohort_cmd", "export a query as a cohort (CSV/Parquet + spec); re-run one"),
+    "demo": ("cmr_search.ui.demo_cmd", "synthetic archive -> index -> three example queries (what `make demo` runs)"),
+    "train": ("cmr_search.ui.train_cmd", "train a CMR-CLIP model on a study cache (torchrun for several processes)"),
+    "eval": ("cmr_search.ui.eval_cmd", "retrieval, zero-shot, few-shot and linear-probe metrics of a checkpoint"),
+    "ui": ("cmr_search.ui.ui_cmd", "start the cohort workbench (Streamlit app) on localhost"),
 }
 
 USAGE = "usage: cmr <command> [options]\n\ncommands:\n" + "\n".join(

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ui.search_cmd import add_connection_args, add_query_args, open_client, parse_filters, run
+from cmr_search.ui.search_cmd import add_connection_args, add_query_args, open_client, parse_filters, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +38,8 @@ def _common(p) -> None:
 def _link(args, client) -> Path | None:
     if not args.with_identifiers:
         return None
-    from search.errors import SearchError
-    from search.store import default_data
+    from cmr_search.search.errors import SearchError
+    from cmr_search.search.store import default_data
     path = Path(args.data or default_data()) / "link.parquet"
     if not path.exists():
         raise SearchError(f"--with-identifiers: no link table at {path}; it is written by `cmr prepare`.")
@@ -47,7 +47,7 @@ def _link(args, client) -> Path | None:
 
 
 def _cohort(args) -> int:
-    from search import Cohort
+    from cmr_search.search import Cohort
     if args.out.suffix not in (".csv", ".parquet"):
         print("cmr cohort: --out must end in .csv or .parquet", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ QUERIES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from phantom.profiles import PROFILES
+    from cmr_search.phantom.profiles import PROFILES
     p = argparse.ArgumentParser(prog="cmr demo", description="Generate a SYNTHETIC demo archive, index it "
                                 "and run three example queries.")
     p.add_argument("--n", type=int, default=100, help="number of synthetic studies (default 100)")
@@ -59,7 +59,7 @@ def _archive_ready(arch: Path, spec: dict) -> bool:
 def _synthesize(arch: Path, args) -> None:
     import json
 
-    from ui.synth_cmd import main as synth
+    from cmr_search.ui.synth_cmd import main as synth
     spec = {"n": args.n, "profile": args.profile, "seed": args.seed}
     if _archive_ready(arch, spec):
         print(f"[1/3] synthetic archive {arch} already holds {args.n} {args.profile} studies: kept")
@@ -85,8 +85,8 @@ def _truth(client, keys: list[str]) -> str:
 
 
 def _queries(data: Path, k: int) -> None:
-    from search import Filter, connect
-    from ui.search_cmd import print_table
+    from cmr_search.search import Filter, connect
+    from cmr_search.ui.search_cmd import print_table
     with connect(data, checkpoint=data / "model") as client:
         for title, text, kw in QUERIES:
             kw = dict(kw)
@@ -117,7 +117,7 @@ def _where(data: Path, arch: Path) -> None:
 
 
 def _serve(data: Path) -> int:
-    from ui.cli import COMMANDS
+    from cmr_search.ui.cli import COMMANDS
     if "ui" not in COMMANDS:
         print("cmr demo: the UI (`cmr ui`) is not built yet; search the demo index with "
               f"`cmr search \"...\" --data {data}`.", file=sys.stderr)
@@ -134,14 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1:
         print("cmr demo: --n must be at least 1", file=sys.stderr)
         return 2
-    from search.store import default_data
+    from cmr_search.search.store import default_data
     data = Path(args.data) if args.data is not None else default_data()
     arch = data / "demo-archive"
     t0 = time.monotonic()
-    from indexer.errors import IndexerError
-    from indexer.index import UntrainedModelWarning, index_archive
-    from model.errors import ModelError
-    from search.errors import SearchError
+    from cmr_search.indexer.errors import IndexerError
+    from cmr_search.indexer.index import UntrainedModelWarning, index_archive
+    from cmr_search.model.errors import ModelError
+    from cmr_search.search.errors import SearchError
     try:
         _synthesize(arch, args)
         t1 = time.monotonic()

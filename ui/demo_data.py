@@ -1,7 +1,7 @@
 """A small indexed phantom data folder for the browser test, the screenshots and the UI bench:
 synth N tiny studies -> prepare the cache -> embed with a fresh cmr-tiny -> index (ui/app/indexing.py).
 
-    python -m ui.demo_data OUT [--n 12] [--seed 3]
+    python -m cmr_search.ui.demo_data OUT [--n 12] [--seed 3]
 """
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ def build(out: str | Path, n: int = 12, seed: int = 3) -> Path:
     os.environ.setdefault("CMR_SALT_FILE", str(out / "salt.key"))
     archive = out / "archive"
     if not (archive / "reports.csv").exists():
-        from ui.cli import main
+        from cmr_search.ui.cli import main
         if main(["synth", "--n", str(n), "--profile", "tiny", "--seed", str(seed), "--out", str(archive)]):
             raise RuntimeError("cmr synth failed")
-    from indexer.prepare import prepare
+    from cmr_search.indexer.prepare import prepare
     prepare(archive, archive / "reports.csv", data / "cache", progress=False)
-    from ui.app.indexing import build_demo
+    from cmr_search.ui.app.indexing import build_demo
     return build_demo(data)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ui.demo_data", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m cmr_search.ui.demo_data", description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
     p.add_argument("--n", type=int, default=12)
     p.add_argument("--seed", type=int, default=3)

@@ -17,7 +17,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from ui.cli import fail
+from cmr_search.ui.cli import fail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     if not Path(args.cache).is_dir():
         return _fail(f"cache folder {args.cache} not found; build it with `cmr prepare`", 2)
-    from model.errors import ModelError
+    from cmr_search.model.errors import ModelError
     try:
         return _eval(args)
     except ModelError as exc:
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 def eval_mask_for(ds, card: dict, keys_file: str | None) -> tuple["np.ndarray", dict]:  # noqa: F821
     """Which studies of `ds` to evaluate, and how they were chosen (for eval.json)."""
     import numpy as np
-    from model.data import HOLDOUT_FRACTION, HOLDOUT_SALT, holdout_mask, read_keys
+    from cmr_search.model.data import HOLDOUT_FRACTION, HOLDOUT_SALT, holdout_mask, read_keys
     if keys_file:
         keys = set(read_keys(keys_file))
         return np.array([k in keys for k in ds.keys]), {"method": "keys file", "file": str(keys_file)}
@@ -73,10 +73,10 @@ def eval_mask_for(ds, card: dict, keys_file: str | None) -> tuple["np.ndarray", 
 
 
 def _eval(args) -> int:
-    from model.checkpoint import is_checkpoint_folder
-    from model.data import CacheDataset
-    from model.evaluate import evaluate, format_markdown
-    from model.factory import create_model
+    from cmr_search.model.checkpoint import is_checkpoint_folder
+    from cmr_search.model.data import CacheDataset
+    from cmr_search.model.evaluate import evaluate, format_markdown
+    from cmr_search.model.factory import create_model
     import torch
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

@@ -19,7 +19,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ui.search_cmd import add_server_security_args
+from cmr_search.ui.search_cmd import add_server_security_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ def add_layout_args(p: argparse.ArgumentParser) -> None:
 def layout_options(args, url: str | None):
     """--shards/--replicas/--quantize -> CollectionOptions; CollectionOptionsError (exit 2) when invalid or
     when shards/replicas are asked of the embedded index."""
-    from search.collection import CollectionOptions
+    from cmr_search.search.collection import CollectionOptions
     options = CollectionOptions(quantize=args.quantize, shards=args.shards, replicas=args.replicas)
     if not url:
         options.check_embedded()
@@ -94,8 +94,8 @@ def _push(argv: list[str]) -> int:
     if not url:
         print("cmr index push: give --url (or set QDRANT_URL) of the server to copy to", file=sys.stderr)
         return 2
-    from indexer.index import push
-    from search.errors import SearchError
+    from cmr_search.indexer.index import push
+    from cmr_search.search.errors import SearchError
     try:
         n = push(args.data, url=url, api_key=args.api_key, progress=not args.no_progress,
                  insecure=args.insecure, tls_ca=args.tls_ca, options=layout_options(args, url))
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    from indexer.index import UntrainedModelWarning, index_archive, parse_shard
+    from cmr_search.indexer.index import UntrainedModelWarning, index_archive, parse_shard
     try:
         shard = parse_shard(args.shard)
     except ValueError as exc:
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch < 1:
         print("cmr index: --batch must be at least 1", file=sys.stderr)
         return 2
-    from indexer.errors import IndexerError
-    from model.errors import ModelError
-    from search.errors import SearchError
+    from cmr_search.indexer.errors import IndexerError
+    from cmr_search.model.errors import ModelError
+    from cmr_search.search.errors import SearchError
     try:
         options = layout_options(args, args.url or os.environ.get("QDRANT_URL"))
     except SearchError as exc:

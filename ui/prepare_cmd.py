@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.reports is None and (Path(args.archive) / "reports.csv").is_file():
         args.reports = str(Path(args.archive) / "reports.csv")
         print(f"cmr prepare: reports from {args.reports}", file=sys.stderr)
-    from indexer.errors import IndexerError
-    from indexer.prepare import prepare
+    from cmr_search.indexer.errors import IndexerError
+    from cmr_search.indexer.prepare import prepare
     try:
         r = prepare(args.archive, args.reports, args.out, workers=max(1, args.workers),
                     salt_file=args.salt_file, progress=not args.no_progress)

@@ -44,13 +44,13 @@ def add_query_args(p: argparse.ArgumentParser, k: int = 20) -> None:
 
 
 def open_client(args):
-    from search import connect
+    from cmr_search.search import connect
     return connect(data=args.data, url=args.url, api_key=args.api_key, checkpoint=args.checkpoint,
                    insecure=args.insecure, tls_ca=args.tls_ca)
 
 
 def parse_filters(items: list[str]):
-    from search import Filter
+    from cmr_search.search import Filter
     return Filter.parse(items) if items else None
 
 
@@ -90,8 +90,8 @@ def _cell(v) -> str:
 
 def run(prog: str, argv, build, body) -> int:
     """Parse with `build()`, run `body(args)`; SearchError -> one line (exit 2 for bad input, else 1)."""
-    from model.errors import ModelError
-    from search.errors import SearchError
+    from cmr_search.model.errors import ModelError
+    from cmr_search.search.errors import SearchError
     try:
         args = build().parse_args(argv)
     except SystemExit as e:

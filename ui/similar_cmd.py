@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ui.search_cmd import add_connection_args, open_client, parse_filters, print_table, run
+from cmr_search.ui.search_cmd import add_connection_args, open_client, parse_filters, print_table, run
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from phantom.latent import CLASSES
-from phantom.profiles import PROFILES
+from cmr_search.phantom.latent import CLASSES
+from cmr_search.phantom.profiles import PROFILES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def write_manifest(records: list[dict], out: Path) -> Path:
     import polars as pl
 
-    from phantom.generate import manifest_rows
+    from cmr_search.phantom.generate import manifest_rows
     path = out / "manifest.parquet"
     pl.DataFrame(manifest_rows(records)).write_parquet(path, statistics=False)
     return path
@@ -53,7 +53,7 @@ def _progress(n: int):
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from phantom.generate import generate_archive
+    from cmr_search.phantom.generate import generate_archive
     if args.n < 1:
         print("cmr synth: --n must be at least 1", file=sys.stderr)
         return 2
@@ -84,7 +84,7 @@ def run_audit(argv: list[str]) -> int:
     if not args.archive.is_dir():
         print(f"cmr synth audit: {args.archive} is not a folder", file=sys.stderr)
         return 2
-    from phantom.audit import audit_archive, format_table
+    from cmr_search.phantom.audit import audit_archive, format_table
     rows = audit_archive(args.archive, rng_seed=args.seed)
     print(format_table(rows))
     return 0

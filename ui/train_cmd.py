@@ -3,7 +3,7 @@
     cmr train --cache cmr-data/cache --config cmr-tiny --out runs/tiny --epochs 20 --batch 64 --seed 0
     cmr train ... --resume                       # continue an interrupted run (same arguments)
     cmr train --cache site-a/cache site-b/cache ...   # several archives' caches, trained on together
-    torchrun --nproc_per_node 2 -m ui.train_cmd --cache ... --out ...   # DDP (gloo on CPU, nccl on GPU)
+    torchrun --nproc_per_node 2 -m cmr_search.ui.train_cmd --cache ... --out ...   # DDP (gloo on CPU, nccl on GPU)
 
 Trains on the studies of the cache that have a report, minus a deterministic study-level hold-out
 (`--holdout 0.2`: salted hash of study_key, see model.data.holdout_mask) and minus `--exclude-keys FILE`.
@@ -24,7 +24,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ui.cli import fail
+from cmr_search.ui.cli import fail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def code_version() -> dict:
     """Package version and a hash of the model package sources (no git needed)."""
-    import model
+    import cmr_search.model as model
     try:
         from importlib.metadata import version
         pkg = version("cmr-search")
@@ -94,8 +94,8 @@ def _load_init(model, source: str) -> dict:
     `source`: a checkpoint folder, or for cmr-clip-b16 the published pytorch_model.bin (or its folder).
     The frame layout and size come from --config, so a checkpoint trained at 64 px can be fine-tuned
     at 96 px (the per-frame CNN pools to a fixed size)."""
-    from model import create_model
-    from model.errors import CheckpointError
+    from cmr_search.model import create_model
+    from cmr_search.model.errors import CheckpointError
     src = create_model(model.cfg.name, checkpoint=source)
     try:
         model.load_state_dict(src.state_dict())
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    from model.errors import ModelError
+    from cmr_search.model.errors import ModelError
     try:
         return _train(args, out)
     except ModelError as exc:
@@ -141,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args, out: Path) -> int:
     import torch
 
-    from model.config import load_config
-    from model.augment import augment_impression, pooled_augment
-    from model.data import CacheDataset, BatchStream, holdout_mask, holdout_spec, keys_digest, read_keys
-    from model.model import CMRClip
-    from model.train import TrainConfig, Trainer, cleanup_distributed, init_distributed, seed_everything
+    from cmr_search.model.config import load_config
+    from cmr_search.model.augment import augment_impression, pooled_augment
+    from cmr_search.model.data import CacheDataset, BatchStream, holdout_mask, holdout_spec, keys_digest, read_keys
+    from cmr_search.model.model import CMRClip
+    from cmr_search.model.train import TrainConfig, Trainer, cleanup_distributed, init_distributed, seed_everything
 
     rank, world = init_distributed()
     cfg = load_config(args.config)
@@ -220,7 +220,7 @@ def _train(args, out: Path) -> int:
                 "epoch_losses": epoch_losses, "code_version": code_version(), "command": sys.argv}
         if res["step"] >= total:
             sd = trainer.ema.state_dict_for(trainer.model) if trainer.ema else None
-            from model.checkpoint import save_checkpoint
+            from cmr_search.model.checkpoint import save_checkpoint
             save_checkpoint(trainer.model, out, card={"train": vars(tc) | {"betas": list(tc.betas)},
                                                       "ema": trainer.ema is not None, **card}, state_dict=sd)
             shutil.rmtree(out / "train" / "final", ignore_errors=True)   # the same weights as OUT/
@@ -247,7 +247,7 @@ def _epoch_losses(path: Path) -> list:
 
 
 # ---- a Trainer with a progress bar and per-epoch loss lines ---------------------------------------
-from model.train import Trainer as _Trainer  # noqa: E402
+from cmr_search.model.train import Trainer as _Trainer  # noqa: E402
 
 
 class _ProgressTrainer(_Trainer):

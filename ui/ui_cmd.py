@@ -29,13 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--url", default=None, help="Qdrant server URL (default $QDRANT_URL; unset = embedded), "
                    "so that `cmr index` can write while the UI serves")
     g.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
-    from ui.search_cmd import add_server_security_args
+    from cmr_search.ui.search_cmd import add_server_security_args
     add_server_security_args(g)
     return p
 
 
 def command(args) -> list[str]:
-    from ui.app.upload import MAX_UPLOAD_MB
+    from cmr_search.ui.app.upload import MAX_UPLOAD_MB
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
             "--server.address", args.host, "--server.port", str(args.port),
             "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(MAX_UPLOAD_MB),

@@ -2,8 +2,8 @@
 import numpy as np
 import polars as pl
 
-from indexer.cache import CacheWriter, fingerprint, load_arrays, write_arrays
-from indexer.records import ErrorRecord
+from cmr_search.indexer.cache import CacheWriter, fingerprint, load_arrays, write_arrays
+from cmr_search.indexer.records import ErrorRecord
 
 
 def _row(key, fp="f1"):

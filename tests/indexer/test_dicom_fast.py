@@ -9,10 +9,10 @@ from pydicom.sequence import Sequence
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
-import indexer.dicom_headers as H
-import indexer.dicom_io as D
-from mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, write, write_mr
-from indexer.dicom_fast import parse
+import cmr_search.indexer.dicom_headers as H
+import cmr_search.indexer.dicom_io as D
+from tests.helpers.mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, write, write_mr
+from cmr_search.indexer.dicom_fast import parse
 
 
 def _both(monkeypatch, path):

@@ -6,11 +6,11 @@ import pydicom
 import pytest
 from pydicom import uid as U
 
-from mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write, write_mr
-from indexer import dicom_io
-from indexer.dicom_io import decoders_available, read_frames
-from indexer.errors import DecoderMissingError, PixelReadError
-from indexer.scan import scan_archive
+from tests.helpers.mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write, write_mr
+from cmr_search.indexer import dicom_io
+from cmr_search.indexer.dicom_io import decoders_available, read_frames
+from cmr_search.indexer.errors import DecoderMissingError, PixelReadError
+from cmr_search.indexer.scan import scan_archive
 
 ARR = np.random.default_rng(0).integers(0, 4000, (64, 64)).astype(np.uint16)   # 12-bit MR-like
 

@@ -15,10 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-import indexer.cache as cache_module
-from dicom_fixtures import write_study
-from indexer.errors import DiskFullError
-from ui.prepare_cmd import main as prepare_main
+import cmr_search.indexer.cache as cache_module
+from tests.helpers.dicom_fixtures import write_study
+from cmr_search.indexer.errors import DiskFullError
+from cmr_search.ui.prepare_cmd import main as prepare_main
 
 N_STUDIES = 4
 

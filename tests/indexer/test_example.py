@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from indexer import embed_study
-from indexer.example import ExampleError
-from indexer.index import embed_batch, study_clips
-from indexer.prepare import prepare
-from model import create_model
-from model.data import CacheDataset
-from phantom.generate import generate_archive
+from cmr_search.indexer import embed_study
+from cmr_search.indexer.example import ExampleError
+from cmr_search.indexer.index import embed_batch, study_clips
+from cmr_search.indexer.prepare import prepare
+from cmr_search.model import create_model
+from cmr_search.model.data import CacheDataset
+from cmr_search.phantom.generate import generate_archive
 
 
 @pytest.fixture(scope="module")

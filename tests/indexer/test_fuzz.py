@@ -43,10 +43,10 @@ import pydicom
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-import dicom_mutations as dm
-from indexer.dicom_headers import quiet_pydicom, read_header
-from indexer.dicom_io import read_frames
-from indexer.prepare import prepare
+import tests.helpers.dicom_mutations as dm
+from cmr_search.indexer.dicom_headers import quiet_pydicom, read_header
+from cmr_search.indexer.dicom_io import read_frames
+from cmr_search.indexer.prepare import prepare
 
 UNUSED_KINDS = ("ti_scout", "localizer", "t2", "flow")   # series whose pixels the cache never reads
 OPTIONAL_DELETES = ("deleted RescaleSlope", "deleted RescaleIntercept")   # still a valid file
@@ -185,7 +185,7 @@ def run_drill(root: Path, n_files: int = 500, seed: int = 0, workers: int = 2) -
 
 def _generate(root: Path) -> None:
     try:
-        from phantom.generate import generate_archive
+        from cmr_search.phantom.generate import generate_archive
     except ImportError as e:
         pytest.skip(f"phantom generator unavailable: {e}")
     generate_archive(root / "clean" / "tiny", 10, "tiny", seed=3)
@@ -209,7 +209,7 @@ def test_fuzz_500_files(tmp_path):
 
 def test_mutations_do_what_they_say(tmp_path):
     """Fast: each mutation changes the file the stated way (on a small file written here)."""
-    from mr_files import write_mr
+    from tests.helpers.mr_files import write_mr
     rng = np.random.default_rng(1)
     for kind in MUTATIONS:
         f = write_mr(tmp_path / f"{kind}.dcm", rows=16, cols=16)
@@ -233,8 +233,8 @@ def test_mutations_do_what_they_say(tmp_path):
 @pytest.mark.parametrize("signed", [False, True])
 def test_native_shortcut_matches_pydicom(tmp_path, signed):
     """Fast: dicom_io's uncompressed shortcut gives pixel_array's values, high bits masked / sign-extended."""
-    from mr_files import mr_dataset, write
-    from indexer.dicom_io import _decode_file
+    from tests.helpers.mr_files import mr_dataset, write
+    from cmr_search.indexer.dicom_io import _decode_file
     raw = np.random.default_rng(2).integers(-32768 if signed else 0, 32768 if signed else 65536, (16, 16))
     ds = mr_dataset(pixels=raw.astype(np.int16 if signed else np.uint16), signed=signed)
     ds.BitsStored, ds.HighBit = 12, 11                     # garbage above bit 12, as after a flip
@@ -247,9 +247,9 @@ def test_native_shortcut_matches_pydicom(tmp_path, signed):
 def test_corrupt_file_is_left_out_and_named(tmp_path, monkeypatch):
     """Fast: a file that does not decode is dropped from its study (named in errors.parquet); the study
     is still cached."""
-    from dicom_fixtures import write_study
-    import indexer.dicom_io as dio
-    from indexer.errors import CorruptPixelsError
+    from tests.helpers.dicom_fixtures import write_study
+    import cmr_search.indexer.dicom_io as dio
+    from cmr_search.indexer.errors import CorruptPixelsError
     write_study(tmp_path / "arch", "s0", n_slices=5, n_phases=8, heart_slices=(1, 3))
     victim = str(sorted((tmp_path / "arch").rglob("*.dcm"))[3])
     real = dio._decode_file
@@ -337,7 +337,7 @@ def test_dicom_reader_raises_only_documented_errors(fuzz_seeds, case):
 
 def test_huge_frame_count_is_refused_not_looped(fuzz_seeds, tmp_path):
     """A compressed file claiming 10^8 frames: NotDicomError at once (it looped over 10^8 frames)."""
-    from indexer.errors import NotDicomError
+    from cmr_search.indexer.errors import NotDicomError
     with quiet_pydicom():
         ds = pydicom.dcmread(io.BytesIO(fuzz_seeds[0]["bench_cine"]))
     ds.NumberOfFrames = 10**8

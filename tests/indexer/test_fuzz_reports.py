@@ -24,10 +24,10 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from dicom_mutations import write as write_in_place
-from indexer.errors import ReportFormatError
-from indexer.records import StudyRecord
-from indexer.reports import extract_impression, join_reports, read_reports
+from tests.helpers.dicom_mutations import write as write_in_place
+from cmr_search.indexer.errors import ReportFormatError
+from cmr_search.indexer.records import StudyRecord
+from cmr_search.indexer.reports import extract_impression, join_reports, read_reports
 
 FORMATS = (".csv", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".parquet", "folder",
            ".xlsx")

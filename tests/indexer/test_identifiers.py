@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.errors import SaltError
-from indexer.identifiers import (KEY_CHARS, PROJECT_ROOT, default_salt_path, load_or_create_salt,
+from cmr_search.indexer.errors import SaltError
+from cmr_search.indexer.identifiers import (KEY_CHARS, PROJECT_ROOT, default_salt_path, load_or_create_salt,
                                  patient_key, study_key)
 
 
@@ -113,7 +113,7 @@ def test_never_created_inside_the_project_or_the_cache(tmp_path):
 
 
 def test_prepare_refuses_a_salt_inside_its_cache(tmp_path):
-    from indexer.prepare import prepare
+    from cmr_search.indexer.prepare import prepare
     (tmp_path / "arch").mkdir()
     with pytest.raises(SaltError):
         prepare(tmp_path / "arch", None, tmp_path / "cache", salt_file=tmp_path / "cache" / "s.key",

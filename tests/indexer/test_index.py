@@ -39,7 +39,7 @@ def _drop_lge(study_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    from phantom.generate import generate_archive
+    from cmr_search.phantom.generate import generate_archive
     root = tmp_path_factory.mktemp("index")
     arch = root / "arch"
     generate_archive(arch, N_STUDIES, "tiny", seed=3, workers=1)
@@ -52,7 +52,7 @@ def archive(tmp_path_factory):
 def model():
     import torch
 
-    from indexer.index import fresh_model
+    from cmr_search.indexer.index import fresh_model
     torch.set_num_threads(2)
     return fresh_model()
 
@@ -60,7 +60,7 @@ def model():
 @pytest.fixture(scope="module")
 def indexed(archive, model):
     """One clean run into an embedded store."""
-    from indexer.index import index_archive
+    from cmr_search.indexer.index import index_archive
     data = archive["root"] / "full"
     r = index_archive(archive["arch"], archive["reports"], data, model=model, batch=5,
                       salt_file=archive["salt"], progress=False)
@@ -68,14 +68,14 @@ def indexed(archive, model):
 
 
 def _count(data: Path) -> int:
-    from search import Store
+    from cmr_search.search import Store
     with Store.open(data=data) as s:
         return s.count()
 
 
 def test_one_point_per_study_and_payload(indexed, model):
-    from search import Store
-    from search.collection import FORBIDDEN, model_id
+    from cmr_search.search import Store
+    from cmr_search.search.collection import FORBIDDEN, model_id
     data, r = indexed
     assert (r.n_studies, r.n_indexed, r.n_skipped, r.n_points) == (N_STUDIES, N_STUDIES, 0, N_STUDIES)
     assert r.model_id == model_id(model)
@@ -99,7 +99,7 @@ def test_one_point_per_study_and_payload(indexed, model):
 
 
 def test_rerun_adds_nothing(indexed, archive, model):
-    from indexer.index import index_archive
+    from cmr_search.indexer.index import index_archive
     data, _ = indexed
     r = index_archive(archive["arch"], archive["reports"], data, model=model, salt_file=archive["salt"],
                       progress=False)
@@ -107,7 +107,7 @@ def test_rerun_adds_nothing(indexed, archive, model):
 
 
 def test_rebuild_reindexes_everything(indexed, model, tmp_path):
-    from indexer.index import index_archive
+    from cmr_search.indexer.index import index_archive
     data = tmp_path / "rb"
     shutil.copytree(indexed[0] / "cache", data / "cache")        # index an existing cache (no archive)
     first = index_archive(None, data=data, model=model, progress=False)
@@ -116,8 +116,8 @@ def test_rebuild_reindexes_everything(indexed, model, tmp_path):
 
 
 def test_an_index_made_before_report_text_is_kept_and_warned_about(indexed, model, tmp_path):
-    from indexer.index import index_archive
-    from search import Store
+    from cmr_search.indexer.index import index_archive
+    from cmr_search.search import Store
     data = tmp_path / "old"
     shutil.copytree(indexed[0] / "cache", data / "cache")
     Store.open(data=data, dim=model.embed_dim, text_dim=None).close()        # the layout of an older version
@@ -130,7 +130,7 @@ def test_an_index_made_before_report_text_is_kept_and_warned_about(indexed, mode
 
 
 def test_search_finds_indexed_studies(indexed, model):
-    from search import connect
+    from cmr_search.search import connect
     data, _ = indexed
     with connect(data, model=model) as c:
         top = c.search("late gadolinium enhancement", k=5)
@@ -139,14 +139,14 @@ def test_search_finds_indexed_studies(indexed, model):
 
 
 def test_shards_split_the_archive(archive, model):
-    from indexer.index import in_shard, index_archive
+    from cmr_search.indexer.index import in_shard, index_archive
     client = _KeepOpen()
     data = archive["root"] / "shards"
     results = [index_archive(archive["arch"], archive["reports"], data, model=model, shard=(i, 2),
                              client=client, salt_file=archive["salt"], progress=False) for i in (0, 1)]
     assert sum(r.n_indexed for r in results) == N_STUDIES and 0 < results[0].n_indexed < N_STUDIES
     assert results[1].n_points == N_STUDIES
-    from search import Store
+    from cmr_search.search import Store
     store = Store.open(client=client)
     assert store.count() == N_STUDIES
     keys = [h.key for h in store.scroll()]
@@ -155,8 +155,8 @@ def test_shards_split_the_archive(archive, model):
 
 
 def test_push_to_server(indexed):
-    from indexer.index import push
-    from search import Store
+    from cmr_search.indexer.index import push
+    from cmr_search.search import Store
     data, _ = indexed
     client = _KeepOpen()
     assert push(data, client=client, batch=5, progress=False) == N_STUDIES
@@ -171,7 +171,7 @@ def test_push_to_server(indexed):
 
 
 def test_cli_usage_errors(tmp_path, capsys, monkeypatch):
-    from ui.index_cmd import main
+    from cmr_search.ui.index_cmd import main
     monkeypatch.delenv("QDRANT_URL", raising=False)
     assert main(["--help"]) == 0
     assert main([str(tmp_path / "missing")]) == 2
@@ -185,11 +185,11 @@ def test_cli_usage_errors(tmp_path, capsys, monkeypatch):
 def test_killed_run_resumes_to_the_same_count(archive, model, tmp_path):
     """SIGKILL `cmr index` after its first batch is upserted; the re-run completes the index without
     re-embedding what was already written (the embedded store's WAL survived the kill)."""
-    from indexer.index import index_archive
+    from cmr_search.indexer.index import index_archive
     data = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "ui.cli", "index", str(archive["arch"]), "--reports", str(archive["reports"]),
+    cmd = [sys.executable, "-m", "cmr_search.ui.cli", "index", str(archive["arch"]), "--reports", str(archive["reports"]),
            "--data", str(data), "--batch", "2", "--checkpoint", "cmr-tiny", "--salt-file", str(archive["salt"])]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
     deadline, seen = time.monotonic() + 600, []

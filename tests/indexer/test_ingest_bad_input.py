@@ -9,10 +9,10 @@ import numpy as np
 import pydicom
 from pydicom.encaps import encapsulate
 
-from mr_files import mr_dataset, write, write_mr
-from indexer import dicom_io
-from indexer.scan import scan_archive
-from indexer.series_typing import type_study
+from tests.helpers.mr_files import mr_dataset, write, write_mr
+from cmr_search.indexer import dicom_io
+from cmr_search.indexer.scan import scan_archive
+from cmr_search.indexer.series_typing import type_study
 
 
 def _good(root, n=3):

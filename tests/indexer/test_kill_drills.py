@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from kill_drill import TRIALS, Job, drill_seed, kill_at, trial_rng
+from tests.helpers.kill_drill import TRIALS, Job, drill_seed, kill_at, trial_rng
 
 N_STUDIES = 8
 
@@ -21,9 +21,9 @@ N_STUDIES = 8
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     """The SYNTHETIC archive and one clean `cmr prepare` + `cmr index` of it (in-process)."""
-    from phantom.generate import generate_archive
-    from ui.index_cmd import main as index_main
-    from ui.prepare_cmd import main as prepare_main
+    from cmr_search.phantom.generate import generate_archive
+    from cmr_search.ui.index_cmd import main as index_main
+    from cmr_search.ui.prepare_cmd import main as prepare_main
     root = tmp_path_factory.mktemp("drills")
     generate_archive(root / "arch", N_STUDIES, "tiny", seed=5, workers=1)
     salt = root / "salt"
@@ -45,7 +45,7 @@ def _index_args(data: Path) -> list[str]:
 
 
 def _vectors(data: Path) -> dict[str, list[float]]:
-    from search import Store
+    from cmr_search.search import Store
     with Store.open(data=data) as s:
         hits = list(s.scroll(vectors=["study"]))
     keys = [h.key for h in hits]
@@ -94,7 +94,7 @@ def _check_complete_cache(cache: Path, clean, where: str) -> None:
 
 @pytest.mark.slow
 def test_kill_prepare_drill(clean):
-    from ui.prepare_cmd import main as prepare_main
+    from cmr_search.ui.prepare_cmd import main as prepare_main
     mid_run = 0
     for trial in range(TRIALS):
         rng = trial_rng("prepare", trial)
@@ -118,7 +118,7 @@ def _upserted(job: Job) -> int:
 
 def _check_killed_index(data: Path, where: str) -> None:
     """A killed index opens (WAL replay) with one point per key, or is not there yet."""
-    from search.errors import IndexMissingError
+    from cmr_search.search.errors import IndexMissingError
     try:
         _vectors(data)
     except IndexMissingError:
@@ -139,7 +139,7 @@ def _check_complete_index(data: Path, clean, where: str) -> None:
 
 @pytest.mark.slow
 def test_kill_index_drill(clean):
-    from ui.index_cmd import main as index_main
+    from cmr_search.ui.index_cmd import main as index_main
     mid_run = 0
     for trial in range(TRIALS):
         rng = trial_rng("index", trial)

@@ -3,9 +3,9 @@ import nibabel as nib
 import numpy as np
 import polars as pl
 
-from indexer.nifti import import_acdc, is_acdc
-from indexer.prepare import prepare
-from model.clip import CACHE_PHASES, CACHE_SIZE
+from cmr_search.indexer.nifti import import_acdc, is_acdc
+from cmr_search.indexer.prepare import prepare
+from cmr_search.model.clip import CACHE_PHASES, CACHE_SIZE
 
 
 def _patient(root, n, group, four_d=True):

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dicom_fixtures import write_study
-from indexer.prepare import month, prepare
-from ui.prepare_cmd import main
+from tests.helpers.dicom_fixtures import write_study
+from cmr_search.indexer.prepare import month, prepare
+from cmr_search.ui.prepare_cmd import main
 
 REPO = Path(__file__).resolve().parents[2]
 SUNNYBROOK = REPO.parent / "shared" / "data" / "sunnybrook-cine"
@@ -67,7 +67,7 @@ N_KILL = 16
 @pytest.mark.slow
 def test_kill_and_rerun_matches_clean_run(tmp_path):
     arch = _archive(tmp_path, N_KILL)     # enough studies that the run is still going at the first flush
-    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from indexer.prepare import prepare; "
+    code = (f"import sys; from cmr_search.indexer.prepare import prepare; "
             f"prepare({str(arch)!r}, {str(tmp_path / 'reports.csv')!r}, sys.argv[1], "
             f"salt_file={str(tmp_path / 'salt')!r}, progress=False)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "killed")])

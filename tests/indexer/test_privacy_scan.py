@@ -28,7 +28,7 @@ import polars as pl
 import pydicom
 import pytest
 
-from phantom.generate import generate_archive
+from cmr_search.phantom.generate import generate_archive
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "model" / "checkpoints" / "cmr-tiny-phantom"
@@ -182,7 +182,7 @@ def _allowed(hit: tuple[str, str, str]) -> bool:
 
 # ---- the pipeline, as a user runs it ---------------------------------------------------------------
 class Runner:
-    """`python -m ui.cli ...` in a clean environment; stdout/stderr kept in LOGS/<name>.out/.err."""
+    """`python -m cmr_search.ui.cli ...` in a clean environment; stdout/stderr kept in LOGS/<name>.out/.err."""
 
     def __init__(self, tmp: Path, salt: Path):
         self.logs, self.cwd = tmp / "logs", tmp / "work"
@@ -195,7 +195,7 @@ class Runner:
 
     def __call__(self, name: str, *args) -> str:
         with open(self.logs / f"{name}.out", "w") as out, open(self.logs / f"{name}.err", "w") as err:
-            rc = subprocess.run([sys.executable, "-m", "ui.cli", *map(str, args)], cwd=self.cwd, env=self.env,
+            rc = subprocess.run([sys.executable, "-m", "cmr_search.ui.cli", *map(str, args)], cwd=self.cwd, env=self.env,
                                 stdout=out, stderr=err, timeout=900).returncode
         assert rc == 0, f"cmr {args[0]} exited {rc}: {(self.logs / f'{name}.err').read_text()[-2000:]}"
         return (self.logs / f"{name}.out").read_text()
@@ -251,7 +251,7 @@ def test_scan_finds_what_is_there(run):
 
 @pytest.mark.slow
 def test_index_payloads_hold_redacted_impressions(run):
-    from search import Store
+    from cmr_search.search import Store
     with Store.open(run["data"]) as store:
         payloads = [h.payload for h in store.scroll()]
     assert len(payloads) == N_STUDIES

@@ -5,7 +5,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from indexer.redact import REDACTED, date_forms, name_parts, redact_known, redact_report
+from cmr_search.indexer.redact import REDACTED, date_forms, name_parts, redact_known, redact_report
 
 NAME, PID, ACC, DOB = "ZZTESTNAME^QUIXOTE^ALONSO^MR^JR", "98765432", "ACC55501", "19610417"
 CLINICAL = ("LVEF 35%", "wall 12 mm", "LVEDVi 142 mL/m²", "BP 120/80", "1.5 T", "T1 1050 ms",

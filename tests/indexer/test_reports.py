@@ -4,9 +4,9 @@ import json
 import polars as pl
 import pytest
 
-from indexer.errors import ReportFormatError
-from indexer.records import StudyRecord
-from indexer.reports import deidentify_text, extract_impression, join_reports, read_reports
+from cmr_search.indexer.errors import ReportFormatError
+from cmr_search.indexer.records import StudyRecord
+from cmr_search.indexer.reports import deidentify_text, extract_impression, join_reports, read_reports
 
 
 def _study(uid, acc):

@@ -5,8 +5,8 @@ import os
 
 from pydicom.fileset import FileSet
 
-from mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write_mr
-from indexer.scan import scan_archive
+from tests.helpers.mr_files import SUNNYBROOK, enhanced_mr, mr_dataset, needs_sunnybrook, write_mr
+from cmr_search.indexer.scan import scan_archive
 
 
 def _small_archive(root):

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from mr_files import SUNNYBROOK, needs_sunnybrook
-from indexer.records import InstanceRecord, SeriesRecord, StudyRecord
-from indexer.series_typing import evaluate_typing, lax_angle, sax_frame, type_series, type_study
-from phantom.geometry import HeartFrame, Plane, lax_plane, sax_stack
+from tests.helpers.mr_files import SUNNYBROOK, needs_sunnybrook
+from cmr_search.indexer.records import InstanceRecord, SeriesRecord, StudyRecord
+from cmr_search.indexer.series_typing import evaluate_typing, lax_angle, sax_frame, type_series, type_study
+from cmr_search.phantom.geometry import HeartFrame, Plane, lax_plane, sax_stack
 
 _uid = itertools.count(1)
 SEQ = {  # kind group -> (ScanningSequence, ScanOptions, SequenceName)
@@ -107,7 +107,7 @@ def test_angle_convention_matches_phantom():
 
 @needs_sunnybrook
 def test_sunnybrook_all_cine_sax():
-    from indexer.scan import scan_archive
+    from cmr_search.indexer.scan import scan_archive
     studies, _ = scan_archive(SUNNYBROOK, workers=2)
     views = [t.view for st in studies for t in type_study(st).values()]
     assert views == ["cine_sax"] * 5
@@ -115,9 +115,9 @@ def test_sunnybrook_all_cine_sax():
 
 def _generate(root, n, all_series: bool = True):
     """A phantom archive; all_series: tiny matrices but every distractor (T2, flow) and LGE 3CH."""
-    gen = pytest.importorskip("phantom.generate", reason="phantom.generate not available yet")
+    gen = pytest.importorskip("cmr_search.phantom.generate", reason="phantom.generate not available yet")
     import dataclasses
-    from phantom.profiles import get_profile
+    from cmr_search.phantom.profiles import get_profile
     profile = get_profile("tiny")
     if all_series:
         profile = dataclasses.replace(profile, distractors=("localizer", "ti_scout", "t2", "flow"),

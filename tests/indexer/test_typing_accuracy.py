@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
 
-from indexer.records import SeriesRecord  # noqa: E402
-from indexer.series_typing import NAME_SEQ, NAME_VIEW, _truth, evaluate_typing  # noqa: E402
+from cmr_search.indexer.records import SeriesRecord  # noqa: E402
+from cmr_search.indexer.series_typing import NAME_SEQ, NAME_VIEW, _truth, evaluate_typing  # noqa: E402
 
 MIN_ACCURACY = 0.98
 
@@ -40,7 +39,7 @@ def names_only_view(s: SeriesRecord) -> str:
 
 def evaluate_names_only(root, workers: int = 1) -> dict:
     """evaluate_typing's result shape, for the names-only classifier."""
-    from indexer.scan import scan_archive
+    from cmr_search.indexer.scan import scan_archive
     studies, _ = scan_archive(root, workers=workers)
     confusion: dict[str, dict[str, int]] = {}
     for st in studies:
@@ -92,7 +91,7 @@ def format_table(res: dict) -> str:
 
 def _generate(root: Path, parts: list[tuple[str, int, int]]) -> list[Path]:
     try:
-        from phantom.generate import generate_archive
+        from cmr_search.phantom.generate import generate_archive
     except ImportError as e:
         pytest.skip(f"phantom generator unavailable: {e}")
     out = []

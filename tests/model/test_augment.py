@@ -1,6 +1,6 @@
 import random
 
-from model.augment import augment_impression, pooled_augment, split_sentences
+from cmr_search.model.augment import augment_impression, pooled_augment, split_sentences
 
 TEXT = "Severe LV dilation with EF 25%. Mid-wall septal LGE. No pericardial effusion; normal RV."
 
@@ -47,7 +47,7 @@ def test_pooled_augment_draws_from_a_fixed_pool_per_text():
 
 def test_frozen_text_tower_encodes_each_variant_once():
     """With pooled variants a frozen tower's feature cache holds at most variants + 1 strings per report."""
-    from model.factory import create_model
+    from cmr_search.model.factory import create_model
     model = create_model("cmr-tiny")
     reports = [TEXT, "Normal LV size. Normal RV. No LGE. Small effusion."]
     for step in range(60):

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.cmrclip_compat import (clean_state_dict, config_from_published, fix_temporal_embed, load_strict,
+from cmr_search.model.cmrclip_compat import (clean_state_dict, config_from_published, fix_temporal_embed, load_strict,
                                   read_state_dict)
-from model.config import load_config
-from model.errors import CheckpointMismatchError
-from model.model import CMRClip
+from cmr_search.model.config import load_config
+from cmr_search.model.errors import CheckpointMismatchError
+from cmr_search.model.model import CMRClip
 
 # The published checkpoint's key manifest lives beside the project (read-only), never copied into it.
 MANIFEST = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "cmrclip_state_dict.json"
@@ -89,7 +89,7 @@ def random_published_state_dict(with_position_ids=True):
 
 @pytest.mark.slow
 def test_random_published_checkpoint_loads_strictly(tmp_path):
-    from model import create_model
+    from cmr_search.model import create_model
     sd = random_published_state_dict()
     assert len(sd) == 427
     model = CMRClip(load_config("cmr-clip-b16"))

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from model import create_model, list_models
-from model.config import config_from_dict, load_config
-from model.errors import ConfigError, UnknownModelError
+from cmr_search.model import create_model, list_models
+from cmr_search.model.config import config_from_dict, load_config
+from cmr_search.model.errors import ConfigError, UnknownModelError
 
 
 def test_list_models_has_the_three_configs():

@@ -4,10 +4,10 @@ import itertools
 import numpy as np
 import pytest
 
-from model.clip import ClipSpec
-from model.data import BatchStream, CacheDataset, DataError, holdout_mask, read_keys
+from cmr_search.model.clip import ClipSpec
+from cmr_search.model.data import BatchStream, CacheDataset, DataError, holdout_mask, read_keys
 
-from cache_helpers import make_fake_cache
+from tests.helpers.cache_helpers import make_fake_cache
 
 SPEC = ClipSpec(layout=(("cine_sax", 6), ("cine_2ch", 2), ("cine_3ch", 2), ("lge_sax", 2), ("lge_2ch", 1)), size=16)
 
@@ -101,8 +101,8 @@ def test_ddp_shards_concatenate_to_the_single_process_batch(cache):
 def test_trainer_resume_skips_by_seeking(cache, tmp_path, tiny_cfg):
     """Trainer.fit(stream) after an interruption sees the same batches as an uninterrupted run."""
     import torch
-    from model.model import CMRClip
-    from model.train import TrainConfig, Trainer
+    from cmr_search.model.model import CMRClip
+    from cmr_search.model.train import TrainConfig, Trainer
     ds = CacheDataset(cache, tiny_cfg.clip_spec())
 
     def run(out, max_steps=None):

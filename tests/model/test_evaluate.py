@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from model import evaluate as ev
+from cmr_search.model import evaluate as ev
 
 
 def test_ranks_recall_and_median():
@@ -80,7 +80,7 @@ def test_stratified_folds_and_linear_probe():
 
 
 def test_zero_shot_scores_use_prompt_means():
-    from model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS, all_prompts
+    from cmr_search.model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS, all_prompts
     rng = np.random.default_rng(0)
     emb = {p: v / np.linalg.norm(v) for p, v in zip(all_prompts(), rng.standard_normal((len(all_prompts()), 8)))}
     video = np.eye(8)[:3]
@@ -96,8 +96,8 @@ def test_zero_shot_scores_use_prompt_means():
 
 
 def test_evaluate_on_a_fake_cache(tmp_path, tiny_model):
-    from cache_helpers import make_fake_cache
-    from model.data import CacheDataset
+    from tests.helpers.cache_helpers import make_fake_cache
+    from cmr_search.model.data import CacheDataset
     ds = CacheDataset(make_fake_cache(tmp_path, n=32), tiny_model.clip_spec)
     mask = np.arange(32) % 2 == 1
     res = ev.evaluate(tiny_model, ds, mask, shots=(1, 2), episodes=3, folds=2)

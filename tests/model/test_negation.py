@@ -1,7 +1,7 @@
 """Negated scopes are removed before a report is embedded (model/negation.py)."""
 import pytest
 
-from model.negation import affirmed, affirmed_clauses, affirmed_text, clauses
+from cmr_search.model.negation import affirmed, affirmed_clauses, affirmed_text, clauses
 
 
 def test_clauses_split_lists_sentences_and_semicolons():

@@ -1,7 +1,7 @@
 """Zero-shot prompts are not report sentences a training-wording template can produce."""
 import re
 
-from model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS, all_prompts
+from cmr_search.model.prompts import DIAGNOSES, DIAGNOSIS_PROMPTS, FINDING_PROMPTS, REFERENCE_FINDING_PROMPTS, all_prompts
 
 
 def _norm(s: str) -> str:
@@ -40,7 +40,7 @@ def _template_regex(text: str, forms: dict) -> re.Pattern | None:
 
 
 def test_prompts_are_not_training_templates():
-    from phantom.lexicon import FORMS, SKELETONS, lexicon_forms
+    from cmr_search.phantom.lexicon import FORMS, SKELETONS, lexicon_forms
     train_forms = {k: [f for f, t in v if t != "test"] for k, v in FORMS.items()}
     whole_forms = {_norm(f) for f in lexicon_forms("train") if "{" not in f}
     patterns = [_template_regex(text, train_forms) for key in SKELETONS for _, text, tag in SKELETONS[key]

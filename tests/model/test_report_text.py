@@ -6,7 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
-from model.report_text import ReportTextEncoder
+from cmr_search.model.report_text import ReportTextEncoder
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,6 @@ def test_a_query_is_encoded_from_what_it_affirms(enc):
 
 
 def test_a_folder_that_is_not_a_sentence_model_is_refused(tmp_path):
-    from model.errors import ConfigError
+    from cmr_search.model.errors import ConfigError
     with pytest.raises(ConfigError, match="not a sentence-transformers folder"):
         ReportTextEncoder(tmp_path)

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import TextConfig
-from model.errors import TokenizerMissingError
-from model.model import CMRClip
-from model.text import default_text_path
+from cmr_search.model.config import TextConfig
+from cmr_search.model.errors import TokenizerMissingError
+from cmr_search.model.model import CMRClip
+from cmr_search.model.text import default_text_path
 
-from model_helpers import small_config
+from tests.helpers.model_helpers import small_config
 
 TINY_BERT = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
              "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2}

@@ -4,13 +4,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from model.config import load_config
-from model.errors import InputShapeError
-from model.model import CMRClip, count_params
-from model.towers import build_video_tower
-from model.towers.spacetime import SpaceTimeTransformer
+from cmr_search.model.config import load_config
+from cmr_search.model.errors import InputShapeError
+from cmr_search.model.model import CMRClip, count_params
+from cmr_search.model.towers import build_video_tower
+from cmr_search.model.towers.spacetime import SpaceTimeTransformer
 
-from model_helpers import random_batch, small_config
+from tests.helpers.model_helpers import random_batch, small_config
 
 
 def test_cmr_tiny_video_tower_size():
@@ -45,7 +45,7 @@ def test_grid_pooling_sees_where_a_feature_is_and_mean_pooling_does_not():
     """One bright patch, moved by the CNN's total stride (16 px) and kept further than its receptive field
     (31 px) from the borders: the global mean of the last map cannot tell the two frames apart, the grid
     cells can."""
-    from model.towers.tiny import FrameCNN
+    from cmr_search.model.towers.tiny import FrameCNN
     torch.manual_seed(0)
     x = torch.zeros(2, 1, 128, 128)
     x[0, 0, 56:64, 40:48], x[1, 0, 56:64, 56:64] = 1.0, 1.0

@@ -5,12 +5,12 @@ import random
 import numpy as np
 import torch
 
-from model import embed_clips, embed_texts, load_checkpoint, save_checkpoint
-from model.clip import VIEW_ID, ClipSpec
-from model.model import CMRClip
-from model.train import TrainConfig, Trainer, lr_factor, view_dropout
+from cmr_search.model import embed_clips, embed_texts, load_checkpoint, save_checkpoint
+from cmr_search.model.clip import VIEW_ID, ClipSpec
+from cmr_search.model.model import CMRClip
+from cmr_search.model.train import TrainConfig, Trainer, lr_factor, view_dropout
 
-from model_helpers import random_batch, small_config
+from tests.helpers.model_helpers import random_batch, small_config
 
 TEXTS = ["normal study", "dilated LV with reduced EF", "HCM with septal hypertrophy", "amyloid pattern LGE",
          "RV dilation", "inferior MI scar", "athlete heart", "hypertensive LVH"]

@@ -1,5 +1,5 @@
 """kill -9 drill of `cmr train` (issue 7): 10 seeded trials on the cache of a small SYNTHETIC phantom
-archive. Each trial SIGKILLs `python -m ui.cli train` at a random point (kill_drill.py in tests/indexer),
+archive. Each trial SIGKILLs `python -m cmr_search.ui.cli train` at a random point (kill_drill.py in tests/indexer),
 re-runs it with --resume and checks: the schedule reaches total_steps with one final checkpoint (OUT/, no
 OUT/train/final left), the weights equal those of one uninterrupted run, and metrics.jsonl holds each step
 exactly once (model.train.trim_metrics drops the lines logged after the last saved state). A failing trial
@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indexer"))
-from kill_drill import TRIALS, Job, drill_seed, kill_at, trial_rng  # noqa: E402
+from tests.helpers.kill_drill import TRIALS, Job, drill_seed, kill_at, trial_rng  # noqa: E402
 
-from cache_helpers import write_small_config  # noqa: E402
+from tests.helpers.cache_helpers import write_small_config  # noqa: E402
 
 N_STUDIES = 8
 EPOCHS, BATCH = 10, 4
@@ -28,9 +27,9 @@ CKPT_EVERY = 3
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     """A SYNTHETIC archive, its cache (`cmr prepare`) and one uninterrupted `cmr train` run (in-process)."""
-    from phantom.generate import generate_archive
-    from ui.prepare_cmd import main as prepare_main
-    from ui.train_cmd import main as train_main
+    from cmr_search.phantom.generate import generate_archive
+    from cmr_search.ui.prepare_cmd import main as prepare_main
+    from cmr_search.ui.train_cmd import main as train_main
     root = tmp_path_factory.mktemp("train-drill")
     generate_archive(root / "arch", N_STUDIES, "tiny", seed=11, workers=1)
     assert prepare_main([str(root / "arch"), "--out", str(root / "cache"), "--salt-file", str(root / "salt"),
@@ -91,7 +90,7 @@ def _check_complete(out: Path, clean, where: str) -> None:
 
 @pytest.mark.slow
 def test_kill_train_drill(clean):
-    from ui.train_cmd import main as train_main
+    from cmr_search.ui.train_cmd import main as train_main
     mid_run = 0
     for trial in range(TRIALS):
         rng = trial_rng("train", trial)

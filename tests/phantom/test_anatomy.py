@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from phantom import anatomy, motion, params
-from phantom.geometry import HeartFrame, Plane, lax_plane, sax_plane
-from phantom.latent import TISSUE, LGEPatch
-from phantom.measure import ray_profile
+from cmr_search.phantom import anatomy, motion, params
+from cmr_search.phantom.geometry import HeartFrame, Plane, lax_plane, sax_plane
+from cmr_search.phantom.latent import TISSUE, LGEPatch
+from cmr_search.phantom.measure import ray_profile
 
 FRAME = HeartFrame.from_angles((20.0, -10.0, 0.0), 45.0, 25.0, 8.0)
 
@@ -175,7 +175,7 @@ def test_papillary_trabeculae_and_moderator_band_present():
 
 
 def test_cavity_structures_do_not_change_measurements(monkeypatch):
-    from phantom import cavity, measure
+    from cmr_search.phantom import cavity, measure
     lat = latent("HCM", 3)
     zs = list(np.linspace(-6.0, 90.0, 10))
     with_s = measure.measure_study(anatomy.Heart(lat, FRAME), zs)
@@ -187,7 +187,7 @@ def test_cavity_structures_do_not_change_measurements(monkeypatch):
 
 
 def test_body_habitus_class_independent_and_chest_wall_near_heart():
-    from phantom.body import habitus
+    from cmr_search.phantom.body import habitus
     a, b = latent("NORMAL", 5), latent("HCM", 5)
     b = dataclasses.replace(b, study_index=a.study_index, height_cm=a.height_cm,
                             weight_kg=a.weight_kg)

@@ -8,14 +8,14 @@ import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from phantom.audit import (HEADER_MAX_AUC, INTENSITY_MAX_AUC, ORACLE_MAX_OTHER, ORACLE_TARGETS,
+from cmr_search.phantom.audit import (HEADER_MAX_AUC, INTENSITY_MAX_AUC, ORACLE_MAX_OTHER, ORACLE_TARGETS,
                            audit_archive, format_table, measured_from_latent,
                            oracle_auc_from_latents)
-from phantom.audit_features import header_features, intensity_features, keyword_accuracy
-from phantom.audit_stats import (auc, bootstrap_auc_ci, fit_logistic, oof_scores, predict_logistic,
+from cmr_search.phantom.audit_features import header_features, intensity_features, keyword_accuracy
+from cmr_search.phantom.audit_stats import (auc, bootstrap_auc_ci, fit_logistic, oof_scores, predict_logistic,
                                  stratified_folds)
-from phantom.latent import to_dict
-from phantom.params import sample_latent
+from cmr_search.phantom.latent import to_dict
+from cmr_search.phantom.params import sample_latent
 
 
 def test_auc_rank_formula():
@@ -78,7 +78,7 @@ def test_audit_windows_match_the_issue():
 def test_real_tiny_archive_meets_every_audit_target():
     """The issue's acceptance: 300 real `tiny` studies (seed 11, ~2-4 min on 2 cores, shared with
     test_class_rules) pass every row of the audit table: header, intensity, oracle, keywords."""
-    from _archive import tiny_archive          # tests/phantom/_archive.py (rootdir-relative import)
+    from tests.helpers.phantom_archive import tiny_archive          # tests/phantom/_archive.py (rootdir-relative import)
     rows = audit_archive(tiny_archive(), rng_seed=0)
     bad = [r for r in rows if not r["ok"]]
     assert not bad, format_table(rows)

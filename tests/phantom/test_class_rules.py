@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from phantom.audit import measured_from_latent
-from phantom.class_rules import ACDC_CLASSES, class_rule_holds, rule_slack, targets_as_measured
-from phantom.latent import latent_from_dict
-from phantom.params import sample_latent
+from cmr_search.phantom.audit import measured_from_latent
+from cmr_search.phantom.class_rules import ACDC_CLASSES, class_rule_holds, rule_slack, targets_as_measured
+from cmr_search.phantom.latent import latent_from_dict
+from cmr_search.phantom.params import sample_latent
 
 
 def _lat(label, **kw):
@@ -110,7 +110,7 @@ def test_real_archive_obeys_rules():
     """300 real tiny studies (measured from the rendered heart): every ACDC class holds its rule for
     >= 95 % of its studies (RV and HCM have ~10-25 studies here, so one violator is tolerated
     there), and every violator of any class is flagged borderline."""
-    from _archive import tiny_archive          # tests/phantom/_archive.py (rootdir-relative import)
+    from tests.helpers.phantom_archive import tiny_archive          # tests/phantom/_archive.py (rootdir-relative import)
     studies = [json.loads(p.read_text()) for p in sorted(tiny_archive().glob("*/study.json"))]
     assert len(studies) == 300
     lats = [latent_from_dict(s["latent"]) for s in studies]

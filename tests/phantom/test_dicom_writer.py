@@ -9,11 +9,11 @@ import numpy as np
 import pydicom
 import pytest
 
-from phantom import dicom_encode, dicom_writer, params, vendors
-from phantom.acquisition_params import VENDORS
-from phantom.geometry import HeartFrame, Plane, lax_plane, sax_stack, unit
-from phantom.profiles import get_profile
-from phantom.series import RenderedSeries
+from cmr_search.phantom import dicom_encode, dicom_writer, params, vendors
+from cmr_search.phantom.acquisition_params import VENDORS
+from cmr_search.phantom.geometry import HeartFrame, Plane, lax_plane, sax_stack, unit
+from cmr_search.phantom.profiles import get_profile
+from cmr_search.phantom.series import RenderedSeries
 
 SEED = 7
 N, S, F = 24, 6, 5               # tiny images: matrix, SAX slices, cine frames

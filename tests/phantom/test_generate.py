@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from ui.cli import main as cmr
+from cmr_search.ui.cli import main as cmr
 
 N_FAST = 6
 

@@ -6,10 +6,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from phantom import anatomy, measure, params
-from phantom.geometry import HeartFrame
-from phantom.latent import MEASURED_FIELDS, TISSUE, TERRITORY_SEGMENTS
-from phantom.segments import segment_centre_deg
+from cmr_search.phantom import anatomy, measure, params
+from cmr_search.phantom.geometry import HeartFrame
+from cmr_search.phantom.latent import MEASURED_FIELDS, TISSUE, TERRITORY_SEGMENTS
+from cmr_search.phantom.segments import segment_centre_deg
 
 FRAME = HeartFrame.from_angles((20.0, -10.0, 0.0), 50.0, 30.0, -10.0)
 MIX = ("NORMAL", "NICM", "ICM", "HCM", "AMYLOID", "RV")

@@ -6,9 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from phantom.latent import CLASS_PRIOR, CLASSES, Latent
-from phantom.params import mosteller_bsa, sample_acquisition, sample_label, sample_latent
-from phantom.profiles import PROFILES
+from cmr_search.phantom.latent import CLASS_PRIOR, CLASSES, Latent
+from cmr_search.phantom.params import mosteller_bsa, sample_acquisition, sample_label, sample_latent
+from cmr_search.phantom.profiles import PROFILES
 
 
 def _latents(label, n=300, seed=1):

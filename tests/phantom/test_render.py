@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from phantom import artifacts as art
-from phantom import params, render
-from phantom import signal as sig
-from phantom.anatomy import Heart
-from phantom.geometry import HeartFrame, sax_plane
-from phantom.latent import TISSUE, LGEPatch
-from phantom.profiles import get_profile
-from phantom.series import SERIES_KINDS
-from phantom.slab import SlabSampler
+from cmr_search.phantom import artifacts as art
+from cmr_search.phantom import params, render
+from cmr_search.phantom import signal as sig
+from cmr_search.phantom.anatomy import Heart
+from cmr_search.phantom.geometry import HeartFrame, sax_plane
+from cmr_search.phantom.latent import TISSUE, LGEPatch
+from cmr_search.phantom.profiles import get_profile
+from cmr_search.phantom.series import SERIES_KINDS
+from cmr_search.phantom.slab import SlabSampler
 
 SEED = 11
 PURE = 255                     # "mixed" marker in pure-tissue maps

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from phantom import lexicon, params, report
-from phantom.latent import CLASSES, MEASURED_FIELDS, TERRITORY_SEGMENTS
-from phantom.report_parts import LV_EF_GRADES, RV_EF_GRADES, ef_grade
+from cmr_search.phantom import lexicon, params, report
+from cmr_search.phantom.latent import CLASSES, MEASURED_FIELDS, TERRITORY_SEGMENTS
+from cmr_search.phantom.report_parts import LV_EF_GRADES, RV_EF_GRADES, ef_grade
 
 N_PER_CLASS = 60
 

@@ -1,16 +1,12 @@
-"""Shared fixtures: synthetic study rows (no ties), stores on both backends, one cmr-tiny model per session.
+"""Shared fixtures: synthetic study rows (no ties), stores on both backends (the model: tests/conftest.py).
 """
 from __future__ import annotations
 
-import os
 import shutil
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest
 
-from search_helpers import aligned_rows, make_rows
+from tests.helpers.search_helpers import aligned_rows, make_rows
 
 
 @pytest.fixture
@@ -21,7 +17,7 @@ def rows():
 def _memory_store(rows):
     from qdrant_client import QdrantClient
 
-    from search import Store
+    from cmr_search.search import Store
     store = Store.open(client=QdrantClient(":memory:"), dim=32)
     store.upsert_studies(rows)
     return store
@@ -31,7 +27,7 @@ def _memory_store(rows):
 def edge_template(tmp_path_factory):
     """A closed embedded index of make_rows(), built once (creating a shard and its payload indexes costs
     seconds of fsync); tests copy it."""
-    from search import Store
+    from cmr_search.search import Store
     data = tmp_path_factory.mktemp("edge-template")
     with Store.open(data, dim=32) as s:
         s.upsert_studies(make_rows())
@@ -39,7 +35,7 @@ def edge_template(tmp_path_factory):
 
 
 def _copy_open(template, dest):
-    from search import Store
+    from cmr_search.search import Store
     shutil.copytree(template, dest)
     return Store.open(dest)
 
@@ -79,18 +75,8 @@ def any_store(request):
 
 
 @pytest.fixture(scope="session")
-def tiny_model():
-    import torch
-
-    from model import create_model
-    torch.manual_seed(0)
-    torch.set_num_threads(2)
-    return create_model("cmr-tiny").eval()
-
-
-@pytest.fixture(scope="session")
 def aligned_template(tmp_path_factory, tiny_model):
-    from search import Store
+    from cmr_search.search import Store
     data = tmp_path_factory.mktemp("aligned-template")
     with Store.open(data, dim=tiny_model.embed_dim) as s:
         s.upsert_studies(aligned_rows(tiny_model))
@@ -99,7 +85,7 @@ def aligned_template(tmp_path_factory, tiny_model):
 
 @pytest.fixture
 def aligned_client(tmp_path, aligned_template, tiny_model):
-    from search import connect
+    from cmr_search.search import connect
     shutil.copytree(aligned_template, tmp_path / "data")
     client = connect(tmp_path / "data", model=tiny_model)
     yield client

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from search.batch_scoring import engine, similarity, top_k
+from cmr_search.search.batch_scoring import engine, similarity, top_k
 
 
 def test_engine_is_known():

@@ -2,8 +2,8 @@
 import polars as pl
 import pytest
 
-from search import Filter
-from search.client import RESULT_SCHEMA
+from cmr_search.search import Filter
+from cmr_search.search.client import RESULT_SCHEMA
 
 REQUIRED = ["study_key", "score", "age", "sex", "study_date", "manufacturer", "field_strength", "views",
             "labels", "impression"]
@@ -52,7 +52,7 @@ def test_similar_reports_for_and_refine_exclude_the_examples(aligned_client):
 
 
 def test_label_scores_every_study_and_writes_the_payload(aligned_client):
-    from search_helpers import CLASSES
+    from tests.helpers.search_helpers import CLASSES
     out = aligned_client.label({c: [t] for c, t in CLASSES.items()})
     assert out.height == 30 and {f"score_{c}" for c in CLASSES} <= set(out.columns)
     acc = (out["label"].str.to_lowercase() == out["study_key"].str.split("-").list.first()).mean()
@@ -65,13 +65,13 @@ def test_label_scores_every_study_and_writes_the_payload(aligned_client):
 
 def test_query_embeddings_are_cached(aligned_client, monkeypatch):
     aligned_client.search("dilated LV", k=2)
-    import model
+    import cmr_search.model as model
     monkeypatch.setattr(model, "embed_texts", lambda *a, **k: pytest.fail("re-encoded a cached query"))
     aligned_client.search("  dilated   LV ", k=2)           # same text after whitespace normalisation
 
 
 def test_label_reports_progress_from_zero_to_one(aligned_client):
-    from search_helpers import CLASSES
+    from tests.helpers.search_helpers import CLASSES
     seen = []
     aligned_client.label({c: [t] for c, t in CLASSES.items()}, write=False,
                          progress=lambda f, msg: seen.append((f, msg)))

@@ -3,9 +3,9 @@ import warnings
 import polars as pl
 import pytest
 
-from search import Cohort, Filter
-from search.cohort import CohortDriftWarning
-from search.errors import QueryError
+from cmr_search.search import Cohort, Filter
+from cmr_search.search.cohort import CohortDriftWarning
+from cmr_search.search.errors import QueryError
 
 
 def test_cohort_saves_reruns_and_exports(aligned_client, tmp_path):

@@ -3,9 +3,9 @@ import uuid
 import numpy as np
 import pytest
 
-from search.collection import (PAYLOAD_INDEXES, VECTORS, canonical_vendor, iso_date, model_id, point_id,
+from cmr_search.search.collection import (PAYLOAD_INDEXES, VECTORS, canonical_vendor, iso_date, model_id, point_id,
                                study_point)
-from search.errors import EmbedSizeMismatchError, PayloadError
+from cmr_search.search.errors import EmbedSizeMismatchError, PayloadError
 
 
 def test_point_id_is_a_stable_uuid5_of_the_key():
@@ -76,7 +76,7 @@ def test_model_id_tells_a_negation_dropping_text_pipeline_apart(tiny_model):
     import dataclasses
     from types import SimpleNamespace
 
-    from search.collection import model_id
+    from cmr_search.search.collection import model_id
     cfg = tiny_model.cfg
     dropping = dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, negation="drop"))
     same = SimpleNamespace(cfg=cfg, state_dict=tiny_model.state_dict)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from search import Store
-from search.collection import CollectionOptions
-from search.errors import CollectionOptionsError
-from search_helpers import make_rows
+from cmr_search.search import Store
+from cmr_search.search.collection import CollectionOptions
+from cmr_search.search.errors import CollectionOptionsError
+from tests.helpers.search_helpers import make_rows
 
 
 class SpyClient(QdrantClient):
@@ -91,9 +91,9 @@ def test_the_embedded_index_refuses_shards_and_replicas(tmp_path):
 
 
 def test_cmr_index_passes_the_layout(monkeypatch, tmp_path, capsys):
-    import indexer.index
-    from indexer.errors import IndexerError
-    from ui.index_cmd import main
+    import cmr_search.indexer.index as indexer_index
+    from cmr_search.indexer.errors import IndexerError
+    from cmr_search.ui.index_cmd import main
     seen = {}
 
     def fake_index(*a, **kw):
@@ -104,8 +104,8 @@ def test_cmr_index_passes_the_layout(monkeypatch, tmp_path, capsys):
         seen.update(kw)
         return 0
 
-    monkeypatch.setattr(indexer.index, "index_archive", fake_index)
-    monkeypatch.setattr(indexer.index, "push", fake_push)
+    monkeypatch.setattr(indexer_index, "index_archive", fake_index)
+    monkeypatch.setattr(indexer_index, "push", fake_push)
     url = ["--url", "http://qdrant-0:6333", "--api-key", "k"]
     assert main(["--data", str(tmp_path), *url, "--shards", "6", "--replicas", "2", "--quantize"]) == 1
     assert seen["options"] == CollectionOptions(quantize=True, shards=6, replicas=2)

@@ -3,7 +3,7 @@ server API) must give the same ranked ids (fixtures are continuous random vector
 import numpy as np
 import pytest
 
-from search import Filter
+from cmr_search.search import Filter
 
 FILTERS = [None, Filter(sex="F"), Filter(age=(30, 55), views=["lge_sax"]),
            Filter(date=("2017", "2019-06"), vendor=["GE", "Philips"]), Filter(field_strength=3.0, labels=["A", "C"])]

@@ -17,8 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
-from cache_helpers import make_fake_cache  # noqa: E402
+from tests.helpers.cache_helpers import make_fake_cache  # noqa: E402
 
 N_STUDIES = 12
 QUERY = "septal hypertrophy"
@@ -27,8 +26,8 @@ QUERY = "septal hypertrophy"
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, tiny_model):
     """DATA (cache + index + model) of a small fake cache, indexed once; tests copy it."""
-    from indexer.index import index_archive
-    from model import save_checkpoint
+    from cmr_search.indexer.index import index_archive
+    from cmr_search.model import save_checkpoint
     root = tmp_path_factory.mktemp("corrupt")
     cache = make_fake_cache(root / "data" / "cache", n=N_STUDIES)
     studies = pl.read_parquet(cache / "studies.parquet")
@@ -79,9 +78,9 @@ def _says_rebuild(text: str, data: Path) -> None:
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_connect_and_cmr_search_say_rebuild(data, capsys, damage):
-    from search import connect
-    from search.errors import IndexCorruptError
-    from ui.search_cmd import main as search_main
+    from cmr_search.search import connect
+    from cmr_search.search.errors import IndexCorruptError
+    from cmr_search.ui.search_cmd import main as search_main
     DAMAGE[damage](data)
     with pytest.raises(IndexCorruptError) as err:
         with connect(data=data) as c:
@@ -104,8 +103,8 @@ def _mark_killed(data: Path, points: int | None = None) -> None:
 
 @pytest.mark.parametrize("damage", ["vectors truncated", "payload garbage"])
 def test_damage_after_a_kill_fails_on_the_first_read(data, tiny_model, damage):
-    from search import connect
-    from search.errors import IndexCorruptError
+    from cmr_search.search import connect
+    from cmr_search.search.errors import IndexCorruptError
     _mark_killed(data)
     DAMAGE[damage](data)
     with pytest.raises(IndexCorruptError) as err:
@@ -116,8 +115,8 @@ def test_damage_after_a_kill_fails_on_the_first_read(data, tiny_model, damage):
 
 
 def test_fewer_points_than_the_last_flush_counted_is_damage(data):
-    from search import Store
-    from search.errors import IndexCorruptError
+    from cmr_search.search import Store
+    from cmr_search.search.errors import IndexCorruptError
     _mark_killed(data, points=N_STUDIES + 5)       # points the last flush saw have gone missing
     with pytest.raises(IndexCorruptError, match=f"{N_STUDIES + 5} points were stored, only {N_STUDIES}"):
         Store.open(data=data)
@@ -126,8 +125,8 @@ def test_fewer_points_than_the_last_flush_counted_is_damage(data):
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["segment deleted", "model weights truncated"])
 def test_rebuild_from_the_cache_brings_it_back(data, template, capsys, damage):
-    from search import connect
-    from ui.index_cmd import main as index_main
+    from cmr_search.search import connect
+    from cmr_search.ui.index_cmd import main as index_main
     DAMAGE[damage](data)
     assert index_main(["--data", str(data), "--rebuild", "--checkpoint", str(template / "ckpt"),
                        "--no-progress"]) == 0
@@ -136,7 +135,7 @@ def test_rebuild_from_the_cache_brings_it_back(data, template, capsys, damage):
 
 
 def test_clean_reopen_and_copies_are_not_damage(data, tmp_path):
-    from search import Store
+    from cmr_search.search import Store
     for _ in range(2):
         with Store.open(data=data) as s:
             assert s.count() == N_STUDIES
@@ -149,8 +148,8 @@ def test_clean_reopen_and_copies_are_not_damage(data, tmp_path):
 def test_a_killed_create_leaves_no_half_made_collection(tmp_path, monkeypatch):
     import qdrant_edge as qe
 
-    from search import Store
-    from search.collection import PAYLOAD_INDEXES
+    from cmr_search.search import Store
+    from cmr_search.search.collection import PAYLOAD_INDEXES
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
     (tmp_path / "index" / f".cmr_studies.creating.{dead}").mkdir(parents=True)   # left by a killed create

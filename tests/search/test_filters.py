@@ -1,8 +1,8 @@
 import pytest
 
-from search import Filter
-from search.errors import FilterValueError, UnknownFilterError
-from search.filters import as_conditions
+from cmr_search.search import Filter
+from cmr_search.search.errors import FilterValueError, UnknownFilterError
+from cmr_search.search.filters import as_conditions
 
 
 def test_filter_compiles_to_neutral_conditions():

@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from search import Filter
-from search.client import Client
-from search.errors import SearchError
-from search.store import Store
-from ui.search_cmd import build_parser, parse_filters, run
+from cmr_search.search import Filter
+from cmr_search.search.client import Client
+from cmr_search.search.errors import SearchError
+from cmr_search.search.store import Store
+from cmr_search.ui.search_cmd import build_parser, parse_filters, run
 
 KEYS = [f"s{i:04d}" for i in range(60)]                               # search_helpers.make_rows()
 FIELDS = ("age", "sex", "date", "vendor", "field_strength", "views", "labels", "gender", "", "Age", " age")

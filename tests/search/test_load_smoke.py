@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_helpers import CLASSES
+from tests.helpers.search_helpers import CLASSES
 
 READERS = 4
 ROUNDS = 12                   # each reader makes one call per round; the writer writes one batch per round
@@ -92,7 +92,7 @@ def _flushing_writer(store, t: int, rounds: threading.Barrier, errors: list) -> 
 def test_writers_flushing_at_once_lose_nothing_and_reopen_clean(edge_store, tmp_path):
     """Several threads of one process upserting and flushing together (the check file each flush writes
     was once raced on: a FileNotFoundError for a quarter of concurrent flushes)."""
-    from search import Store
+    from cmr_search.search import Store
     n0 = edge_store.count()
     rounds = threading.Barrier(READERS, timeout=300)
     errors: list = []

@@ -4,8 +4,8 @@ the report-text vectors still answers from the model's `report` vector."""
 import numpy as np
 import pytest
 
-from search import Store, connect
-from search_helpers import make_rows
+from cmr_search.search import Store, connect
+from tests.helpers.search_helpers import make_rows
 
 NEGATED = "Biventricular size and function are normal, without features of hypertrophic cardiomyopathy."
 
@@ -14,9 +14,9 @@ NEGATED = "Biventricular size and function are normal, without features of hyper
 def negated_client(tmp_path, aligned_template, tiny_model):
     import shutil
 
-    from model.report_text import ReportTextEncoder
+    from cmr_search.model.report_text import ReportTextEncoder
     shutil.copytree(aligned_template, tmp_path / "data")
-    from search.terms import report_terms
+    from cmr_search.search.terms import report_terms
     whole, clauses = ReportTextEncoder().encode_reports([NEGATED])[0]
     rng = np.random.default_rng(3)
     unit = lambda a: a / np.linalg.norm(a)  # noqa: E731
@@ -39,7 +39,7 @@ def test_a_ruled_out_disease_is_not_a_match(negated_client, mode):
 
 def test_report_mode_uses_the_report_text_vectors(negated_client):
     client = negated_client
-    from search.terms import query_terms
+    from cmr_search.search.terms import query_terms
     q = client.encode_report_query("cardiac amyloidosis")
     expect = client.store.fuse({"report_text": q, "report_clauses": q,
                                 "report_terms": query_terms("cardiac amyloidosis")}, limit=5)

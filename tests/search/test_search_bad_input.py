@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from search import QueryTruncatedWarning, Store, connect
-from search.errors import (EmbedSizeMismatchError, IndexLockedError, QueryError, ServerUnreachableError,
+from cmr_search.search import QueryTruncatedWarning, Store, connect
+from cmr_search.search.errors import (EmbedSizeMismatchError, IndexLockedError, QueryError, ServerUnreachableError,
                            StudyNotFoundError, UnknownFilterError)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,8 +40,8 @@ def test_study_key_that_does_not_exist(aligned_client):
 def test_checkpoint_with_another_embedding_size(aligned_client, tmp_path):
     from dataclasses import replace
 
-    from model import save_checkpoint
-    from model.model import CMRClip
+    from cmr_search.model import save_checkpoint
+    from cmr_search.model.model import CMRClip
     cfg = aligned_client.model.cfg
     ckpt = save_checkpoint(CMRClip(replace(cfg, embed_dim=64)), tmp_path / "ckpt64")
     data = Path(aligned_client.store.backend.where).parents[1]
@@ -52,8 +52,7 @@ def test_checkpoint_with_another_embedding_size(aligned_client, tmp_path):
 
 HOLDER = textwrap.dedent("""
     import sys
-    sys.path.insert(0, {repo!r})
-    from search import Store
+    from cmr_search.search import Store
     s = Store.open({data!r}, dim=8)
     print("ready", flush=True)
     sys.stdin.read()

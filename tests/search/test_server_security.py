@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import search.backends.server as server_mod
-from search import connect
-from search.errors import IndexMissingError, ServerSecurityError, ServerUnreachableError
+import cmr_search.search.backends.server as server_mod
+from cmr_search.search import connect
+from cmr_search.search.errors import IndexMissingError, ServerSecurityError, ServerUnreachableError
 
 URL = "https://qdrant.example.org:6333"
 
@@ -93,7 +93,7 @@ def test_bad_tls_settings_are_clear_errors(spy, tmp_path, ca_file):
 
 
 def test_embedded_default_needs_no_key(spy, tmp_path):
-    from search import Store
+    from cmr_search.search import Store
     with Store.open(tmp_path, dim=4) as s:                        # no url: the in-process engine
         assert s.backend.name == "embedded" and s.count() == 0
     assert spy.calls == []
@@ -102,7 +102,7 @@ def test_embedded_default_needs_no_key(spy, tmp_path):
 def test_streamlit_app_opens_the_embedded_store_unless_told(spy, tmp_path, monkeypatch):
     """The app (ui/app/state.py) opens its data folder's embedded store; only `cmr ui --url` (which sets
     CMR_UI_URL) points it at a server, so QDRANT_URL alone never applies."""
-    import ui.app.state as state
+    import cmr_search.ui.app.state as state
     monkeypatch.setenv("QDRANT_URL", URL)
     monkeypatch.delenv("CMR_UI_URL", raising=False)
     state._client.clear()
@@ -127,7 +127,7 @@ def _argv(verb, extra, tmp_path, *more):
 
 @pytest.mark.parametrize("verb, extra", COMMANDS, ids=[" ".join([v, *e[:1]]) for v, e in COMMANDS])
 def test_every_url_command_refuses_without_a_key(spy, tmp_path, capsys, verb, extra):
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     assert main(_argv(verb, extra, tmp_path)) == 2
     err = capsys.readouterr().err
     assert "without an API key" in err and "--insecure" in err and "QDRANT_API_KEY" in err
@@ -137,9 +137,9 @@ def test_every_url_command_refuses_without_a_key(spy, tmp_path, capsys, verb, ex
 @pytest.mark.parametrize("verb, extra", [c for c in COMMANDS if c[0] != "index"] + [("index", ["push"])],
                          ids=lambda v: v if isinstance(v, str) else " ".join(v[:1]))
 def test_every_url_command_passes_key_and_ca_through(spy, tmp_path, capsys, ca_file, verb, extra):
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     if verb == "index":                                           # push reads the embedded index first
-        from search import Store
+        from cmr_search.search import Store
         Store.open(tmp_path / "d", dim=4).close()
         extra = [*extra, "--data", str(tmp_path / "d")]
     assert main(_argv(verb, extra, tmp_path, "--api-key", "k", "--tls-ca", ca_file)) == 1
@@ -149,7 +149,7 @@ def test_every_url_command_passes_key_and_ca_through(spy, tmp_path, capsys, ca_f
 
 
 def test_insecure_flag_lets_a_keyless_server_through(spy, tmp_path, capsys):
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     assert main(["search", "amyloid", "--url", URL, "--insecure"]) == 1
     (kw,) = spy.calls
     assert kw["api_key"] is None

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from search import Filter, Store
-from search.errors import IndexMissingError, QueryError, StudyNotFoundError
+from cmr_search.search import Filter, Store
+from cmr_search.search.errors import IndexMissingError, QueryError, StudyNotFoundError
 
-from search_helpers import make_rows
+from tests.helpers.search_helpers import make_rows
 
 
 def brute_force(rows, q, using="study", keep=lambda r: True, k=5):

@@ -1,7 +1,7 @@
 """BM25 term vectors of report text (search/terms.py)."""
 import math
 
-from search.terms import AVG_WORDS, B, K1, _index, query_terms, report_terms, words
+from cmr_search.search.terms import AVG_WORDS, B, K1, _index, query_terms, report_terms, words
 
 
 def test_words_are_lowercase_alphanumerics_without_stop_words():

@@ -3,7 +3,7 @@ import json
 
 import polars as pl
 
-from app_fixtures import N_STUDIES, app, goto, search, ui_data  # noqa: F401
+from tests.helpers.app_fixtures import N_STUDIES, app, goto, search, ui_data  # noqa: F401
 
 
 def _basket(at):
@@ -42,7 +42,7 @@ def test_export_csv_parquet_spec(app):
 
 
 def app_data_exports(at):
-    from ui.app.state import data_dir
+    from cmr_search.ui.app.state import data_dir
     return data_dir() / "exports"
 
 
@@ -50,8 +50,8 @@ def test_save_reopen_rerun(app):
     at = _basket(app)
     at.text_input(key="save_name").set_value("my cohort")
     at.button(key="save_cohort").click().run()
-    from search.cohort import Cohort
-    from ui.app.state import data_dir
+    from cmr_search.search.cohort import Cohort
+    from cmr_search.ui.app.state import data_dir
     saved = data_dir() / "cohorts" / "my_cohort.cohort.json"
     co = Cohort.load(saved)
     assert len(co.keys) == N_STUDIES and co.spec["query"] and "index" in co.spec

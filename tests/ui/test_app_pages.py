@@ -1,5 +1,5 @@
 """Study, Map and About pages."""
-from app_fixtures import app, goto, result_keys, search, ui_data  # noqa: F401
+from tests.helpers.app_fixtures import app, goto, result_keys, search, ui_data  # noqa: F401
 
 
 def _open_first(at):
@@ -48,8 +48,8 @@ def test_map_page(app):
 def test_map_projection_and_click(ui_data):
     import numpy as np
 
-    from ui.app.logic import pca_2d
-    from ui.app.screens.map import picked_key
+    from cmr_search.ui.app.logic import pca_2d
+    from cmr_search.ui.app.screens.map import picked_key
     xy = pca_2d(np.random.default_rng(0).normal(size=(12, 8)))
     assert xy.shape == (12, 2) and abs(xy[:, 0].mean()) < 1e-9 and xy[:, 0].var() >= xy[:, 1].var()
     assert picked_key({"selection": {"pick": [{"study_key": "abc"}]}}) == "abc"
@@ -82,7 +82,7 @@ def test_about_summaries_of_a_trained_card():
     import json
     from pathlib import Path
 
-    from ui.app.screens.about import metrics_summary, training_summary
+    from cmr_search.ui.app.screens.about import metrics_summary, training_summary
     card = json.loads((Path(__file__).parents[2] / "model/checkpoints/cmr-tiny-phantom/card.json").read_text())
     metrics, data = metrics_summary(card), training_summary(card)
     test = metrics["test wording"]

@@ -1,5 +1,5 @@
 """Search page: query, results as cards, 👍/👎 refine, add to cohort, filters."""
-from app_fixtures import N_STUDIES, app, goto, result_keys, search, ui_data  # noqa: F401
+from tests.helpers.app_fixtures import N_STUDIES, app, goto, result_keys, search, ui_data  # noqa: F401
 
 
 def test_query_shows_cards_with_images(app):

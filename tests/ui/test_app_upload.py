@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import app, goto, result_keys, study_zip, ui_data  # noqa: F401
+from tests.helpers.app_fixtures import app, goto, result_keys, study_zip, ui_data  # noqa: F401
 
 
 def test_upload_finds_similar(app, study_zip):
@@ -42,14 +42,14 @@ def _zip(entries: dict[str, bytes], link: str | None = None) -> bytes:
 @pytest.mark.parametrize("name", ["../evil.dcm", "/abs/evil.dcm", "a/../../evil.dcm", "C:/evil.dcm",
                                   "a\\..\\..\\evil.dcm"])
 def test_zip_slip_refused(tmp_path, name):
-    from ui.app.upload import UploadError, extract
+    from cmr_search.ui.app.upload import UploadError, extract
     with pytest.raises(UploadError, match="unsafe path"):
         extract(_zip({"ok.dcm": b"x", name: b"y"}), tmp_path / "dest")
     assert not (tmp_path / "evil.dcm").exists() and not Path("/abs/evil.dcm").exists()
 
 
 def test_zip_links_and_size_refused(tmp_path, monkeypatch):
-    from ui.app import upload
+    from cmr_search.ui.app import upload
     with pytest.raises(upload.UploadError, match="symbolic link"):
         upload.extract(_zip({"ok.dcm": b"x"}, link="lnk"), tmp_path)
     monkeypatch.setattr(upload, "MAX_UPLOAD_MB", 0)
@@ -58,6 +58,6 @@ def test_zip_links_and_size_refused(tmp_path, monkeypatch):
 
 
 def test_zip_extracts_inside_dest(tmp_path):
-    from ui.app.upload import extract
+    from cmr_search.ui.app.upload import extract
     assert extract(_zip({"a/b/c.dcm": b"x", "d.dcm": b"y"}), tmp_path) == 2
     assert (tmp_path / "a/b/c.dcm").read_bytes() == b"x"

@@ -5,7 +5,7 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_small(tmp_path, monkeypatch, capsys):
-    from ui.demo_cmd import main
+    from cmr_search.ui.demo_cmd import main
     monkeypatch.setenv("CMR_SALT_FILE", str(tmp_path / "salt"))
     monkeypatch.delenv("QDRANT_URL", raising=False)
     args = ["--n", "3", "--profile", "tiny", "--data", str(tmp_path / "d"), "--workers", "1", "--k", "2"]
@@ -20,7 +20,7 @@ def test_demo_small(tmp_path, monkeypatch, capsys):
 
 
 def test_demo_usage(capsys):
-    from ui.demo_cmd import main
+    from cmr_search.ui.demo_cmd import main
     assert main(["--n", "0"]) == 2
     assert main(["--help"]) == 0
 
@@ -30,8 +30,8 @@ def test_demo_archive_resumes_or_restarts(tmp_path):
     import argparse
     import json
 
-    from ui.demo_cmd import DEMO_MARK, _synthesize
-    from ui.synth_cmd import main as synth
+    from cmr_search.ui.demo_cmd import DEMO_MARK, _synthesize
+    from cmr_search.ui.synth_cmd import main as synth
     arch = tmp_path / "demo-archive"
     assert synth(["--n", "2", "--profile", "tiny", "--seed", "3", "--out", str(arch)]) == 0
     first = sorted(p.stat().st_mtime_ns for p in arch.glob("*/study.json"))

@@ -6,17 +6,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search"))
 
-from search_helpers import CLASSES, aligned_rows  # noqa: E402
+from tests.helpers.search_helpers import CLASSES, aligned_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     import torch
 
-    from model import create_model, save_checkpoint
-    from search import Store
+    from cmr_search.model import create_model, save_checkpoint
+    from cmr_search.search import Store
     d = tmp_path_factory.mktemp("searchcmd")
     torch.manual_seed(0)
     model = create_model("cmr-tiny").eval()
@@ -27,7 +26,7 @@ def env(tmp_path_factory):
 
 
 def _cmr(capsys, *argv):
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     rc = main(list(argv))
     out, err = capsys.readouterr()
     return rc, out, err

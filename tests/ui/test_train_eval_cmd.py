@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cache_helpers import make_fake_cache, write_small_config
+from tests.helpers.cache_helpers import make_fake_cache, write_small_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def setup(tmp_path_factory):
 
 
 def _train(cache, cfg, out, *extra):
-    from ui.train_cmd import main
+    from cmr_search.ui.train_cmd import main
     return main(["--cache", str(cache), "--config", str(cfg), "--out", str(out), "--batch", "8",
                  "--no-progress", "--log-every", "1", *extra])
 
@@ -43,7 +43,7 @@ def test_train_writes_a_checkpoint_with_a_card(setup, tmp_path):
     assert len(card["epoch_losses"]) == 2 and card["demonstration_only"] is True
     rows = [json.loads(x) for x in (out / "train" / "metrics.jsonl").read_text().splitlines()]
     assert any("epoch_loss" in r for r in rows) and any("samples_per_s" in r for r in rows)
-    from model import load_checkpoint
+    from cmr_search.model import load_checkpoint
     load_checkpoint(out)
     assert _train(cache, cfg, out, "--epochs", "2") == 2                       # run exists: needs --resume
 
@@ -63,7 +63,7 @@ def test_train_init_starts_from_a_checkpoint_at_another_frame_size(setup, tmp_pa
     """--init copies a checkpoint's weights (fine-tuning), also into a config with larger frames; the
     card names the checkpoint; another architecture is refused with a message naming both."""
     import torch
-    from model import load_checkpoint
+    from cmr_search.model import load_checkpoint
     cache, cfg = setup
     base = tmp_path / "base"
     assert _train(cache, cfg, base, "--epochs", "1") == 0
@@ -89,9 +89,9 @@ def test_train_on_two_caches_from_a_mean_pooled_checkpoint_into_a_grid_pooled_co
     """Two archives' caches train together (the card lists both); --init of a pool="mean" checkpoint into
     a pool="grid" config spreads the token weights, so with lr 0 the two embed the same studies alike."""
     import numpy as np
-    from model import load_checkpoint
-    from model.data import CacheDataset
-    from model.embed import embed_clips
+    from cmr_search.model import load_checkpoint
+    from cmr_search.model.data import CacheDataset
+    from cmr_search.model.embed import embed_clips
     cache, cfg = setup
     other = make_fake_cache(tmp_path / "site-b", n=12, seed=1)
     base = tmp_path / "base"
@@ -100,7 +100,7 @@ def test_train_on_two_caches_from_a_mean_pooled_checkpoint_into_a_grid_pooled_co
     grid["video"] = {**grid["video"], "pool": "grid", "pool_grid": 2}
     (tmp_path / "grid.json").write_text(json.dumps(grid))
     ft = tmp_path / "ft"
-    from ui.train_cmd import main
+    from cmr_search.ui.train_cmd import main
     assert main(["--cache", str(cache), str(other), "--config", str(tmp_path / "grid.json"), "--out", str(ft),
                  "--batch", "8", "--epochs", "1", "--max-steps", "1", "--lr", "0", "--init", str(base),
                  "--wording", "all", "--no-progress"]) == 0
@@ -114,8 +114,8 @@ def test_train_on_two_caches_from_a_mean_pooled_checkpoint_into_a_grid_pooled_co
 
 
 def test_bad_usage(tmp_path):
-    from ui.train_cmd import main as train
-    from ui.eval_cmd import main as evaluate
+    from cmr_search.ui.train_cmd import main as train
+    from cmr_search.ui.eval_cmd import main as evaluate
     assert train(["--cache", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert train([]) == 2
     assert train(["--cache", str(tmp_path), "--out", str(tmp_path / "o"), "--text-variants", "-1"]) == 2
@@ -124,11 +124,11 @@ def test_bad_usage(tmp_path):
 
 def test_eval_fresh_model_end_to_end(setup, tmp_path):
     cache, _ = setup
-    from model.model import CMRClip
-    from model.checkpoint import save_checkpoint
-    from model_helpers import small_config
+    from cmr_search.model.model import CMRClip
+    from cmr_search.model.checkpoint import save_checkpoint
+    from tests.helpers.model_helpers import small_config
     ckpt = save_checkpoint(CMRClip(small_config()), tmp_path / "fresh", card={"note": "untrained"})
-    from ui.eval_cmd import main
+    from cmr_search.ui.eval_cmd import main
     rc = main(["--cache", str(cache), "--checkpoint", str(ckpt), "--episodes", "3", "--no-progress",
                "--update-card"])
     assert rc == 0
@@ -147,7 +147,7 @@ def test_eval_fresh_model_end_to_end(setup, tmp_path):
 
 
 def test_cli_lists_train_and_eval(capsys):
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "train" in out and "eval" in out
@@ -165,10 +165,10 @@ def test_torchrun_two_processes_match_one_process(setup, tmp_path):
               "--device", "cpu"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          f"--master_port={port}", "-m", "ui.train_cmd", *common, "--out", str(tmp_path / "ddp")],
+                          f"--master_port={port}", "-m", "cmr_search.ui.train_cmd", *common, "--out", str(tmp_path / "ddp")],
                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    one = subprocess.run([sys.executable, "-m", "ui.train_cmd", *common, "--out", str(tmp_path / "one")],
+    one = subprocess.run([sys.executable, "-m", "cmr_search.ui.train_cmd", *common, "--out", str(tmp_path / "one")],
                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert one.returncode == 0, one.stderr[-3000:]
 

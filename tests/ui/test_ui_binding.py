@@ -27,7 +27,7 @@ def _data(tmp_path):
 
 
 def test_cmr_ui_binds_to_localhost_by_default(exec_spy, tmp_path, capsys):
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     with pytest.raises(Exec) as e:
         main(["ui", "--data", str(_data(tmp_path))])
     argv, env = e.value.args
@@ -37,7 +37,7 @@ def test_cmr_ui_binds_to_localhost_by_default(exec_spy, tmp_path, capsys):
 
 
 def test_cmr_ui_binds_elsewhere_only_when_told(exec_spy, tmp_path):
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     with pytest.raises(Exec) as e:
         main(["ui", "--data", str(_data(tmp_path)), "--host", "0.0.0.0", "--port", "8600"])
     opts = _opts(e.value.args[0])
@@ -46,13 +46,13 @@ def test_cmr_ui_binds_elsewhere_only_when_told(exec_spy, tmp_path):
 
 def test_cmr_demo_serve_binds_to_localhost(exec_spy, tmp_path, monkeypatch):
     """The whole `cmr demo --serve` path, with synthesis, indexing and the queries stubbed out."""
-    import indexer.index
-    import ui.demo_cmd as demo
+    import cmr_search.indexer.index as indexer_index
+    import cmr_search.ui.demo_cmd as demo
     data = _data(tmp_path)
     monkeypatch.setattr(demo, "_synthesize", lambda arch, args: None)
     monkeypatch.setattr(demo, "_queries", lambda data, k: None)
     monkeypatch.setattr(demo, "_where", lambda data, arch: None)
-    monkeypatch.setattr(indexer.index, "index_archive", lambda *a, **k: SimpleNamespace(
+    monkeypatch.setattr(indexer_index, "index_archive", lambda *a, **k: SimpleNamespace(
         n_indexed=0, n_skipped=0, n_points=0, model_id="stub"))
     with pytest.raises(Exec) as e:
         demo.main(["--n", "1", "--data", str(data), "--serve"])

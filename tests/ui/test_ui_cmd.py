@@ -5,14 +5,14 @@ import pytest
 
 
 def test_ui_registered_and_help(capsys):
-    from ui.cli import COMMANDS, main
-    assert COMMANDS["ui"][0] == "ui.ui_cmd"
+    from cmr_search.ui.cli import COMMANDS, main
+    assert COMMANDS["ui"][0] == "cmr_search.ui.ui_cmd"
     assert main(["ui", "--help"]) == 0
     assert "--port" in capsys.readouterr().out
 
 
 def test_command_is_local_headless_without_stats():
-    from ui.ui_cmd import APP, build_parser, command
+    from cmr_search.ui.ui_cmd import APP, build_parser, command
     cmd = command(build_parser().parse_args([]))
     opts = dict(zip(cmd[5::2], cmd[6::2]))
     assert cmd[3:5] == ["run", str(APP)] and Path(APP).exists()
@@ -21,20 +21,20 @@ def test_command_is_local_headless_without_stats():
 
 
 def test_missing_index_is_one_line_failure(tmp_path, capsys):
-    from ui.ui_cmd import main
+    from cmr_search.ui.ui_cmd import main
     assert main(["--data", str(tmp_path)]) == 1
     assert "no index" in capsys.readouterr().err
 
 
 def test_small_counts():
-    from ui.app.logic import facet_frame, small
+    from cmr_search.ui.app.logic import facet_frame, small
     assert [small(n) for n in (0, 1, 10, 11, 250)] == ["0", "<11", "<11", "11", "250"]
     assert facet_frame([("F", 3), ("M", 40)])["studies"].to_list() == ["<11", "40"]
 
 
 def test_make_filter_and_kept_keys():
-    from search import Filter
-    from ui.app.logic import kept_keys, make_filter
+    from cmr_search.search import Filter
+    from cmr_search.ui.app.logic import kept_keys, make_filter
     assert make_filter({}) is None and make_filter({"sex": [], "labels": None}) is None
     assert make_filter({"sex": ["F"], "age": [40, 80]}) == Filter(sex=["F"], age=(40, 80))
     basket = {"a": {"study_key": "a", "score": 0.5}, "b": {"study_key": "b", "score": 0.9},
@@ -46,7 +46,7 @@ def test_gif_and_png(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from ui.app.media import gif_bytes, png_bytes
+    from cmr_search.ui.app.media import gif_bytes, png_bytes
     frames = np.linspace(0, 1, 20 * 8 * 8).reshape(20, 8, 8).astype(np.float16)
     (tmp_path / "a.gif").write_bytes(gif_bytes(frames, px=32))
     im = Image.open(tmp_path / "a.gif")
@@ -55,13 +55,13 @@ def test_gif_and_png(tmp_path):
 
 
 def test_thumb_paths_refuse_odd_keys(tmp_path):
-    from ui.app.media import cine_gif
+    from cmr_search.ui.app.media import cine_gif
     with pytest.raises(ValueError):
         cine_gif(tmp_path, "../x", "arrays/x.npz")
 
 
 def test_server_url_needs_a_key_or_insecure(tmp_path, capsys, monkeypatch):
-    from ui.ui_cmd import main
+    from cmr_search.ui.ui_cmd import main
     monkeypatch.delenv("QDRANT_API_KEY", raising=False)
     monkeypatch.delenv("QDRANT_URL", raising=False)
     assert main(["--data", str(tmp_path), "--url", "http://qdrant:6333"]) == 2
@@ -70,7 +70,7 @@ def test_server_url_needs_a_key_or_insecure(tmp_path, capsys, monkeypatch):
 
 
 def test_server_url_reaches_the_app_environment(tmp_path, monkeypatch):
-    from ui.ui_cmd import build_parser, environment
+    from cmr_search.ui.ui_cmd import build_parser, environment
     monkeypatch.delenv("QDRANT_URL", raising=False)
     ca = tmp_path / "ca.pem"
     args = build_parser().parse_args(["--data", str(tmp_path), "--url", "https://q:6333", "--api-key", "k",
@@ -83,7 +83,7 @@ def test_server_url_reaches_the_app_environment(tmp_path, monkeypatch):
 
 
 def test_app_client_uses_the_server_url(monkeypatch, tmp_path):
-    import ui.app.state as state
+    import cmr_search.ui.app.state as state
     seen = {}
 
     class FakeClient:
@@ -92,7 +92,7 @@ def test_app_client_uses_the_server_url(monkeypatch, tmp_path):
     def fake_connect(data, url=None, insecure=False, **kw):
         seen.update(data=data, url=url, insecure=insecure)
         return FakeClient()
-    monkeypatch.setattr("search.connect", fake_connect)
+    monkeypatch.setattr("cmr_search.search.connect", fake_connect)
     monkeypatch.setenv("CMR_UI_URL", "http://q:6333")
     monkeypatch.setenv("CMR_UI_INSECURE", "1")
     state._client.clear()                          # st.cache_resource: works without a Streamlit runtime

@@ -16,16 +16,16 @@ def build_demo(data: str | Path, seed: int = 0, label: bool = True) -> Path:
     so that label filters, facets and the map have values. For demos and tests only."""
     import torch
 
-    from indexer.index import index_archive
-    from model import create_model
+    from cmr_search.indexer.index import index_archive
+    from cmr_search.model import create_model
     data = Path(data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = create_model("cmr-tiny").eval()
     index_archive(None, data=data, model=model, progress=False, prepare_cache=False)
     if label:
-        from search import connect
-        from ui.label_cmd import DEFAULT_PROMPTS
+        from cmr_search.search import connect
+        from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
         with connect(data, model=model) as client:
             client.label(DEFAULT_PROMPTS)
     return data

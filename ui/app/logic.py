@@ -14,7 +14,7 @@ FACET_FIELDS = {"sex": "sex", "vendor": "manufacturer", "labels": "labels"}
 
 def make_filter(fields: dict):
     """Sidebar values -> search.Filter (None when nothing is set); empty values are dropped."""
-    from search import Filter
+    from cmr_search.search import Filter
     kept = {k: (tuple(v) if isinstance(v, list) and k in ("age", "date", "field_strength") else v)
             for k, v in fields.items() if v not in (None, "", [], ())}
     return Filter(**kept) if kept else None
@@ -62,8 +62,8 @@ def kept_keys(basket: dict, threshold: float) -> list[str]:
 def cohort_from_basket(client, basket: dict, threshold: float, spec: dict):
     """The basket (above the threshold) as a search.Cohort: the query spec that produced it, the index
     it ran on, and its ranked keys; exports through Cohort.export."""
-    from search.cohort import FORMAT, Cohort
-    from search.collection import model_id
+    from cmr_search.search.cohort import FORMAT, Cohort
+    from cmr_search.search.collection import model_id
     keys = kept_keys(basket, threshold)
     scores = [float(basket[k]["score"]) if basket[k].get("score") is not None else None for k in keys]
     full = {"format": FORMAT, "query": spec.get("query") or "", "mode": spec.get("mode", "hybrid"),

@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import importlib
-import sys
-from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))     # `streamlit run` does not add the repo
-
-from ui.app import state  # noqa: E402
+from cmr_search.ui.app import state        # the installed package: `streamlit run` needs no path
 
 MODULES = {"Search": "search", "Study": "study", "Query by example": "example", "Cohort": "cohort",
            "Map": "map", "About": "about"}
@@ -19,4 +15,4 @@ state.init_session()
 st.sidebar.title(":material/cardiology: cmr-search")
 st.sidebar.radio("page", state.PAGES, key="page", label_visibility="collapsed")
 st.sidebar.caption(f"cohort basket: {len(st.session_state.basket)} studies")
-importlib.import_module(f"ui.app.screens.{MODULES[st.session_state.page]}").render()
+importlib.import_module(f"cmr_search.ui.app.screens.{MODULES[st.session_state.page]}").render()

@@ -50,7 +50,7 @@ def _cached(path: Path, make) -> Path:
 
 
 def load_views(cache: Path, array_path: str) -> dict[str, np.ndarray]:
-    from indexer.cache import load_arrays
+    from cmr_search.indexer.cache import load_arrays
     return load_arrays(cache, array_path)
 
 

@@ -26,7 +26,7 @@ def data_dir() -> Path:
 def _client(data: str):
     import torch
 
-    from search import connect
+    from cmr_search.search import connect
     # one query text at a time: one thread is faster than several fighting for a shared machine's cores
     torch.set_num_threads(int(os.environ.get("CMR_UI_THREADS", "1")))
     url = os.environ.get("CMR_UI_URL") or None                 # `cmr ui --url`: index on a Qdrant server

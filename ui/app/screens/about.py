@@ -67,7 +67,7 @@ def metrics_summary(card: dict) -> dict | None:
 
 def labeling_section(client) -> None:
     """Write zero-shot labels (`cmr label`'s default prompt sets) for every study, with a progress bar."""
-    from ui.label_cmd import DEFAULT_PROMPTS
+    from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
     st.subheader("Zero-shot labels")
     st.caption("Scores every indexed study against the prompt sets of `cmr label` ("
                + ", ".join(DEFAULT_PROMPTS) + ") and stores the top label, used by the label filter, "

@@ -83,7 +83,7 @@ def saved(client, cohort) -> None:
 
 
 def reopen(client, name: str) -> None:
-    from search.cohort import Cohort
+    from cmr_search.search.cohort import Cohort
     co = Cohort.load(cohorts_dir() / name)
     frame = co._fetch(client)
     st.session_state.basket = {r["study_key"]: r for r in frame.to_dicts()}
@@ -94,7 +94,7 @@ def reopen(client, name: str) -> None:
 def rerun(client, name: str) -> None:
     import warnings
 
-    from search.cohort import Cohort
+    from cmr_search.search.cohort import Cohort
     co = Cohort.load(cohorts_dir() / name)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")

@@ -82,7 +82,7 @@ def render() -> None:
     key = pick_study(client)
     if key is None:
         return
-    from search.client import to_frame
+    from cmr_search.search.client import to_frame
     row = to_frame(client.store.get([key])).to_dicts()[0]
     table = state.cache_table()
     paths = array_paths(table)

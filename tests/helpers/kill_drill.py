@@ -39,13 +39,13 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 @dataclass
 class Job:
-    """`python -m ui.cli ARGS` in its own process group, its stderr collected line by line."""
+    """`python -m cmr_search.ui.cli ARGS` in its own process group, its stderr collected line by line."""
     args: list[str]
     lines: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "ui.cli", *self.args], cwd=REPO, env=cli_env(),
+        self.proc = subprocess.Popen([sys.executable, "-m", "cmr_search.ui.cli", *self.args], cwd=REPO, env=cli_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                      start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)

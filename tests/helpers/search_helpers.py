@@ -1,4 +1,4 @@
-"""Study rows for the search tests (importable: pytest puts this folder on sys.path).
+"""Study rows for the search tests (tests.helpers.search_helpers).
 
 The text tower of a fresh cmr-tiny is the real MiniLM, so text embeddings are meaningful before any
 training; `aligned_rows` fakes a trained model by placing each study's vectors near the embedding of its
@@ -24,7 +24,7 @@ def _unit(a):
 
 def _terms(rng):
     """Sparse BM25-like weights over a 50-word vocabulary (indices 7, 14, ...)."""
-    from search.collection import Sparse
+    from cmr_search.search.collection import Sparse
     idx = sorted(rng.choice(50, size=int(rng.integers(2, 8)), replace=False) * 7)
     return Sparse([int(i) for i in idx], rng.uniform(0.2, 1.5, size=len(idx)).tolist())
 
@@ -54,9 +54,9 @@ def make_rows(n: int = 60, dim: int = 32, seed: int = 0, text_dim: int = 384) ->
 
 def aligned_rows(model, per_class: int = 6, seed: int = 1) -> list[dict]:
     """Studies whose vectors sit near their class phrase / impression in the model's text space."""
-    from model import embed_texts
-    from model.report_text import ReportTextEncoder
-    from search.terms import report_terms
+    from cmr_search.model import embed_texts
+    from cmr_search.model.report_text import ReportTextEncoder
+    from cmr_search.search.terms import report_terms
     rng = np.random.default_rng(seed)
     names = list(CLASSES)
     class_emb = embed_texts(model, [CLASSES[c] for c in names])

@@ -22,10 +22,10 @@ from typing import NamedTuple
 import pydicom
 from pydicom.datadict import dictionary_VR
 
-from indexer.dicom_fast import LONG_VRS, parse
-from indexer.dicom_headers import quiet_pydicom, read_header
-from indexer.dicom_io import check_decodable, read_frames
-from indexer.errors import DecoderMissingError, NotDicomError, PixelReadError
+from cmr_search.indexer.dicom_fast import LONG_VRS, parse
+from cmr_search.indexer.dicom_headers import quiet_pydicom, read_header
+from cmr_search.indexer.dicom_io import check_decodable, read_frames
+from cmr_search.indexer.errors import DecoderMissingError, NotDicomError, PixelReadError
 
 SEED_NAMES = ("tiny_cine", "tiny_lge", "bench_cine", "small_explicit", "small_implicit", "small_deflated",
               "small_big_endian", "small_no_preamble", "enhanced")
@@ -222,7 +222,7 @@ def seed_files(tmp: Path) -> dict[str, bytes]:
     """Small real DICOM files: a phantom `tiny` cine and LGE (uncompressed), a phantom `bench` cine (RLE
     Lossless), and hand-made variants from mr_files (8x8 explicit and implicit VR, Enhanced MR
     multi-frame, a raw data set without preamble, deflated, big endian)."""
-    from phantom.generate import generate_study
+    from cmr_search.phantom.generate import generate_study
     out: dict[str, bytes] = {}
     for profile, kinds in (("tiny", ("cine", "lge")), ("bench", ("cine",))):
         rec = generate_study(3, 0, profile, tmp / profile)
@@ -236,7 +236,7 @@ def seed_files(tmp: Path) -> dict[str, bytes]:
 
 def _hand_made(tmp: Path) -> dict[str, bytes]:
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
-    from mr_files import enhanced_mr, mr_dataset
+    from tests.helpers.mr_files import enhanced_mr, mr_dataset
     out = {"small_explicit": _save(mr_dataset(sop=SOP), tmp / "e.dcm")}
     for name, syntax in (("small_implicit", ImplicitVRLittleEndian),
                          ("small_deflated", DeflatedExplicitVRLittleEndian), ("small_big_endian", ExplicitVRBigEndian)):

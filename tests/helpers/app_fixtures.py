@@ -16,9 +16,9 @@ N_STUDIES = 12
 
 @pytest.fixture(scope="session")
 def ui_data(tmp_path_factory) -> Path:
-    from cache_helpers import make_fake_cache          # tests/model (on sys.path via tests/ui/conftest)
+    from tests.helpers.cache_helpers import make_fake_cache
 
-    from ui.app.indexing import build_demo
+    from cmr_search.ui.app.indexing import build_demo
     data = tmp_path_factory.mktemp("ui") / "data"
     import polars as pl
     cache = make_fake_cache(data / "cache", n=N_STUDIES, seed=3)
@@ -58,7 +58,7 @@ def result_keys(at, prefix: str = "r_open_") -> list[str]:
 @pytest.fixture(scope="session")
 def study_zip(tmp_path_factory) -> bytes:
     """One synthetic DICOM study, zipped (the upload of query by example)."""
-    from ui.cli import main
+    from cmr_search.ui.cli import main
     out = tmp_path_factory.mktemp("upload") / "archive"
     assert main(["synth", "--n", "1", "--profile", "tiny", "--seed", "5", "--out", str(out)]) == 0
     buf = io.BytesIO()

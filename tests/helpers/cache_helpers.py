@@ -53,6 +53,6 @@ def make_fake_cache(folder: str | Path, n: int = 24, seed: int = 0, with_truth: 
 
 def write_small_config(path: str | Path) -> Path:
     """The tests' 16-frame 32-px cmr-tiny as a JSON config file (for `cmr train --config FILE`)."""
-    from model_helpers import small_config
+    from tests.helpers.model_helpers import small_config
     small_config().save(path)
     return Path(path)

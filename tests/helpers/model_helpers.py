@@ -1,4 +1,4 @@
-"""Helpers shared by tests/model (importable because pytest puts this folder on sys.path)."""
+"""Helpers shared by the model, search and ui tests (tests.helpers.model_helpers)."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +7,7 @@ import torch
 def small_config(kind: str = "tiny", **video):
     """A cmr-tiny-shaped config with a short 16-frame clip at 32 px (fast tests)."""
     from dataclasses import replace
-    from model.config import load_config
+    from cmr_search.model.config import load_config
     cfg = load_config("cmr-tiny")
     layout = [["cine_sax", 6], ["cine_2ch", 2], ["cine_3ch", 2], ["cine_4ch", 2], ["lge_sax", 2],
               ["lge_2ch", 1], ["lge_3ch", 1]]
@@ -20,7 +20,7 @@ def small_config(kind: str = "tiny", **video):
 
 def random_batch(cfg, B: int = 4, seed: int = 0, missing_lge: bool = True):
     """(frames, view_ids, mask) for a config's clip spec; sample 0 misses its LGE views."""
-    from model.clip import VIEW_ID
+    from cmr_search.model.clip import VIEW_ID
     spec = cfg.clip_spec()
     g = torch.Generator().manual_seed(seed)
     frames = torch.rand(B, spec.n_frames, spec.size, spec.size, generator=g)

@@ -1,17 +1,16 @@
-"""Run by test_ddp.py under torchrun: a few DDP steps on CPU (gloo); prints one line per rank."""
+"""Run by tests/model/test_ddp.py under torchrun (`-m tests.helpers.ddp_worker`): a few DDP steps on CPU (gloo); prints one line per rank."""
 import sys
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).parent)]
 torch.set_num_threads(1)
 
-from model.model import CMRClip  # noqa: E402
-from model.train import TrainConfig, Trainer, cleanup_distributed  # noqa: E402
-from model_helpers import small_config  # noqa: E402
-from test_train import make_batches  # noqa: E402
+from cmr_search.model.model import CMRClip  # noqa: E402
+from cmr_search.model.train import TrainConfig, Trainer, cleanup_distributed  # noqa: E402
+from tests.helpers.model_helpers import small_config  # noqa: E402
+from tests.model.test_train import make_batches  # noqa: E402
 
 cfg = small_config()
 torch.manual_seed(0)

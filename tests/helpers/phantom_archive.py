@@ -6,8 +6,8 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-import phantom
-from phantom.generate import generate_archive
+import cmr_search.phantom as phantom
+from cmr_search.phantom.generate import generate_archive
 
 
 def _source_hash() -> str:

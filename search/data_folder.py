@@ -1,0 +1,48 @@
+"""The data folder: the one place that knows where each part of a cmr-search data folder lives.
+
+    DATA/
+      index/          the embedded Qdrant index (search.backends.edge)
+      cache/          the study cache written by `cmr prepare` (indexer.cache)
+        studies.parquet   one row per study (keys and coarse metadata, never raw identifiers)
+      model/          the checkpoint the index was built with (model.checkpoint)
+      link.parquet    study_key -> raw identifiers of the indexed studies (never in the index)
+
+Everything that reads or writes one of these paths asks a `DataFolder` for it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    root: Path                      # the data folder itself (default $CMR_DATA, else ./cmr-data)
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def index(self) -> Path:
+        """The embedded Qdrant index."""
+        return self.root / "index"
+
+    @property
+    def cache(self) -> Path:
+        """The study cache (`cmr prepare`)."""
+        return self.root / "cache"
+
+    @property
+    def studies_table(self) -> Path:
+        """The cache's table of studies (one row per study)."""
+        return self.cache / "studies.parquet"
+
+    @property
+    def model(self) -> Path:
+        """The checkpoint folder the index was built with."""
+        return self.root / "model"
+
+    @property
+    def link_table(self) -> Path:
+        """study_key -> raw identifiers of the indexed studies."""
+        return self.root / "link.parquet"
