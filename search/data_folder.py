@@ -6,6 +6,9 @@
         studies.parquet   one row per study (keys and coarse metadata, never raw identifiers)
       model/          the checkpoint the index was built with (model.checkpoint)
       link.parquet    study_key -> raw identifiers of the indexed studies (never in the index)
+      thumbs/         the workbench's cine GIFs and LGE stills (ui/app/media.py)
+      cohorts/        cohorts saved from the workbench; exports/: its CSV / Parquet exports
+      demo-archive/   the synthetic archive of `cmr demo`
 
 Everything that reads or writes one of these paths asks a `DataFolder` for it.
 """
@@ -46,3 +49,23 @@ class DataFolder:
     def link_table(self) -> Path:
         """study_key -> raw identifiers of the indexed studies."""
         return self.root / "link.parquet"
+
+    @property
+    def thumbs(self) -> Path:
+        """The workbench's image cache (ui/app/media.py): DATA/thumbs/<study_key>/."""
+        return self.root / "thumbs"
+
+    @property
+    def cohorts(self) -> Path:
+        """Cohorts saved from the workbench (*.cohort.json)."""
+        return self.root / "cohorts"
+
+    @property
+    def exports(self) -> Path:
+        """Cohort exports written by the workbench (CSV, Parquet)."""
+        return self.root / "exports"
+
+    @property
+    def demo_archive(self) -> Path:
+        """The synthetic archive `cmr demo` generates and indexes."""
+        return self.root / "demo-archive"
