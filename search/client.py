@@ -164,6 +164,18 @@ class Client:
         from .labeling import score_studies
         return score_studies(self, prompt_sets, _as_filter(filters), temperature, write, progress)
 
+    def near_duplicates(self, threshold: float = 0.98, k: int = 10, view: str = "study",
+                        filters: Filter | dict | None = None) -> pl.DataFrame:
+        """Pairs of studies whose `view` vectors have cosine >= threshold (repeat studies of one patient, a
+        study imported twice), found by exact kNN of every study (faiss, on the GPU where there is one;
+        search/neighbours.py), each pair once, best first: study_key_a, study_key_b, cosine, same_patient.
+        Only each study's k nearest are looked at: a NeighboursTruncatedWarning says when that hid pairs."""
+        _check_choice("view", view, VIEWS)
+        if not -1.0 <= float(threshold) <= 1.0 or int(k) < 1:
+            raise QueryError(f"threshold={threshold}, k={k}: a cosine in [-1, 1] and k >= 1, e.g. 0.98 and 10.")
+        from .neighbours import near_duplicates
+        return near_duplicates(self.store, float(threshold), int(k), view, _as_filter(filters))
+
     def cohort(self, query: str, k: int = 100, filters: Filter | dict | None = None, mode: str = "hybrid",
                view: str = "study"):
         """A saved query spec + its ranked keys (search/cohort.py)."""
