@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from cmr_search.model.clip import VIEW_ID  # noqa: E402
+from cmr_search.model.preprocess import VIEW_ID  # noqa: E402
 
 
 def rss_mib() -> float:

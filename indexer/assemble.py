@@ -1,4 +1,4 @@
-"""Study assembly: one study's typed series -> the cache arrays of model/clip.py, plus a QA record.
+"""Study assembly: one study's typed series -> the cache arrays of model/preprocess.py, plus a QA record.
 
 Steps: gather each view's instances (a SAX stack may span several series) and order them (stacks.py);
 read the cine SAX stack; locate the heart: the temporal variance (smoothed std over phases, the largest
@@ -21,7 +21,7 @@ from cmr_search.indexer.errors import AssemblyError
 from cmr_search.indexer.lv import find_lv
 from cmr_search.indexer.records import InstanceRecord, QARecord, SeriesType, StudyRecord
 from cmr_search.indexer.stacks import Plane, Slice, group_slices
-from cmr_search.model.clip import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE, CACHE_SPACING_MM, CINE_VIEWS, VIEWS
+from cmr_search.model.preprocess import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE, CACHE_SPACING_MM, CINE_VIEWS, VIEWS
 
 SMOOTH_MM = 12.0         # smoothing of the temporal-std map: the heart becomes one blob
 CENTRE_PRIOR_MM = 80.0   # activity further than this from the image centre is down-weighted
@@ -302,7 +302,7 @@ class _Assembler:
 
 
 def assemble_study(study: StudyRecord, types: dict[str, SeriesType]) -> tuple[dict[str, np.ndarray], QARecord]:
-    """Typed study -> (view name -> float16 array per model/clip.py, QA record).
+    """Typed study -> (view name -> float16 array per model/preprocess.py, QA record).
 
     Raises AssemblyError when the study has no usable cine view (nothing to cache)."""
     a = _Assembler(study, types)

@@ -35,7 +35,7 @@ from typing import Iterator
 import numpy as np
 import polars as pl
 
-from cmr_search.model.clip import CINE_VIEWS, LGE_VIEWS, build_clip
+from cmr_search.model.preprocess import CINE_VIEWS, LGE_VIEWS, build_clip
 
 FRESH_SEED = 0                             # seed of the untrained stand-in model
 FRESH_CONFIG = "cmr-tiny"

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .clip import ClipSpec
+from .preprocess import ClipSpec
 from .config import config_from_dict
 from .errors import CheckpointError
 

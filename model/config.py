@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .clip import ClipSpec
+from .preprocess import ClipSpec
 from .errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "configs"

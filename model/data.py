@@ -1,7 +1,7 @@
 """Training and evaluation data from the study cache (architecture.md §1).
 
     ds = CacheDataset("cmr-data/cache", spec)            # every study with arrays
-    frames, view_ids, mask, text, label = ds[0]         # one study, built by model.clip.build_clip
+    frames, view_ids, mask, text, label = ds[0]         # one study, built by model.preprocess.build_clip
     stream = BatchStream(ds, batch_size=64, seed=0)     # callable: stream(start) -> batches from there
     Trainer(model, cfg).fit(stream)                     # resume seeks instead of re-reading data
 
@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .clip import ClipSpec, build_clip
+from .preprocess import ClipSpec, build_clip
 from .errors import ModelError
 
 FINDINGS = ("lv_dilation", "lv_dysfunction", "rv_dilation", "rv_dysfunction", "lv_hypertrophy",
@@ -206,7 +206,7 @@ class CacheDataset:
         return len(self._memory)
 
     def _view_ids(self) -> np.ndarray:
-        from .clip import VIEW_ID
+        from .preprocess import VIEW_ID
         return np.asarray([VIEW_ID[v] for v, n in self.spec.layout for _ in range(n)], np.int64)
 
     def __getitem__(self, i: int):

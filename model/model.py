@@ -12,7 +12,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from .clip import ClipSpec
+from .preprocess import ClipSpec
 from .config import ModelConfig
 from .errors import TokenizerMissingError
 from .negation import affirmed_text

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .clip import CINE_VIEWS, LGE_VIEWS, VIEW_ID
+from .preprocess import CINE_VIEWS, LGE_VIEWS, VIEW_ID
 from .loss import ClipLoss
 
 CINE_IDS = torch.tensor([VIEW_ID[v] for v in CINE_VIEWS])

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..clip import VIEWS
+from ..preprocess import VIEWS
 from ..config import VideoConfig
 from ..errors import InputShapeError
 

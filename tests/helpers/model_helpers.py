@@ -20,7 +20,7 @@ def small_config(kind: str = "tiny", **video):
 
 def random_batch(cfg, B: int = 4, seed: int = 0, missing_lge: bool = True):
     """(frames, view_ids, mask) for a config's clip spec; sample 0 misses its LGE views."""
-    from cmr_search.model.clip import VIEW_ID
+    from cmr_search.model.preprocess import VIEW_ID
     spec = cfg.clip_spec()
     g = torch.Generator().manual_seed(seed)
     frames = torch.rand(B, spec.n_frames, spec.size, spec.size, generator=g)

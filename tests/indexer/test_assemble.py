@@ -11,7 +11,7 @@ from cmr_search.indexer.assemble import assemble_study, locate_heart, resample_p
 from cmr_search.indexer.errors import AssemblyError
 from cmr_search.indexer.records import SeriesType
 from cmr_search.indexer.scan import scan_archive
-from cmr_search.model.clip import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE
+from cmr_search.model.preprocess import CACHE_LGE_SLICES, CACHE_PHASES, CACHE_SIZE
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SUNNYBROOK = SHARED / "data" / "sunnybrook-cine"

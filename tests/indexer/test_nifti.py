@@ -5,7 +5,7 @@ import polars as pl
 
 from cmr_search.indexer.nifti import import_acdc, is_acdc
 from cmr_search.indexer.prepare import prepare
-from cmr_search.model.clip import CACHE_PHASES, CACHE_SIZE
+from cmr_search.model.preprocess import CACHE_PHASES, CACHE_SIZE
 
 
 def _patient(root, n, group, four_d=True):

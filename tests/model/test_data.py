@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cmr_search.model.clip import ClipSpec
+from cmr_search.model.preprocess import ClipSpec
 from cmr_search.model.data import BatchStream, CacheDataset, DataError, holdout_mask, read_keys
 
 from tests.helpers.cache_helpers import make_fake_cache

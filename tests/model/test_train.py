@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from cmr_search.model import embed_clips, embed_texts, load_checkpoint, save_checkpoint
-from cmr_search.model.clip import VIEW_ID, ClipSpec
+from cmr_search.model.preprocess import VIEW_ID, ClipSpec
 from cmr_search.model.model import CMRClip
 from cmr_search.model.train import TrainConfig, Trainer, lr_factor, view_dropout
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cmr_search.model.clip import VIEWS
+from cmr_search.model.preprocess import VIEWS
 
 from .state import data_dir
 

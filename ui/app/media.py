@@ -3,7 +3,7 @@
     cine_gif(data, key, arrays_path, "cine_sax")     # DATA/thumbs/<key>/cine_sax.gif (one cardiac cycle)
     lge_png(data, key, arrays_path, slice_index)     # DATA/thumbs/<key>/lge_sax_<i>.png
 
-Cache arrays are float16 in ~[0, 1] (model/clip.py); files are written once (atomically) and reused.
+Cache arrays are float16 in ~[0, 1] (model/preprocess.py); files are written once (atomically) and reused.
 """
 from __future__ import annotations
 
