@@ -178,8 +178,8 @@ def near_duplicate_pairs(vectors, threshold: float, k: int = 10, use: str | None
 
 
 def study_vectors(store, view: str = "study", filters=None) -> tuple[list[str], np.ndarray, list]:
-    """Every study's `view` vector from the index (studies without one are skipped): keys, (N, D) float32
-    normalised vectors, patient keys (None where unknown)."""
+    """Every study's `view` vector from the index (studies without one are skipped), in study_key order:
+    keys, (N, D) float32 normalised vectors, patient keys (None where unknown)."""
     keys, vecs, patients = [], [], []
     for hit in store.scroll(filters, vectors=[view], batch=1_024):
         v = hit.vectors.get(view)
@@ -188,12 +188,15 @@ def study_vectors(store, view: str = "study", filters=None) -> tuple[list[str], 
         keys.append(hit.key)
         vecs.append(v)
         patients.append(hit.payload.get("patient_key"))
-    return keys, normalise(np.asarray(vecs, np.float32)) if vecs else np.zeros((0, 0), np.float32), patients
+    order = sorted(range(len(keys)), key=keys.__getitem__)          # rows in study_key order: ties by key
+    keys, patients = [keys[i] for i in order], [patients[i] for i in order]
+    vecs = normalise(np.asarray([vecs[i] for i in order], np.float32)) if vecs else np.zeros((0, 0), np.float32)
+    return keys, vecs, patients
 
 
 def near_duplicates(store, threshold: float = 0.98, k: int = 10, view: str = "study", filters=None):
-    """The index's near-duplicate study pairs as a DataFrame: study_key_a, study_key_b, cosine, same_patient
-    (True/False, None where a patient key is missing), best first. A warning says when some studies have k
+    """The index's near-duplicate study pairs as a DataFrame: study_key_a < study_key_b, cosine, same_patient
+    (True/False, None where a patient key is missing), best first (then by keys). A warning says when some studies have k
     neighbours above the threshold (there may be more pairs: raise k)."""
     import warnings
 

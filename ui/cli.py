@@ -14,6 +14,7 @@ COMMANDS = {
     "index": ("cmr_search.ui.index_cmd", "embed an archive's studies and reports into the search index; push it to a server"),
     "search": ("cmr_search.ui.search_cmd", "find studies by a text query (image, report or hybrid)"),
     "similar": ("cmr_search.ui.similar_cmd", "find studies (or reports) similar to a study"),
+    "duplicates": ("cmr_search.ui.duplicates_cmd", "near-duplicate study pairs (repeat studies, double imports) by exact kNN"),
     "label": ("cmr_search.ui.label_cmd", "zero-shot labels for every study, written to the index"),
     "cohort": ("cmr_search.ui.cohort_cmd", "export a query as a cohort (CSV/Parquet + spec); re-run one"),
     "demo": ("cmr_search.ui.demo_cmd", "synthetic archive -> index -> three example queries (what `make demo` runs)"),
