@@ -2,15 +2,17 @@
 
     from cmr_search.search import connect, Filter
     c = connect("cmr-data", checkpoint="ckpt/")          # or connect(url="http://localhost:6333")
+    c = connect(Settings.from_env(data="cmr-data"))      # or with the Settings a command built
     c.search("amyloid LGE pattern", k=20, filters=Filter(sex="F", age=(40, 80)))  # -> polars.DataFrame
 
 Queries: an empty query is an error; a query longer than MAX_QUERY_CHARS is cut to that length with a
 QueryTruncatedWarning (the text tower reads at most 256 tokens, about 1,000-1,500 characters, anyway).
-The model is loaded once per client, on the first text query, and query embeddings are cached.
+The model is loaded once per client, on the first text query, and query embeddings are cached: the
+checkpoint is `Settings.resolve_checkpoint(shipped=False)` (explicit, $CMR_CHECKPOINT, DATA/model; never
+the shipped one: with none of them, ModelNotFoundError).
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -18,11 +20,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .backends.base import Hit
+from cmr_search.model.errors import CheckpointError, ModelError
+
+from .cohort import Cohort
 from .collection import DEFAULT_COLLECTION, VIEWS, model_id
 from .errors import IndexCorruptError, ModelNotFoundError, QueryError
 from .filters import Filter, to_filter
-from .store import Store, default_data
+from .labeling import score_studies
+from .results import RESULT_SCHEMA, to_frame  # noqa: F401  (RESULT_SCHEMA re-exported: the result columns)
+from .settings import Settings
+from .store import Store
 from .terms import query_terms
 
 MAX_QUERY_CHARS = 2_000
@@ -30,28 +37,22 @@ QUERY_CACHE = 1_024
 MODES = ("image", "report", "hybrid")
 LABEL_TEMPERATURE = 0.01        # softmax temperature of zero-shot label scores (CLIP's logit scale 100)
 
-RESULT_SCHEMA = {
-    "study_key": pl.Utf8, "score": pl.Float64, "age": pl.Float64, "sex": pl.Utf8, "study_date": pl.Utf8,
-    "manufacturer": pl.Utf8, "field_strength": pl.Float64, "views": pl.List(pl.Utf8),
-    "labels": pl.List(pl.Utf8), "impression": pl.Utf8,
-    "label_scores": pl.List(pl.Struct({"label": pl.Utf8, "score": pl.Float64})),
-    "patient_key": pl.Utf8, "model_name": pl.Utf8, "n_frames": pl.Int64, "model_id": pl.Utf8,
-}
-
 
 class QueryTruncatedWarning(UserWarning):
     """A text query longer than MAX_QUERY_CHARS was cut."""
 
 
 class Client:
-    def __init__(self, store: Store, checkpoint: str | Path | None = None, model=None,
-                 data: str | Path | None = None):
+    def __init__(self, store: Store, settings: Settings | None = None, model=None):
+        """`store`: the open index; `settings`: where the model comes from (its checkpoint, else
+        $CMR_CHECKPOINT, else DATA/model; default Settings.from_env()); `model`: an already-built model."""
         self.store = store
-        self._checkpoint, self._model, self._data = checkpoint, model, data
+        self.settings = settings if settings is not None else Settings.from_env()
+        self._model = model
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._report_queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._report_encoder = None
-        if model is not None or checkpoint is not None:
+        if model is not None or self.settings.checkpoint is not None:
             self.model                                     # load now: refuse a wrong size at connect
 
     def __enter__(self) -> "Client":
@@ -67,7 +68,7 @@ class Client:
     @property
     def model(self):
         if self._model is None:
-            self._model = _load_model(self._checkpoint, self._data)
+            self._model = _load_model(self.settings)
         if not getattr(self, "_checked", False):
             self.store.check_model_dim(self._model.embed_dim, f"model {model_id(self._model)}")
             self._checked = True
@@ -77,7 +78,7 @@ class Client:
         """A text query -> its L2-normalised embedding (cached per exact string)."""
         text = _clean_query(text)
         if text not in self._queries:
-            from cmr_search.model import embed_texts
+            from cmr_search.model import embed_texts        # torch: imported with the first text query
             self._queries[text] = embed_texts(self.model, [text])[0]
             while len(self._queries) > QUERY_CACHE:
                 self._queries.popitem(last=False)
@@ -88,7 +89,7 @@ class Client:
         text = _clean_query(text)
         if text not in self._report_queries:
             if self._report_encoder is None:
-                from cmr_search.model.report_text import ReportTextEncoder
+                from cmr_search.model.report_text import ReportTextEncoder     # torch + the sentence model
                 self._report_encoder = ReportTextEncoder()
             self._report_queries[text] = self._report_encoder.encode_query(text)
             while len(self._report_queries) > QUERY_CACHE:
@@ -161,7 +162,6 @@ class Client:
         against all `study` vectors in one batch; `labels` (the top label) and `label_scores` (softmax over
         the labels) are written to the payload. Returns study_key, label, score and score_<label> per label.
         progress: optional callable(fraction, message), e.g. a progress bar's update."""
-        from .labeling import score_studies
         return score_studies(self, prompt_sets, _as_filter(filters), temperature, write, progress)
 
     def near_duplicates(self, threshold: float = 0.98, k: int = 10, view: str = "study",
@@ -179,63 +179,64 @@ class Client:
     def cohort(self, query: str, k: int = 100, filters: Filter | dict | None = None, mode: str = "hybrid",
                view: str = "study"):
         """A saved query spec + its ranked keys (search/cohort.py)."""
-        from .cohort import Cohort
         return Cohort.build(self, query, k, _as_filter(filters), mode, view)
 
     def info(self) -> dict:
         return self.store.info()
 
 
-def connect(data: str | Path | None = None, url: str | None = None, api_key: str | None = None,
+def connect(data: Settings | str | Path | None = None, url: str | None = None, api_key: str | None = None,
             checkpoint: str | Path | None = None, *, model=None, collection: str = DEFAULT_COLLECTION,
             timeout: float | None = None, client=None, insecure: bool = False,
             tls_ca: str | Path | None = None) -> Client:
     """Open the index: embedded in DATA/index/ (default $CMR_DATA or ./cmr-data), or the Qdrant server
-    at `url` (default $QDRANT_URL when no data folder is given). `model`: an already-built model (tests,
-    the indexer) instead of a checkpoint; `client`: a qdrant-client object (tests: QdrantClient(':memory:')).
-    A server needs `api_key` (default $QDRANT_API_KEY) unless `insecure=True`; `tls_ca`: the PEM bundle of
-    a private CA for an https URL (default $QDRANT_TLS_CA)."""
-    store = Store.open(data=data, url=url, api_key=api_key, collection=collection, timeout=timeout,
-                       client=client, insecure=insecure, tls_ca=str(tls_ca) if tls_ca else None)
+    at `url` (default $QDRANT_URL when no data folder is given). `data` may instead be a Settings
+    (search/settings.py), which then says all of that; the keywords are a convenience that builds one
+    (Settings.for_search). `model`: an already-built model (tests, the indexer) instead of a checkpoint;
+    `client`: a qdrant-client object (tests: QdrantClient(':memory:')). A server needs `api_key` (default
+    $QDRANT_API_KEY) unless `insecure=True`; `tls_ca`: the PEM bundle of a private CA for an https URL
+    (default $QDRANT_TLS_CA)."""
+    settings = data if isinstance(data, Settings) else Settings.for_search(
+        data=data, url=url, api_key=api_key, checkpoint=checkpoint, tls_ca=tls_ca, insecure=insecure,
+        server_client=client is not None)
+    store = Store.open(settings, collection=collection, timeout=timeout, client=client)
     try:
-        return Client(store, checkpoint=checkpoint, model=model, data=data)
+        return Client(store, settings, model=model)
     except BaseException:
         store.close()
         raise
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _load_model(checkpoint, data):
-    tried = []
-    for cand in (checkpoint, os.environ.get("CMR_CHECKPOINT"), Path(data or default_data()) / "model"):
-        if cand is None or cand == "":
-            continue
-        tried.append(str(cand))
-        from cmr_search.model import create_model
-        from cmr_search.model.checkpoint import is_checkpoint_folder
-        if is_checkpoint_folder(cand):
-            return _load_folder(str(cand), Path(data or default_data()))
-        if cand is checkpoint:                      # explicit: a config name (untrained) or an error
-            if not Path(str(cand)).exists():
-                warnings.warn(f"{cand!r} is a model config, not a trained checkpoint: query embeddings "
-                              "are only meaningful against an index built by the same weights.")
-            return create_model(str(cand))
-    raise ModelNotFoundError(tried or ["nothing"])
+def _load_model(settings: Settings):
+    """The query encoder: the first of Settings.resolve_checkpoint(shipped=False); an explicit name that
+    is no checkpoint folder is a model config (untrained) or an error (create_model's)."""
+    from cmr_search.model import create_model          # torch: only when a query must be encoded
+    from cmr_search.model.checkpoint import is_checkpoint_folder
+    found, tried = settings.resolve_checkpoint(shipped=False)
+    if found is None:
+        raise ModelNotFoundError(tried or ["nothing"])
+    if is_checkpoint_folder(found):
+        return _load_folder(found, settings)
+    if not Path(found).exists():                        # explicit: a config name (untrained) or an error
+        warnings.warn(f"{found!r} is a model config, not a trained checkpoint: query embeddings "
+                      "are only meaningful against an index built by the same weights.")
+    return create_model(found)
 
 
-def _load_folder(folder: str, data: Path):
+def _load_folder(folder: str, settings: Settings):
     """A checkpoint folder -> model. Damaged files (truncated weights, garbled JSON) become one clear
     error naming the folder, never a traceback: for DATA/model, the rebuild that writes it again."""
     from cmr_search.model import create_model
-    from cmr_search.model.errors import CheckpointError, ModelError
     try:
         return create_model(folder)
     except ModelError:
         raise
     except Exception as e:                          # safetensors, json and torch errors of a damaged file
         reason = f"its model files cannot be read: {type(e).__name__}: {' '.join(str(e).split())[:160]}"
-        if Path(folder).resolve() == (data / "model").resolve():
-            raise IndexCorruptError(f"the model saved beside the index at {folder}", reason, str(data)) from None
+        if Path(folder).resolve() == settings.folder.model.resolve():
+            raise IndexCorruptError(f"the model saved beside the index at {folder}", reason,
+                                    str(settings.data)) from None
         raise CheckpointError(f"checkpoint {folder}: {reason}. Copy or train it again.") from None
 
 
@@ -264,15 +265,3 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 def _as_filter(filters) -> Filter | None:
     return to_filter(filters)
-
-
-def to_frame(hits: list[Hit]) -> pl.DataFrame:
-    """Hits -> the result DataFrame (architecture.md §8), best first, fixed columns and types."""
-    rows = []
-    for h in hits:
-        row = {c: h.payload.get(c) for c in RESULT_SCHEMA}
-        row["score"] = h.score
-        row["label_scores"] = [{"label": k, "score": float(v)}
-                               for k, v in sorted((h.payload.get("label_scores") or {}).items())]
-        rows.append(row)
-    return pl.DataFrame(rows, schema=RESULT_SCHEMA, strict=False)

@@ -22,9 +22,9 @@ import polars as pl
 from .collection import model_id
 from .errors import QueryError
 from .filters import Filter
+from .results import to_frame
 
 FORMAT = "cmr-search/cohort-1"
-LINK_FILE = "link.parquet"
 
 
 class CohortDriftWarning(UserWarning):
@@ -77,7 +77,7 @@ class Cohort:
     # ---- export -----------------------------------------------------------------------------------
     def export(self, path: str | Path, client=None, link: str | Path | None = None) -> Path:
         """Write rank, study_key, score and payload fields to .csv or .parquet. `link`: a link.parquet to
-        join the raw identifiers (honest-broker step only; never written otherwise)."""
+        join the raw identifiers (honest-broker step only; never written otherwise): DataFolder.link_table."""
         path = Path(path)
         if path.suffix not in (".csv", ".parquet"):
             raise QueryError(f"cohort export to {path.name}: use a .csv or .parquet file name.")
@@ -94,7 +94,6 @@ class Cohort:
     def _fetch(self, client) -> pl.DataFrame:
         if client is None:
             raise QueryError("this cohort was loaded from a file: pass client= to fetch its payloads.")
-        from .client import to_frame
         hits = client.store.get(self.keys)
         for h, s in zip(hits, self.scores):
             h.score = s

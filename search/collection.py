@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CollectionOptionsError, PayloadError, QueryError
+from .errors import CollectionOptionsError, EmbedSizeMismatchError, PayloadError, QueryError
 
 DEFAULT_COLLECTION = "cmr_studies"
 VECTORS = ("study", "cine", "lge", "report")          # named vectors in the model's space, all cosine
@@ -128,7 +128,6 @@ def as_vector(v, dim: int, name: str, key: str) -> list[float] | None:
         return None
     a = np.asarray(v, np.float32).reshape(-1)
     if a.size != dim:
-        from .errors import EmbedSizeMismatchError
         raise EmbedSizeMismatchError(dim, a.size, "this collection", f"vector {name!r} of study {key!r}")
     if not np.isfinite(a).all() or not a.any():
         raise PayloadError(f"vector {name!r} of study {key!r} is zero or not finite; re-embed the study.")

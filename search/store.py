@@ -1,5 +1,6 @@
 """`Store`: the one interface to the index, over two backends (architecture.md §3).
 
+    store = Store.open(settings, dim=model.embed_dim)              # settings: search.settings.Settings
     store = Store.open(data="cmr-data", dim=model.embed_dim)     # embedded, created if absent
     store = Store.open(url="http://localhost:6333", api_key=...)  # Qdrant server
     store.upsert_studies(rows)                                    # rows: see search/collection.py
@@ -11,7 +12,6 @@ ties broken by study key, so both backends and re-runs give the same order.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -22,6 +22,7 @@ from .collection import (DEFAULT_COLLECTION, MULTI_VECTORS, PAYLOAD_INDEXES, SPA
                          VECTORS, CollectionOptions, as_sparse, layout, point_id, study_point)
 from .errors import EmbedSizeMismatchError, IndexMissingError, QueryError, StudyNotFoundError
 from .filters import Filter, as_conditions
+from .settings import Settings
 
 MAX_LIMIT = 10_000
 UPSERT_BATCH = 256
@@ -30,8 +31,8 @@ REPORT_TEXT_DIM = 384      # report-text vectors of a new collection: all-MiniLM
 
 
 def default_data() -> Path:
-    """$CMR_DATA, else ./cmr-data (architecture.md §8)."""
-    return Path(os.environ.get("CMR_DATA") or "cmr-data")
+    """$CMR_DATA, else ./cmr-data (architecture.md §8): Settings.from_env().data."""
+    return Settings.from_env().data
 
 
 class Store:
@@ -41,16 +42,21 @@ class Store:
 
     # ---- open / create ----------------------------------------------------------------------------
     @classmethod
-    def open(cls, data: str | Path | None = None, url: str | None = None, api_key: str | None = None,
+    def open(cls, data: Settings | str | Path | None = None, url: str | None = None, api_key: str | None = None,
              collection: str = DEFAULT_COLLECTION, dim: int | None = None, timeout: float | None = None,
              client=None, insecure: bool = False, tls_ca: str | None = None,
              options: CollectionOptions | None = None, text_dim: int | None = REPORT_TEXT_DIM) -> "Store":
-        """Open the collection; create it when absent and `dim` is given. url (or $QDRANT_URL) or a
-        qdrant-client `client` selects the server backend, otherwise the embedded store in DATA/index/.
-        A server URL needs an API key unless `insecure`; `tls_ca`: a private CA bundle (backends/server.py).
+        """Open the collection; create it when absent and `dim` is given. `data`: the Settings to open
+        (search/settings.py), or the data folder, with `url`, `api_key`, `insecure` and `tls_ca` beside it
+        (completed by Settings.for_search: a data folder given means its embedded index, $QDRANT_URL
+        applies only when neither it nor a URL nor `client` is given). A server URL or a qdrant-client
+        `client` selects the server backend, otherwise the embedded store in DATA/index/. A server URL
+        needs an API key unless `insecure`; `tls_ca`: a private CA bundle (backends/server.py).
         `options`: shards, replicas, quantization of a collection created now (collection.CollectionOptions);
         `text_dim`: size of its report-text vectors (None: none)."""
-        backend = _backend(data, url, api_key, collection, timeout, client, insecure, tls_ca)
+        settings = data if isinstance(data, Settings) else Settings.for_search(
+            data=data, url=url, api_key=api_key, tls_ca=tls_ca, insecure=insecure, server_client=client is not None)
+        backend = _backend(settings, collection, timeout, client)
         try:
             size = backend.vector_size()
             if size is None and dim is None:
@@ -213,15 +219,83 @@ class Store:
                 "dim": self.dim, "report_text_dim": self.text_dim, "points": self.count(),
                 "model_ids": [v for v, _ in self.facet("model_id", limit=10)]}
 
+    # ---- whole collections: what `cmr index` needs beyond reads and writes --------------------------
+    @property
+    def where(self) -> str:
+        """The store, in words: the embedded index's folder or the server's URL."""
+        return self.backend.where
 
-def _backend(data, url, api_key, collection, timeout, client, insecure=False, tls_ca=None) -> Backend:
-    url = url or (None if client is not None or data is not None else os.environ.get("QDRANT_URL"))
-    if client is not None or url:
+    @property
+    def is_embedded(self) -> bool:
+        """True for the embedded index in DATA/index (False for a Qdrant server)."""
+        return self.backend.name == "embedded"
+
+    def present(self, keys: list[str]) -> list[Hit]:
+        """The studies of `keys` that are in the collection, with their payload (missing ones left out)."""
+        return self.backend.retrieve([point_id(k) for k in keys], False)
+
+    def copy_to(self, other: "Store", batch: int = 256, progress=None) -> int:
+        """Copy every point (vectors and payload, same ids) into `other`, `batch` points at a time;
+        `progress(n)` is called after each batch of n. Returns the point count of `other` afterwards."""
+        page: list = []
+        for hit in self.scroll(vectors=True, batch=batch):
+            page.append((hit.id, hit.vectors, hit.payload))
+            if len(page) >= batch:
+                other.backend.upsert(page)
+                if progress is not None:
+                    progress(len(page))
+                page = []
+        if page:
+            other.backend.upsert(page)
+            if progress is not None:
+                progress(len(page))
+        return other.count()
+
+    @staticmethod
+    def check_server(url: str | None, api_key: str | None = None, insecure: bool = False,
+                     tls_ca: str | None = None) -> None:
+        """Refuse a server that `open` would refuse (no URL; no API key unless `insecure`; an unusable
+        TLS CA) before any work is done (backends/server.py)."""
+        from .backends.server import client_options
+        client_options(url, api_key, insecure, tls_ca)
+
+    @staticmethod
+    def drop(data: str | Path | None = None, url: str | None = None, api_key: str | None = None, client=None,
+             *, insecure: bool = False, tls_ca: str | None = None, collection: str = DEFAULT_COLLECTION) -> None:
+        """Delete the collection: the server's (url or a qdrant-client `client`), else the embedded one in
+        DATA/index; the next `open` with a `dim` creates it anew. An embedded index that another process
+        holds is refused; a damaged one is removed (that is what a rebuild is for)."""
+        if url or client is not None:
+            from .backends.server import ServerBackend
+            b = ServerBackend(collection, url=url, api_key=api_key, client=client, insecure=insecure,
+                              tls_ca=tls_ca)
+            if b.vector_size() is not None:
+                b.client.delete_collection(collection)
+            if client is None:
+                b.close()
+            return
+        import shutil
+
+        from .backends.edge import EdgeBackend
+        from .data_folder import DataFolder
+        from .errors import IndexCorruptError
+        index = DataFolder(data if data is not None else default_data()).index
+        try:
+            EdgeBackend(index, collection).close()           # opening it checks nobody else holds it
+        except IndexCorruptError:
+            pass                                              # damaged: exactly what a rebuild is for
+        shutil.rmtree(index / collection, ignore_errors=True)
+        (index / f"{collection}.check").unlink(missing_ok=True)
+
+
+def _backend(settings: Settings, collection: str, timeout: float | None, client=None) -> Backend:
+    """The server backend for a URL or a qdrant-client `client`, else the embedded one in DATA/index.
+    Each backend module is imported only when used: qdrant-client and the embedded engine are heavy."""
+    if client is not None or settings.url:
         from .backends.server import DEFAULT_TIMEOUT_S, ServerBackend
-        return ServerBackend(collection, url=url, api_key=api_key, timeout=timeout or DEFAULT_TIMEOUT_S,
-                             client=client, insecure=insecure, tls_ca=tls_ca)
+        return ServerBackend(collection, timeout=timeout or DEFAULT_TIMEOUT_S, client=client, settings=settings)
     from .backends.edge import EdgeBackend
-    return EdgeBackend(Path(data or default_data()) / "index", collection)
+    return EdgeBackend(settings.folder.index, collection)
 
 
 def _ranked(hits: list[Hit]) -> list[Hit]:

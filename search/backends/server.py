@@ -3,6 +3,7 @@
 Security (docs/privacy.md): a connection by URL needs an API key (api_key, else $QDRANT_API_KEY) unless
 `insecure=True` (`--insecure`) says the server has no authentication on purpose; an https URL is verified
 against the system CAs, or against a private CA bundle (tls_ca, else $QDRANT_TLS_CA; `--tls-ca FILE`).
+The environment is read by search.settings.Settings, never here.
 
 Tests pass `QdrantClient(":memory:")` (qdrant-client's local mode) as the stand-in for the server's API;
 it is not a product backend (architecture.md §3). Every call is wrapped so that an unreachable server gives
@@ -11,7 +12,6 @@ ServerUnreachableError quickly instead of a long traceback or a hang.
 from __future__ import annotations
 
 import functools
-import os
 import ssl
 import warnings
 from typing import Iterator
@@ -21,6 +21,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ..errors import SearchError, ServerSecurityError, ServerUnreachableError
 from ..filters import Conditions
+from ..settings import Settings
 from .base import RRF_K, Backend, Hit, Sparse
 
 DEFAULT_TIMEOUT_S = 10
@@ -49,21 +50,23 @@ def _guard(fn):
     return wrapper
 
 
-def client_options(url: str | None, api_key: str | None = None, insecure: bool = False,
+def client_options(settings: Settings | str | None, api_key: str | None = None, insecure: bool = False,
                    tls_ca: str | None = None) -> dict:
-    """QdrantClient keyword arguments for a server URL: url, api_key and, with a private CA, verify."""
+    """QdrantClient keyword arguments for a server: url, api_key and, with a private CA, verify. `settings`:
+    the Settings to connect with, or (older callers) a URL, the key, insecure and the CA, which
+    Settings.for_server completes from the environment."""
+    s = settings if isinstance(settings, Settings) else Settings.for_server(settings, api_key, tls_ca, insecure)
+    url = s.url
     if not url:
         raise ServerSecurityError("no Qdrant server URL: pass --url / url=... or set QDRANT_URL.")
-    key = api_key or os.environ.get("QDRANT_API_KEY") or None
-    if key is None and not insecure:
+    if s.missing_api_key:
         raise ServerSecurityError(
             f"refusing to connect to the Qdrant server at {url} without an API key: set QDRANT_API_KEY or "
             "pass --api-key (api_key=... in Python); or pass --insecure (insecure=True) for a server without "
             "authentication on a network you trust.")
-    opts = {"url": url, "api_key": key}
-    ca = tls_ca or os.environ.get("QDRANT_TLS_CA") or None
-    if ca:
-        opts["verify"] = _ca_context(url, ca)
+    opts = {"url": url, "api_key": s.api_key}
+    if s.tls_ca:
+        opts["verify"] = _ca_context(url, s.tls_ca)
     return opts
 
 
@@ -86,12 +89,16 @@ class ServerBackend(Backend):
 
     def __init__(self, collection: str, url: str | None = None, api_key: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, client: QdrantClient | None = None,
-                 insecure: bool = False, tls_ca: str | None = None):
+                 insecure: bool = False, tls_ca: str | None = None, *, settings: Settings | None = None):
+        """`settings`: the server to reach (search.settings); else `url`, `api_key`, `insecure`, `tls_ca`,
+        completed from the environment by Settings.for_server. `client`: a qdrant-client object instead."""
         self.collection = collection
+        if settings is not None:
+            url = settings.url
         self.where = url or ":memory:"
         if client is None:
-            client = QdrantClient(**client_options(url, api_key, insecure, tls_ca),
-                                  timeout=int(max(1, timeout)), check_compatibility=False)
+            s = settings if settings is not None else Settings.for_server(url, api_key, tls_ca, insecure)
+            client = QdrantClient(**client_options(s), timeout=int(max(1, timeout)), check_compatibility=False)
         self.client = client
 
     @_guard
