@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from cmr_search.indexer.dicom_io import read_frames
 from cmr_search.indexer.errors import AssemblyError
 from cmr_search.indexer.lv import find_lv
 from cmr_search.indexer.records import InstanceRecord, QARecord, SeriesType, StudyRecord
@@ -33,7 +34,6 @@ LV_MIN_SLICES = 7        # the LV search looks at no fewer slices than this (the
 
 def _read(instances: list[InstanceRecord]) -> np.ndarray:
     """Pixels of `instances` as (N, H, W) float32 (dicom_io does the decoding)."""
-    from cmr_search.indexer.dicom_io import read_frames
     return np.asarray(read_frames(instances), np.float32)
 
 

@@ -18,7 +18,6 @@ import errno
 import hashlib
 import io
 import os
-import re
 import time
 import zipfile
 from pathlib import Path
@@ -28,6 +27,7 @@ import polars as pl
 
 from cmr_search.indexer.errors import DiskFullError
 from cmr_search.indexer.records import ErrorRecord
+from cmr_search.model.atomic import atomic_write, stale_temps
 
 LINK_COLUMNS = ("study_key", "patient_key", "study_instance_uid", "accession_number", "source_path")
 FLUSH_SECONDS = 1.0       # part files are written at least this often while studies complete
@@ -44,22 +44,48 @@ def fingerprint(files: list[tuple[str, int, int]], extra: str = "") -> str:
     return h.hexdigest()[:24]
 
 
-_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")      # .<name>.<pid>.tmp, as _atomic_write names them
+class CacheFolder:
+    """Where each file of a study cache folder lives (DATA/cache, or the --out of `cmr prepare`)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def studies_table(self) -> Path:
+        return self.root / "studies.parquet"
+
+    @property
+    def link_table(self) -> Path:
+        return self.root / "link.parquet"
+
+    @property
+    def errors_table(self) -> Path:
+        return self.root / "errors.parquet"
+
+    @property
+    def arrays(self) -> Path:
+        return self.root / "arrays"
+
+    @property
+    def parts(self) -> Path:
+        return self.root / "parts"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync, rename over `path`; on any failure remove the
-    temp file. No space left (ENOSPC, EDQUOT) becomes DiskFullError."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+def _write_bytes(data: bytes):
+    """A writer for atomic_write that goes through this module's `open` (tests hook it: test_disk_full)."""
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    return write
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """model.atomic.atomic_write (temp file .NAME.PID.tmp beside `path`, fsync, rename; the temp file is
+    removed on any failure), with no space left (ENOSPC, EDQUOT) raised as DiskFullError."""
+    try:
+        atomic_write(path, _write_bytes(data))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(f"no space left on the disk of {path.parent} (writing {path.name}): free some "
                                 "space, or give another folder (--out / --data), then run the same command "
                                 "again; what was cached before is kept and skipped.") from None
@@ -68,31 +94,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def remove_stale_temps(folder: Path) -> int:
     """Delete temp files that a killed process left in `folder` (its pid is gone); returns how many."""
-    n = 0
-    for f in folder.glob(".*.tmp") if folder.is_dir() else ():
-        m = _TEMP.match(f.name)
-        if m and not _pid_alive(int(m.group(1))):
-            f.unlink(missing_ok=True)
-            n += 1
-    return n
+    stale = stale_temps(folder)
+    for f in stale:
+        f.unlink(missing_ok=True)
+    return len(stale)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
     buf = io.BytesIO()
     df.write_parquet(buf)
-    _atomic_write(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 def write_arrays(out: str | Path, key: str, views: dict[str, np.ndarray]) -> str:
@@ -103,7 +114,7 @@ def write_arrays(out: str | Path, key: str, views: dict[str, np.ndarray]) -> str
         for v, a in views.items():                                                   # at a faster level
             with z.open(f"{v}.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.asarray(a, np.float16), allow_pickle=False)
-    _atomic_write(Path(out) / rel, buf.getvalue())
+    write_atomic(Path(out) / rel, buf.getvalue())
     return rel
 
 
@@ -124,21 +135,22 @@ class CacheWriter:
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
-        for sub in ("arrays", "parts"):
-            (self.out / sub).mkdir(parents=True, exist_ok=True)
-            remove_stale_temps(self.out / sub)
+        self.folder = CacheFolder(self.out)
+        for sub in (self.folder.arrays, self.folder.parts):
+            sub.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(sub)
         remove_stale_temps(self.out)
-        for old in (self.out / "parts").glob("errors-*.parquet"):
+        for old in self.folder.parts.glob("errors-*.parquet"):
             old.unlink()                                     # errors describe the latest run only
         self.rows: list[dict] = []
         self.links: list[dict] = []
         self.errors: list[ErrorRecord] = []
         self.last_flush = time.monotonic()
-        self.n_parts = len(list((self.out / "parts").glob("*.parquet")))
+        self.n_parts = len(list(self.folder.parts.glob("*.parquet")))
 
     def done(self) -> dict[str, str]:
         """study_key -> source_fingerprint of studies already cached whose arrays exist."""
-        df = _read_tables([self.out / "studies.parquet", *sorted((self.out / "parts").glob("studies-*.parquet"))])
+        df = _read_tables([self.folder.studies_table, *sorted(self.folder.parts.glob("studies-*.parquet"))])
         if df is None:
             return {}
         return {k: fp for k, fp, rel in df.select("study_key", "source_fingerprint", "array_path").iter_rows()
@@ -159,24 +171,24 @@ class CacheWriter:
 
     def _part(self, kind: str) -> Path:
         self.n_parts += 1
-        return self.out / "parts" / f"{kind}-{time.time_ns()}-{os.getpid()}-{self.n_parts:06d}.parquet"
+        return self.folder.parts / f"{kind}-{time.time_ns()}-{os.getpid()}-{self.n_parts:06d}.parquet"
 
     def flush(self) -> None:
         """Write what is buffered as new part files (links before studies, so a row always has a link)."""
         if self.rows:
-            _atomic_parquet(pl.DataFrame(self.links, schema={c: pl.Utf8 for c in LINK_COLUMNS}), self._part("link"))
-            _atomic_parquet(pl.DataFrame(self.rows, infer_schema_length=None), self._part("studies"))
+            write_parquet_atomic(pl.DataFrame(self.links, schema={c: pl.Utf8 for c in LINK_COLUMNS}), self._part("link"))
+            write_parquet_atomic(pl.DataFrame(self.rows, infer_schema_length=None), self._part("studies"))
             self.rows, self.links = [], []
         if self.errors:
-            _atomic_parquet(pl.DataFrame([e.__dict__ for e in self.errors],
+            write_parquet_atomic(pl.DataFrame([e.__dict__ for e in self.errors],
                                          schema={"path": pl.Utf8, "study": pl.Utf8, "stage": pl.Utf8,
                                                  "reason": pl.Utf8}), self._part("errors"))
             self.errors = []
         self.last_flush = time.monotonic()
 
-    def _merge(self, kind: str, final: str, keep_keys: set[str] | None) -> pl.DataFrame | None:
-        parts = sorted((self.out / "parts").glob(f"{kind}-*.parquet"))
-        df = _read_tables([self.out / final, *parts])
+    def _merge(self, kind: str, final: Path, keep_keys: set[str] | None) -> pl.DataFrame | None:
+        parts = sorted(self.folder.parts.glob(f"{kind}-*.parquet"))
+        df = _read_tables([final, *parts])
         if df is not None and "study_key" in df.columns:
             df = df.unique("study_key", keep="last", maintain_order=True)
             if keep_keys is not None:
@@ -188,19 +200,19 @@ class CacheWriter:
         keep_keys (gone from the archive) with their arrays. Returns the studies table."""
         self.flush()
         errors_schema = {"file": pl.Utf8, "study": pl.Utf8, "stage": pl.Utf8, "reason": pl.Utf8}
-        studies, s_parts = self._merge("studies", "studies.parquet", keep_keys)
-        links, l_parts = self._merge("link", "link.parquet", keep_keys)
-        errors = _read_tables(sorted((self.out / "parts").glob("errors-*.parquet")))
+        studies, s_parts = self._merge("studies", self.folder.studies_table, keep_keys)
+        links, l_parts = self._merge("link", self.folder.link_table, keep_keys)
+        errors = _read_tables(sorted(self.folder.parts.glob("errors-*.parquet")))
         errors = errors.rename({"path": "file"}) if errors is not None else pl.DataFrame(schema=errors_schema)
         studies = studies if studies is not None else pl.DataFrame({"study_key": []}, schema={"study_key": pl.Utf8})
-        _atomic_parquet(studies, self.out / "studies.parquet")
-        _atomic_parquet(links if links is not None else pl.DataFrame(schema={c: pl.Utf8 for c in LINK_COLUMNS}),
-                        self.out / "link.parquet")
-        _atomic_parquet(errors, self.out / "errors.parquet")
-        for p in (self.out / "parts").glob("*.parquet"):
+        write_parquet_atomic(studies, self.folder.studies_table)
+        write_parquet_atomic(links if links is not None else pl.DataFrame(schema={c: pl.Utf8 for c in LINK_COLUMNS}),
+                        self.folder.link_table)
+        write_parquet_atomic(errors, self.folder.errors_table)
+        for p in self.folder.parts.glob("*.parquet"):
             p.unlink()
         if keep_keys is not None:
-            for npz in (self.out / "arrays").glob("*.npz"):
+            for npz in self.folder.arrays.glob("*.npz"):
                 if npz.stem not in keep_keys:
                     npz.unlink()
         return studies

@@ -13,6 +13,8 @@ import os
 import warnings
 from pathlib import Path
 
+from cmr_search.indexer.errors import SaltError
+
 KEY_CHARS = 20                 # hex characters kept from the HMAC (80 bits)
 SALT_BYTES = 32
 PROJECT_ROOT = Path(__file__).resolve().parents[1]      # the source tree: never a place for the salt
@@ -29,7 +31,6 @@ def load_or_create_salt(path: str | Path | None = None, not_inside: tuple[str | 
 
     not_inside: folders the salt must not live in (the study cache, which is copied to training
     machines); a new salt is never created inside this project's folder (it could be committed)."""
-    from cmr_search.indexer.errors import SaltError
     path = Path(path) if path else default_salt_path()
     for folder in not_inside:
         if _is_under(path, Path(folder)):
@@ -46,7 +47,6 @@ def load_or_create_salt(path: str | Path | None = None, not_inside: tuple[str | 
 
 
 def _read_salt(path: Path) -> bytes:
-    from cmr_search.indexer.errors import SaltError
     try:
         salt = path.read_bytes()
     except OSError as e:

@@ -9,16 +9,19 @@ base first). The heart is located and cropped exactly as for DICOM (assemble.py)
 """
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Iterator
 
+import nibabel as nib
 import numpy as np
 
 from cmr_search.indexer.assemble import crop_plane, locate_heart, normalise, resample_phases
-from cmr_search.indexer.records import QARecord
+from cmr_search.indexer.cache import fingerprint, write_arrays
+from cmr_search.indexer.identifiers import patient_key, study_key
+from cmr_search.indexer.records import ErrorRecord, QARecord
 from cmr_search.indexer.stacks import Plane
+from cmr_search.indexer.study_rows import PrepareResult, study_row
 
 
 def is_acdc(root) -> bool:
@@ -42,7 +45,6 @@ def read_info(path: Path) -> dict:
 
 def _load_cine(folder: Path, info: dict, warnings: list[str]) -> tuple[np.ndarray, tuple[float, float]]:
     """-> stack (S, T, H, W) float32 with ED first, in-plane spacing (row, col) mm."""
-    import nibabel as nib
     four_d = folder / f"{folder.name}_4d.nii.gz"
     if four_d.exists():
         img = nib.load(str(four_d))
@@ -97,10 +99,6 @@ def import_acdc(root) -> Iterator[tuple[str, dict[str, np.ndarray], dict]]:
 
 def prepare_acdc(root, writer, salt: bytes, t0: float, progress: bool):
     """prepare() for an ACDC folder: every patient becomes a cine SAX study (serial; NIfTI is fast)."""
-    from cmr_search.indexer.cache import fingerprint, write_arrays
-    from cmr_search.indexer.identifiers import patient_key, study_key
-    from cmr_search.indexer.prepare import PrepareResult, study_row
-    from cmr_search.indexer.records import ErrorRecord
     done, keys, built, failed = writer.done(), set(), 0, 0
     for source, views, info in import_acdc(root):
         key, fp = study_key(source, salt), fingerprint(info["files"])

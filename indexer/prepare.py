@@ -10,30 +10,24 @@ the run: it becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/I
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import polars as pl
+from tqdm import tqdm
 
+from cmr_search.indexer.assemble import assemble_study
 from cmr_search.indexer.cache import CacheWriter, fingerprint, write_arrays
+from cmr_search.indexer.errors import CorruptPixelsError
 from cmr_search.indexer.identifiers import load_or_create_salt, patient_key, study_key
-from cmr_search.indexer.records import ErrorRecord, QARecord, StudyRecord
+from cmr_search.indexer.nifti import is_acdc, prepare_acdc
+from cmr_search.indexer.records import ErrorRecord, StudyRecord
 from cmr_search.indexer.redact import redact_report
 from cmr_search.indexer.reports import extract_impression, join_reports, read_reports
-
-
-@dataclass
-class PrepareResult:
-    out: Path
-    studies: pl.DataFrame      # the merged studies table
-    n_assembled: int           # studies (re)built this run
-    n_skipped: int             # unchanged studies kept from an earlier run
-    n_failed: int              # studies that could not be cached this run
-    n_errors: int              # rows of errors.parquet
-    seconds: float
+from cmr_search.indexer.scan import scan_archive
+from cmr_search.indexer.series_typing import type_study
+from cmr_search.indexer.study_rows import PrepareResult, find_truth, month, study_row
 
 
 @dataclass
@@ -44,49 +38,6 @@ class _Task:
     report: str
     fp: str
     out: str
-
-
-def month(date: str) -> str | None:
-    """'YYYYMMDD' -> 'YYYY-MM'; None when the year or month is not valid."""
-    d = (date or "").strip().replace("-", "")
-    if len(d) < 6 or not d[:6].isdigit() or not 1 <= int(d[4:6]) <= 12 or int(d[:4]) < 1900:
-        return None
-    return f"{d[:4]}-{d[4:6]}"
-
-
-TRUTH_COLUMNS = ("label", "split", "finding_labels")   # ground truth, synthetic archives only
-
-
-def find_truth(source_dir: str, archive: str) -> dict:
-    """Ground truth of a SYNTHETIC study from the nearest study.json at or above source_dir:
-    label (class), split (wording split train/test), finding_labels (JSON of binary findings).
-    All None for a real archive (no study.json)."""
-    none = dict.fromkeys(TRUTH_COLUMNS)
-    folder, root = Path(source_dir).resolve(), Path(archive).resolve()
-    for p in (folder, *folder.parents):
-        f = p / "study.json"
-        if f.exists():
-            try:
-                rec = json.loads(f.read_text())
-            except (OSError, ValueError):
-                return none
-            labels = (rec.get("findings") or {}).get("labels")
-            return {"label": rec.get("label"), "split": rec.get("split"),
-                    "finding_labels": json.dumps(labels, sort_keys=True) if labels else None}
-        if p == root or root not in p.parents:
-            return none
-    return none
-
-
-def study_row(key: str, pkey: str, meta: dict, views: dict, qa: QARecord, impression: str,
-              truth: dict, fp: str, rel: str) -> dict:
-    """One studies.parquet row (keys and coarse metadata only, never raw identifiers)."""
-    return {"study_key": key, "patient_key": pkey, "age": meta.get("age"), "sex": meta.get("sex") or None,
-            "study_date": meta.get("study_date"), "manufacturer": meta.get("manufacturer") or None,
-            "model_name": meta.get("model_name") or None, "field_strength": meta.get("field_strength"),
-            "views": list(views), "n_frames": qa.frames.get("cine_sax", max(qa.frames.values(), default=0)),
-            "sax_slices": qa.frames.get("cine_sax_slices"), "impression": impression or None,
-            **truth, "qa": json.dumps(asdict(qa)), "source_fingerprint": fp, "array_path": rel}
 
 
 def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[ErrorRecord]]:
@@ -123,9 +74,6 @@ MAX_CORRUPT_FILES = 16     # more corrupt files than this in one study: the stud
 def _assemble(s: StudyRecord):
     """Type and assemble one study; a file whose pixels cannot be decoded is left out (its instances
     removed, the study typed and assembled again) -> (views, qa, [CorruptPixelsError of each file])."""
-    from cmr_search.indexer.assemble import assemble_study
-    from cmr_search.indexer.errors import CorruptPixelsError
-    from cmr_search.indexer.series_typing import type_study
     dropped: list[CorruptPixelsError] = []
     while True:
         try:
@@ -173,17 +121,14 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
     t0 = time.monotonic()
     salt = load_or_create_salt(salt_file, not_inside=(out,))     # never inside the cache it keys
     writer = CacheWriter(out)
-    from cmr_search.indexer.nifti import is_acdc, prepare_acdc
     if is_acdc(archive):
         return prepare_acdc(archive, writer, salt, t0, progress)
-    import cmr_search.indexer.assemble, cmr_search.indexer.scan, cmr_search.indexer.series_typing  # noqa: F401  before the pool forks:
-    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:   # imported once
+    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:   # the workers fork
         return _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0)
 
 
 def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0) -> PrepareResult:
     """prepare() after its set-up: one process pool (or None) serves the header scan and the assembly."""
-    from cmr_search.indexer.scan import scan_archive
     studies, scan_errors = scan_archive(str(archive), workers=workers, pool=pool)
     report_map, report_errors = {}, []
     if reports is not None:
@@ -200,7 +145,6 @@ def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, 
 
 
 def _run(tasks, archive, writer, keys, workers, pool, progress, t0) -> PrepareResult:
-    from tqdm import tqdm
     failed = 0
     bar = tqdm(total=len(tasks), unit="study", disable=not progress, desc="prepare")
     for row, link, errors in _results(tasks, archive, workers, pool):
@@ -213,6 +157,6 @@ def _run(tasks, archive, writer, keys, workers, pool, progress, t0) -> PrepareRe
         bar.update(1)
     bar.close()
     table = writer.finish(keep_keys=keys)
-    n_err = pl.read_parquet(writer.out / "errors.parquet").height
+    n_err = pl.read_parquet(writer.folder.errors_table).height
     return PrepareResult(writer.out, table, len(tasks) - failed, len(keys) - (len(tasks) - failed),
                          failed, n_err, time.monotonic() - t0)

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from cmr_search.indexer.errors import ReportFormatError
 from cmr_search.indexer.redact import redact_report as deidentify_text  # noqa: F401  (older name)
@@ -62,7 +63,6 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     """Through pyarrow, which checks a corrupt file and raises: polars' own reader aborts the whole
     process on some (a 2**61-byte allocation; docs/fuzzing.md). Schema metadata is dropped (polars
     panics on a damaged one); full validation catches text columns that are not UTF-8."""
-    import pyarrow.parquet as pq
     table = pq.read_table(path).replace_schema_metadata(None)
     table.validate(full=True)
     return pl.from_arrow(table)

@@ -15,7 +15,9 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
 
-from cmr_search.indexer.dicom_headers import FileHeader, SERIES_FIELDS, STUDY_FIELDS, read_header
+import pydicom
+
+from cmr_search.indexer.dicom_headers import FileHeader, SERIES_FIELDS, STUDY_FIELDS, quiet_pydicom, read_header
 from cmr_search.indexer.dicom_io import check_decodable
 from cmr_search.indexer.errors import DecoderMissingError, NotDicomError
 from cmr_search.indexer.records import ErrorRecord, SeriesRecord, StudyRecord
@@ -59,8 +61,6 @@ def _walk(root: str, errors: list[ErrorRecord]) -> tuple[list[str], list[str]]:
 
 def _dicomdir_files(path: str, errors: list[ErrorRecord]) -> list[str]:
     """Files referenced by a DICOMDIR (paths relative to its folder)."""
-    from cmr_search.indexer.dicom_headers import quiet_pydicom
-    import pydicom
     base, out = os.path.dirname(path), []
     try:
         with quiet_pydicom():

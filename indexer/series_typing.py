@@ -17,12 +17,15 @@ anterior = anterior-superior projected onto the SAX plane). Names decide only wh
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from cmr_search.indexer.records import SeriesRecord, SeriesType, StudyRecord
+from cmr_search.indexer.scan import scan_archive
 
 VIEWS = ("cine_sax", "cine_2ch", "cine_3ch", "cine_4ch", "lge_sax", "lge_2ch", "lge_3ch", "lge_4ch",
          "ti_scout", "localizer", "other")
@@ -285,7 +288,6 @@ TRUTH_MAP = {"t2": "other", "flow": "other"}     # phantom kinds that typing cal
 
 
 def _truth(study_json) -> dict[str, str]:
-    import json
     rec = json.loads(open(study_json).read())
     return {s["series_instance_uid"]: TRUTH_MAP.get(s["kind"], s["kind"]) for s in rec["series"]}
 
@@ -297,8 +299,6 @@ def evaluate_typing(archive_root, blank_names: bool = False, workers: int = 1) -
     Returns {"accuracy", "n", "per_class": {view: accuracy}, "confusion": {truth: {pred: count}},
     "errors": [(folder, truth, predicted, reason), ...] (at most 50), "scan_errors": count}.
     """
-    import os
-    from cmr_search.indexer.scan import scan_archive
     studies, scan_errors = scan_archive(archive_root, workers=workers)
     confusion: dict[str, dict[str, int]] = {}
     wrong = []

@@ -14,11 +14,11 @@ an existing one keeps its layout (docs/scale.md, docs/sizing.md).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
 
+from cmr_search.search.settings import Settings
 from cmr_search.ui.search_cmd import add_server_security_args
 
 
@@ -85,23 +85,28 @@ def _fail(prog: str, exc: BaseException) -> int:
     return 2 if getattr(exc, "usage", False) else 1
 
 
+def settings_from(args) -> Settings:
+    """--data, --checkpoint, --url, --api-key, --tls-ca, --insecure over the environment."""
+    return Settings.from_env(data=args.data, checkpoint=getattr(args, "checkpoint", None), url=args.url,
+                             api_key=args.api_key, tls_ca=args.tls_ca, insecure=args.insecure)
+
+
 def _push(argv: list[str]) -> int:
     try:
         args = build_push_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    url = args.url or os.environ.get("QDRANT_URL")
-    if not url:
+    settings = settings_from(args)
+    if not settings.url:
         print("cmr index push: give --url (or set QDRANT_URL) of the server to copy to", file=sys.stderr)
         return 2
     from cmr_search.indexer.index import push
     from cmr_search.search.errors import SearchError
     try:
-        n = push(args.data, url=url, api_key=args.api_key, progress=not args.no_progress,
-                 insecure=args.insecure, tls_ca=args.tls_ca, options=layout_options(args, url))
+        n = push(settings, progress=not args.no_progress, options=layout_options(args, settings.url))
     except SearchError as exc:
         return _fail("cmr index push", exc)
-    print(f"pushed the embedded index to {url}: {n} points there")
+    print(f"pushed the embedded index to {settings.url}: {n} points there")
     return 0
 
 
@@ -113,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    from cmr_search.indexer.index import UntrainedModelWarning, index_archive, parse_shard
+    from cmr_search.indexer.index import index_archive
+    from cmr_search.indexer.model_source import UntrainedModelWarning
+    from cmr_search.indexer.shards import parse_shard
     try:
         shard = parse_shard(args.shard)
     except ValueError as exc:
@@ -128,19 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     from cmr_search.indexer.errors import IndexerError
     from cmr_search.model.errors import ModelError
     from cmr_search.search.errors import SearchError
+    settings = settings_from(args)
     try:
-        options = layout_options(args, args.url or os.environ.get("QDRANT_URL"))
+        options = layout_options(args, settings.url)
     except SearchError as exc:
         return _fail("cmr index", exc)
     with warnings.catch_warnings():
         warnings.simplefilter("once", UntrainedModelWarning)
         warnings.showwarning = lambda msg, *a, **k: print(f"cmr index: WARNING: {msg}", file=sys.stderr)
         try:
-            r = index_archive(args.archive, args.reports, args.data, checkpoint=args.checkpoint, shard=shard,
-                              batch=args.batch, url=args.url, api_key=args.api_key, workers=max(1, args.workers),
-                              salt_file=args.salt_file, device=args.device, progress=not args.no_progress,
-                              optimize=True if args.optimize else None, rebuild=args.rebuild,
-                              insecure=args.insecure, tls_ca=args.tls_ca, options=options)
+            r = index_archive(args.archive, args.reports, settings, shard=shard, batch=args.batch,
+                              workers=max(1, args.workers), salt_file=args.salt_file, device=args.device,
+                              progress=not args.no_progress, optimize=True if args.optimize else None,
+                              rebuild=args.rebuild, options=options)
         except (IndexerError, ModelError, SearchError, OSError) as exc:
             return _fail("cmr index", exc)
     rate = r.n_indexed / r.embed_seconds if r.embed_seconds > 0 else 0.0

@@ -52,7 +52,7 @@ def archive(tmp_path_factory):
 def model():
     import torch
 
-    from cmr_search.indexer.index import fresh_model
+    from cmr_search.indexer.model_source import fresh_model
     torch.set_num_threads(2)
     return fresh_model()
 
@@ -139,7 +139,8 @@ def test_search_finds_indexed_studies(indexed, model):
 
 
 def test_shards_split_the_archive(archive, model):
-    from cmr_search.indexer.index import in_shard, index_archive
+    from cmr_search.indexer.index import index_archive
+    from cmr_search.indexer.shards import in_shard
     client = _KeepOpen()
     data = archive["root"] / "shards"
     results = [index_archive(archive["arch"], archive["reports"], data, model=model, shard=(i, 2),

@@ -64,7 +64,7 @@ def extract(data: bytes, dest: Path) -> int:
 
 def embed_upload(data: bytes, model, progress: Callable[[str], None] = lambda msg: None):
     """Zip bytes -> (vectors {"study", "cine"[, "lge"]}, qa record, studies found)."""
-    from cmr_search.indexer.example import ExampleError, embed_views, study_views
+    from cmr_search.indexer.query_by_example import ExampleError, embed_views, study_views
     with tempfile.TemporaryDirectory(prefix="cmr-upload-") as tmp:
         n = extract(data, Path(tmp))
         progress(f"extracted {n} files; reading the study…")

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexerError
+from cmr_search.indexer.assemble import assemble_study
+from cmr_search.indexer.embedding import embed_batch, study_clips
+from cmr_search.indexer.errors import IndexerError
+from cmr_search.indexer.scan import scan_archive
+from cmr_search.indexer.series_typing import type_study
 
 
 class ExampleError(IndexerError):
@@ -23,9 +27,6 @@ class ExampleError(IndexerError):
 
 def study_views(folder: str | Path) -> tuple[dict[str, np.ndarray], object, int]:
     """Scan, type and assemble the single study in `folder` -> (views, qa, number of studies found)."""
-    from .assemble import assemble_study
-    from .scan import scan_archive
-    from .series_typing import type_study
     studies, _ = scan_archive(str(folder))
     if not studies:
         raise ExampleError(f"no DICOM images found in {folder}.")
@@ -38,7 +39,6 @@ def study_views(folder: str | Path) -> tuple[dict[str, np.ndarray], object, int]
 
 def embed_views(model, views: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One study's cache arrays -> its image vectors (absent views give no vector)."""
-    from .index import embed_batch, study_clips
     vecs = embed_batch(model, [study_clips(views, model.clip_spec)], [None], model.device)[0]
     return {k: v for k, v in vecs.items() if v is not None}
 

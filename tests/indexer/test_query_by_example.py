@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from cmr_search.indexer import embed_study
-from cmr_search.indexer.example import ExampleError
-from cmr_search.indexer.index import embed_batch, study_clips
+from cmr_search.indexer.query_by_example import ExampleError
+from cmr_search.indexer.embedding import embed_batch, study_clips
 from cmr_search.indexer.prepare import prepare
 from cmr_search.model import create_model
-from cmr_search.model.data import CacheDataset
+from cmr_search.model.training.data import CacheDataset
 from cmr_search.phantom.generate import generate_archive
 
 
