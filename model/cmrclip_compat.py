@@ -18,6 +18,7 @@ import torch
 
 from .config import ModelConfig, load_config
 from .errors import CheckpointError, CheckpointMismatchError, ConfigError
+from .model import CMRClip
 
 OPTIONAL_KEYS = ("text_model.embeddings.position_ids",)
 WEIGHT_FILES = ("pytorch_model.bin", "model.pth", "model_best.pth")
@@ -110,7 +111,6 @@ def load_cmrclip(path: str | Path, config: str | Path | dict | None = None, toke
     tokenizer: local Bio_ClinicalBERT tokenizer folder (needed for encode_text only).
     num_frames: model frame count; temporal_embed is cropped / zero-filled to it.
     """
-    from .model import CMRClip
     path = Path(path)
     weights = _find_weights(path) if path.is_dir() else path
     if config is None and (weights.parent / "config.json").exists():

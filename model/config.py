@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .preprocess import ClipSpec
-from .errors import ConfigError
+from .errors import ConfigError, UnknownModelError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -134,7 +134,6 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
     elif not p.suffix:
         p = CONFIG_DIR / f"{name_or_path}.json"
     if not p.exists():
-        from .errors import UnknownModelError
         raise UnknownModelError(str(name_or_path), list_configs())
     return config_from_dict(json.loads(p.read_text()), where=p.name)
 

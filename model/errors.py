@@ -51,5 +51,14 @@ class TokenizerMissingError(ModelError):
             "or set text.tokenizer in the config; a folder with vocab.txt + tokenizer_config.json works.")
 
 
+class DataError(ModelError):
+    """The study cache is missing, empty or lacks what the task needs."""
+
+
+class RunUsageError(ModelError):
+    """A training or evaluation run was asked for with arguments that cannot work (a bad value, a run in
+    progress without --resume, --resume with changed arguments): the command exits 2 (bad usage)."""
+
+
 class InputShapeError(ModelError, ValueError):
     """Model input with the wrong shape or too many frames."""

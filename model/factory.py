@@ -5,8 +5,10 @@ import os
 from pathlib import Path
 
 from .checkpoint import is_checkpoint_folder, load_checkpoint
+from .cmrclip_compat import load_cmrclip
 from .config import list_configs, load_config
 from .errors import CheckpointError
+from .model import CMRClip
 
 
 def list_models() -> list[str]:
@@ -26,7 +28,6 @@ def create_model(name: str, checkpoint: str | Path | None = None, device: str = 
     if checkpoint is None and is_checkpoint_folder(name):
         return load_checkpoint(name, device, tokenizer)
     if checkpoint is None:
-        from .model import CMRClip
         return CMRClip(load_config(name), tokenizer=tokenizer).to(device)
     if is_checkpoint_folder(checkpoint):
         return load_checkpoint(checkpoint, device, tokenizer)
@@ -36,7 +37,6 @@ def create_model(name: str, checkpoint: str | Path | None = None, device: str = 
     if name != "cmr-clip-b16":
         raise CheckpointError(f"{p} is not a checkpoint folder; a pytorch_model.bin is only accepted for "
                               f"'cmr-clip-b16' (got {name!r}).")
-    from .cmrclip_compat import load_cmrclip
     by_path = tokenizer is None or isinstance(tokenizer, (str, os.PathLike))
     model = load_cmrclip(p, tokenizer=str(tokenizer) if by_path and tokenizer else None, device=device)
     if not by_path:

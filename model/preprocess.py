@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import zoom
 
 VIEWS = ("cine_sax", "cine_2ch", "cine_3ch", "cine_4ch", "lge_sax", "lge_2ch", "lge_3ch", "lge_4ch")
 VIEW_ID = {v: i for i, v in enumerate(VIEWS)}   # the view embedding index of each frame
@@ -68,7 +69,6 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     """(N, H, W) -> (N, size, size) by area-averaging / bilinear zoom."""
     if frames.shape[-1] == size and frames.shape[-2] == size:
         return frames
-    from scipy.ndimage import zoom
     f = (1, size / frames.shape[-2], size / frames.shape[-1])
     return zoom(frames.astype(np.float32), f, order=1)[:, :size, :size]
 

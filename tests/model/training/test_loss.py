@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from cmr_search.model.loss import ClipLoss, NormSoftmaxLoss, sim_matrix
+from cmr_search.model.training.loss import ClipLoss, NormSoftmaxLoss, sim_matrix
 
 
 def test_clip_loss_init_clamp_and_symmetry():

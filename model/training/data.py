@@ -12,31 +12,30 @@ Study-level hold-out: `holdout_mask(keys)` puts a study in the hold-out when a s
 study_key falls below `fraction`; it depends on the key alone, so it is the same on every machine, for
 every cache holding that study, and it is recorded in the checkpoint card (`holdout_spec`).
 
-View dropout is the Trainer's (model.train.view_dropout, applied to the mask of every training batch);
+View dropout is the Trainer's (model.training.trainer.view_dropout, applied to the mask of every training batch);
 the dataset returns full masks, or masks with `drop` views removed for sub-view embeddings (cine / LGE).
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import polars as pl
 
-from .preprocess import ClipSpec, build_clip
-from .errors import ModelError
+from ..errors import DataError
+from ..preprocess import VIEW_ID, ClipSpec, build_clip
 
 FINDINGS = ("lv_dilation", "lv_dysfunction", "rv_dilation", "rv_dysfunction", "lv_hypertrophy",
             "lge_present", "aortic_dilation", "pericardial_effusion")
 HOLDOUT_SALT = "cmr-search/holdout-v1"
 HOLDOUT_FRACTION = 0.2
-
-
-class DataError(ModelError):
-    """The study cache is missing, empty or lacks what the task needs."""
 
 
 # ---- hold-out ------------------------------------------------------------------------------------
@@ -63,7 +62,6 @@ def read_keys(path: str | Path) -> list[str]:
     if not p.exists():
         raise DataError(f"key file {p} not found; give a text file with one study_key per line.")
     if p.suffix in (".parquet", ".csv"):
-        import polars as pl
         df = pl.read_parquet(p) if p.suffix == ".parquet" else pl.read_csv(p)
         if "study_key" not in df.columns:
             raise DataError(f"{p} has no study_key column (columns: {df.columns}).")
@@ -80,7 +78,6 @@ def keys_digest(keys: Sequence[str]) -> str:
 # ---- the dataset ---------------------------------------------------------------------------------
 def _read_studies(cache_dir: Path):
     """CACHE/studies.parquet with the optional columns filled and `array_file` = the npz path."""
-    import polars as pl
     path = cache_dir / "studies.parquet"
     if not path.exists():
         raise DataError(f"{path} not found; build the cache with `cmr prepare ARCHIVE --out {cache_dir}`.")
@@ -107,7 +104,6 @@ class CacheDataset:
     def __init__(self, cache_dir: str | Path | Sequence[str | Path], spec: ClipSpec | None = None,
                  split: str | None = None, keys: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
                  require_text: bool = False, memory_bytes: int = 2 << 30):
-        import polars as pl
         dirs = [cache_dir] if isinstance(cache_dir, (str, Path)) else list(cache_dir)
         self.cache_dirs = [Path(d) for d in dirs]
         self.spec = spec or ClipSpec()
@@ -157,7 +153,6 @@ class CacheDataset:
 
     def summary(self) -> dict:
         """A JSON-ready description for checkpoint cards."""
-        import collections
         views = collections.Counter(v for vs in self.table["views"].to_list() for v in (vs or [])) \
             if "views" in self.table.columns else {}
         caches = [str(d.resolve()) for d in self.cache_dirs]
@@ -200,13 +195,11 @@ class CacheDataset:
             for i in range(len(self)):
                 self.clip(i)
         else:
-            from concurrent.futures import ThreadPoolExecutor
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(self.clip, range(len(self)), chunksize=16))
         return len(self._memory)
 
     def _view_ids(self) -> np.ndarray:
-        from .preprocess import VIEW_ID
         return np.asarray([VIEW_ID[v] for v, n in self.spec.layout for _ in range(n)], np.int64)
 
     def __getitem__(self, i: int):
@@ -282,7 +275,6 @@ class BatchStream:
             for _, idx in items:
                 yield None if idx is None else self.ds.batch(idx)
             return
-        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(1) as pool:          # decode the next batch while the model trains
             pending = _NOTHING
             for _, idx in items:

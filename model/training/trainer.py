@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -23,9 +22,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
-from .preprocess import CINE_VIEWS, LGE_VIEWS, VIEW_ID
+from ..atomic import atomic_write
+from ..checkpoint import frozen_text_keys, save_checkpoint
+from ..device import pick_device
+from ..preprocess import CINE_VIEWS, LGE_VIEWS, VIEW_ID
+from .distributed import cleanup_distributed, init_distributed  # noqa: F401  (cleanup: re-exported for runs)
 from .loss import ClipLoss
 
 CINE_IDS = torch.tensor([VIEW_ID[v] for v in CINE_VIEWS])
@@ -133,19 +136,6 @@ class EMA:
         return {k: self.shadow.get(k, v) for k, v in model.state_dict().items()}
 
 
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed() -> tuple[int, int]:
-    """Initialise the process group under torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on CPU."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return _rank_world()
-
-
 # ---- the trainer -------------------------------------------------------------------------------------
 Batch = tuple  # (frames, view_ids, mask, texts)
 
@@ -156,17 +146,14 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, cfg: TrainConfig, loss: torch.nn.Module | None = None,
                  text_augment: Callable[[str, random.Random], str] | None = None, device: str | None = None):
         self.rank, self.world = init_distributed()
-        if device is None:
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = pick_device(device)                 # None: CUDA (LOCAL_RANK's GPU under torchrun) or CPU
         self.cfg, self.text_augment = cfg, text_augment
         seed_everything(cfg.seed + self.rank)
         self.model = model.to(self.device).train()
         self.loss = (loss or ClipLoss()).to(self.device)
         self.net = self.model
         if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.AdamW(param_groups(self.model, self.loss, cfg.weight_decay), lr=cfg.lr,
                                      betas=tuple(cfg.betas))
         self.sched = torch.optim.lr_scheduler.LambdaLR(
@@ -261,14 +248,12 @@ class Trainer:
     def save_final(self, card: dict | None = None) -> Path | None:
         if self.rank != 0:
             return None
-        from .checkpoint import save_checkpoint
         sd = self.ema.state_dict_for(self.model) if self.ema else None
         info = {"train": asdict(self.cfg), "steps": self.step, "ema": self.ema is not None, **(card or {})}
         return save_checkpoint(self.model, self.out / "final", card=info, state_dict=sd)
 
     def _model_state(self) -> dict:
-        from .checkpoint import _frozen_text_keys
-        skip = _frozen_text_keys(self.model)
+        skip = frozen_text_keys(self.model)
         return {k: v for k, v in self.model.state_dict().items() if k not in skip}
 
     def _rng_state(self) -> dict:
@@ -281,12 +266,12 @@ class Trainer:
         last = self.out / "last"
         last.mkdir(parents=True, exist_ok=True)
         if self.rank != 0:                      # rank 0 keeps its RNG inside state.pt: one atomic file
-            _atomic_save(self._rng_state(), last / f"rng{self.rank}.pt")
+            atomic_write(last / f"rng{self.rank}.pt", lambda p: torch.save(self._rng_state(), p))
             return
         state = {"model": self._model_state(), "loss": self.loss.state_dict(), "opt": self.opt.state_dict(),
                  "sched": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "step": self.step,
                  "world": self.world, "ema": self.ema.shadow if self.ema else None, "rng": self._rng_state()}
-        _atomic_save(state, last / "state.pt")
+        atomic_write(last / "state.pt", lambda p: torch.save(state, p))
 
     def load_state(self, path: Path) -> None:
         s = torch.load(path, map_location="cpu", weights_only=False)   # our own file
@@ -328,20 +313,5 @@ def trim_metrics(path: Path, step: int) -> int:
         if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
             keep.append(line)
     if len(keep) < len(lines):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(x + "\n" for x in keep))
-        os.replace(tmp, path)
+        atomic_write(path, "".join(x + "\n" for x in keep))
     return len(lines) - len(keep)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def cleanup_distributed() -> None:
-    """End of a torchrun job: barrier, then destroy the process group (avoids gloo aborts at exit)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
