@@ -1,7 +1,7 @@
 """CMRClip: video tower + text tower + two projection heads in one joint embedding space.
 
 Submodules (and so state_dict prefixes) follow the published CMR-CLIP: text_model., video_model.,
-txt_proj., vid_proj. The learnable temperature lives in the loss (model/loss.py), so the model's keys
+txt_proj., vid_proj. The learnable temperature lives in the loss (model/training/loss.py), so the model's keys
 are exactly the published ones for cmr-clip-b16. Embeddings are returned un-normalised.
 """
 from __future__ import annotations
