@@ -74,12 +74,6 @@ def as_settings(given: Settings | str | Path | None = None, client=None, *, data
     return settings
 
 
-def _server_args(settings: Settings, client=None) -> dict:
-    """Store.open / Store.drop keyword arguments of the settings' server (or `client`)."""
-    return {"url": settings.url, "api_key": settings.api_key, "client": client, "insecure": settings.insecure,
-            "tls_ca": settings.tls_ca}
-
-
 def _checkpoint_environ(settings: Settings) -> dict:
     """$CMR_CHECKPOINT as the settings read it (second in the checkpoint order)."""
     return {"CMR_CHECKPOINT": settings.env_checkpoint} if settings.env_checkpoint else {}
@@ -104,7 +98,7 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
                            insecure=insecure, tls_ca=tls_ca)
     folder = settings.folder
     if settings.url and client is None:          # refuse an unauthenticated server before any work
-        Store.check_server(settings.url, settings.api_key, settings.insecure, settings.tls_ca)
+        Store.check_server(settings)
     if batch < 1:
         raise ValueError(f"--batch {batch}: must be at least 1")
     if (archive is None or not prepare_cache) and not folder.studies_table.exists():
@@ -120,11 +114,10 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
     folder.root.mkdir(parents=True, exist_ok=True)
     save_model_beside(model, folder.root, mid, source, force=rebuild)
 
-    server = _server_args(settings, client)
     if rebuild:
-        Store.drop(folder.root, **server)
-    with Store.open(data=None if (settings.url or client) else folder.root, dim=model.embed_dim,
-                    options=options, **server) as store:    # opened first: a locked index fails before prepare
+        Store.drop(settings, client=client)
+    with Store.open(settings, client=client, dim=model.embed_dim,
+                    options=options) as store:          # opened first: a locked index fails before prepare
         store.check_model_dim(model.embed_dim, f"model {mid}")
         report_encoder = report_encoder_for(store, device)
         if archive is not None and prepare_cache:
@@ -183,10 +176,10 @@ def push(settings: Settings | str | Path | None = None, target: Settings | str |
                          tls_ca=tls_ca)
     dest = target if isinstance(target, Settings) else source.with_(url=target or source.url)
     if client is None:
-        Store.check_server(dest.url, dest.api_key, dest.insecure, dest.tls_ca)   # before reading the index
-    with Store.open(data=source.folder.root) as src:
+        Store.check_server(dest)                       # refused before the embedded index is read
+    with Store.open(source.with_(url=None)) as src:
         total = src.count()
-        with Store.open(dim=src.dim, options=options, text_dim=src.text_dim, **_server_args(dest, client)) as dst:
+        with Store.open(dest, client=client, dim=src.dim, options=options, text_dim=src.text_dim) as dst:
             bar = Progress(total, progress)
             n = src.copy_to(dst, batch=batch, progress=bar.update)
             bar.close()

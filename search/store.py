@@ -252,23 +252,28 @@ class Store:
         return other.count()
 
     @staticmethod
-    def check_server(url: str | None, api_key: str | None = None, insecure: bool = False,
+    def check_server(settings: Settings | str | None, api_key: str | None = None, insecure: bool = False,
                      tls_ca: str | None = None) -> None:
         """Refuse a server that `open` would refuse (no URL; no API key unless `insecure`; an unusable
-        TLS CA) before any work is done (backends/server.py)."""
+        TLS CA) before any work is done (backends/server.py). `settings`: a Settings, or a URL with the
+        key, insecure and the CA beside it."""
         from .backends.server import client_options
-        client_options(url, api_key, insecure, tls_ca)
+        client_options(settings, api_key, insecure, tls_ca)
 
     @staticmethod
-    def drop(data: str | Path | None = None, url: str | None = None, api_key: str | None = None, client=None,
-             *, insecure: bool = False, tls_ca: str | None = None, collection: str = DEFAULT_COLLECTION) -> None:
-        """Delete the collection: the server's (url or a qdrant-client `client`), else the embedded one in
-        DATA/index; the next `open` with a `dim` creates it anew. An embedded index that another process
-        holds is refused; a damaged one is removed (that is what a rebuild is for)."""
-        if url or client is not None:
+    def drop(data: Settings | str | Path | None = None, url: str | None = None, api_key: str | None = None,
+             client=None, *, insecure: bool = False, tls_ca: str | None = None,
+             collection: str = DEFAULT_COLLECTION) -> None:
+        """Delete the collection: the server's (the settings' URL or a qdrant-client `client`), else the
+        embedded one in DATA/index; the next `open` with a `dim` creates it anew. `data`: a Settings, or the
+        data folder with `url`, `api_key`, `insecure` and `tls_ca` beside it (a data folder given means its
+        embedded index, as for `open`). An embedded index that another process holds is refused; a damaged
+        one is removed (that is what a rebuild is for)."""
+        settings = data if isinstance(data, Settings) else Settings.for_search(
+            data=data, url=url, api_key=api_key, tls_ca=tls_ca, insecure=insecure, server_client=client is not None)
+        if settings.url or client is not None:
             from .backends.server import ServerBackend
-            b = ServerBackend(collection, url=url, api_key=api_key, client=client, insecure=insecure,
-                              tls_ca=tls_ca)
+            b = ServerBackend(collection, client=client, settings=settings)
             if b.vector_size() is not None:
                 b.client.delete_collection(collection)
             if client is None:
@@ -277,9 +282,8 @@ class Store:
         import shutil
 
         from .backends.edge import EdgeBackend
-        from .data_folder import DataFolder
         from .errors import IndexCorruptError
-        index = DataFolder(data if data is not None else default_data()).index
+        index = settings.folder.index
         try:
             EdgeBackend(index, collection).close()           # opening it checks nobody else holds it
         except IndexCorruptError:
