@@ -8,7 +8,9 @@
     label({"amyloid": ["cardiac amyloidosis", ...], ...})   # zero-shot scores for every study
 
 The module-level functions share one client on the default data folder ($CMR_DATA or ./cmr-data, or the
-server at $QDRANT_URL); `connect(data=..., url=...)` returns a client with the same methods.
+server at $QDRANT_URL); `connect(data=..., url=...)` returns a client with the same methods, and so does
+`connect(settings)` with a `Settings` (search/settings.py: the data folder, checkpoint and server settings,
+and the rules between them).
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from .client import Client, QueryTruncatedWarning, connect
 from .cohort import Cohort
 from .errors import SearchError
 from .filters import Filter
+from .settings import Settings
 from .store import Store
 
 __all__ = ["search", "similar", "reports_for", "refine", "label", "Filter", "connect", "Client", "Cohort",
-           "Store", "SearchError", "QueryTruncatedWarning"]
+           "Store", "Settings", "SearchError", "QueryTruncatedWarning"]
 
 _default: Client | None = None
 

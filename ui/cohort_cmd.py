@@ -11,7 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from cmr_search.ui.search_cmd import add_connection_args, add_query_args, open_client, parse_filters, run
+from cmr_search.search import Cohort
+from cmr_search.search.errors import SearchError
+from cmr_search.ui.search_cmd import add_connection_args, add_query_args, open_client, parse_filters, run, settings_from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,16 +40,13 @@ def _common(p) -> None:
 def _link(args, client) -> Path | None:
     if not args.with_identifiers:
         return None
-    from cmr_search.search.errors import SearchError
-    from cmr_search.search.store import default_data
-    path = Path(args.data or default_data()) / "link.parquet"
+    path = settings_from(args).folder.link_table
     if not path.exists():
         raise SearchError(f"--with-identifiers: no link table at {path}; it is written by `cmr prepare`.")
     return path
 
 
 def _cohort(args) -> int:
-    from cmr_search.search import Cohort
     if args.out.suffix not in (".csv", ".parquet"):
         print("cmr cohort: --out must end in .csv or .parquet", file=sys.stderr)
         return 2

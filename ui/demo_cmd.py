@@ -13,11 +13,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from cmr_search.indexer.errors import IndexerError
+from cmr_search.model.errors import ModelError
+from cmr_search.phantom.profiles import PROFILES
+from cmr_search.search import Filter, connect
+from cmr_search.search.errors import SearchError
+from cmr_search.search.settings import Settings
+from cmr_search.ui import ui_cmd
+from cmr_search.ui.search_cmd import print_table
+from cmr_search.ui.synth_cmd import main as synth
 
 DEMO_MARK = ".cmr-demo.json"          # {n, profile, seed} of a complete demo archive
 QUERIES = (
@@ -32,7 +43,6 @@ QUERIES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cmr_search.phantom.profiles import PROFILES
     p = argparse.ArgumentParser(prog="cmr demo", description="Generate a SYNTHETIC demo archive, index it "
                                 "and run three example queries.")
     p.add_argument("--n", type=int, default=100, help="number of synthetic studies (default 100)")
@@ -49,7 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _archive_ready(arch: Path, spec: dict) -> bool:
     """True when `arch` already holds exactly this synthetic archive (written completely by _synthesize)."""
-    import json
     try:
         return json.loads((arch / DEMO_MARK).read_text()) == spec and (arch / "reports.csv").exists()
     except (OSError, ValueError):
@@ -57,9 +66,6 @@ def _archive_ready(arch: Path, spec: dict) -> bool:
 
 
 def _synthesize(arch: Path, args) -> None:
-    import json
-
-    from cmr_search.ui.synth_cmd import main as synth
     spec = {"n": args.n, "profile": args.profile, "seed": args.seed}
     if _archive_ready(arch, spec):
         print(f"[1/3] synthetic archive {arch} already holds {args.n} {args.profile} studies: kept")
@@ -84,10 +90,9 @@ def _truth(client, keys: list[str]) -> str:
     return ", ".join(str(h.payload.get("label") or "?") for h in client.store.get(keys))
 
 
-def _queries(data: Path, k: int) -> None:
-    from cmr_search.search import Filter, connect
-    from cmr_search.ui.search_cmd import print_table
-    with connect(data, checkpoint=data / "model") as client:
+def _queries(settings: Settings, k: int) -> None:
+    """The example queries on the demo's embedded index, encoded by the model it was built with."""
+    with connect(settings.with_(url=None, checkpoint=str(settings.folder.model))) as client:
         for title, text, kw in QUERIES:
             kw = dict(kw)
             if "filters" in kw:
@@ -104,9 +109,10 @@ def _du(path: Path) -> int:
 
 
 def _where(data: Path, arch: Path) -> None:
-    parts = [(arch, "synthetic DICOM archive + reports.csv + ground truth"), (data / "cache", "study cache"),
-             (data / "index", "embedded Qdrant index"), (data / "link.parquet", "link table (identifiers)"),
-             (data / "model", "model weights the index was built with")]
+    folder = Settings(data).folder
+    parts = [(arch, "synthetic DICOM archive + reports.csv + ground truth"), (folder.cache, "study cache"),
+             (folder.index, "embedded Qdrant index"), (folder.link_table, "link table (identifiers)"),
+             (folder.model, "model weights the index was built with")]
     print("where the data went:")
     total = 0
     for p, what in parts:
@@ -117,13 +123,7 @@ def _where(data: Path, arch: Path) -> None:
 
 
 def _serve(data: Path) -> int:
-    from cmr_search.ui.cli import COMMANDS
-    if "ui" not in COMMANDS:
-        print("cmr demo: the UI (`cmr ui`) is not built yet; search the demo index with "
-              f"`cmr search \"...\" --data {data}`.", file=sys.stderr)
-        return 0
-    import importlib
-    return int(importlib.import_module(COMMANDS["ui"][0]).main(["--data", str(data)]) or 0)
+    return int(ui_cmd.main(["--data", str(data)]) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,28 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1:
         print("cmr demo: --n must be at least 1", file=sys.stderr)
         return 2
-    from cmr_search.search.store import default_data
-    data = Path(args.data) if args.data is not None else default_data()
-    arch = data / "demo-archive"
-    t0 = time.monotonic()
-    from cmr_search.indexer.errors import IndexerError
+    # imported here, not at the top: the indexer brings torch (seconds), and `cmr demo --help` or a usage
+    # error answers at once
     from cmr_search.indexer.index import UntrainedModelWarning, index_archive
-    from cmr_search.model.errors import ModelError
-    from cmr_search.search.errors import SearchError
+    settings = Settings.from_env(data=args.data, checkpoint=args.checkpoint)      # `cmr index`'s rule
+    data = settings.data
+    arch = settings.folder.demo_archive
+    t0 = time.monotonic()
     try:
         _synthesize(arch, args)
         t1 = time.monotonic()
-        print(f"[2/3] indexing {arch} into {data / 'index'} (embedded store)")
+        print(f"[2/3] indexing {arch} into {settings.folder.index} (embedded store)")
         with warnings.catch_warnings():
             warnings.simplefilter("once", UntrainedModelWarning)
             warnings.showwarning = lambda msg, *a, **k: print(f"cmr demo: WARNING: {msg}", file=sys.stderr)
-            r = index_archive(arch, arch / "reports.csv", data, checkpoint=args.checkpoint,
-                              workers=max(1, args.workers))
+            r = index_archive(arch, arch / "reports.csv", settings, workers=max(1, args.workers))
         t2 = time.monotonic()
         print(f"      {r.n_indexed} studies indexed, {r.n_skipped} already up to date, {r.n_points} points; "
               f"model {r.model_id}")
         print(f"[3/3] three example queries (top {args.k})")
-        _queries(data, args.k)
+        _queries(settings, args.k)
     except (IndexerError, ModelError, SearchError, OSError, RuntimeError) as exc:
         print(f"cmr demo: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from cmr_search.search.errors import QueryError
 from cmr_search.ui.search_cmd import add_connection_args, open_client, parse_filters, run
 
 # A small default ensemble per class; model/prompts.py (training/eval prompts) may replace it.
@@ -39,7 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_prompts(path: Path | None) -> dict:
     if path is None:
         return DEFAULT_PROMPTS
-    from cmr_search.search.errors import QueryError
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:

@@ -10,8 +10,17 @@ field_strength=1.5 (or 1.4..1.6), views=cine_sax,lge_sax (all of), labels=AMYLOI
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from cmr_search.model.errors import ModelError
+from cmr_search.search import Filter, connect
+from cmr_search.search.errors import SearchError
+from cmr_search.search.settings import Settings
 
 
 def add_connection_args(p: argparse.ArgumentParser) -> None:
@@ -43,24 +52,26 @@ def add_query_args(p: argparse.ArgumentParser, k: int = 20) -> None:
                    help="payload filter, repeatable (see cmr search --help)")
 
 
+def settings_from(args) -> Settings:
+    """The connection flags (add_connection_args) over the environment, by the search rule: --data without
+    --url means the embedded index in DATA/index (search/settings.py)."""
+    return Settings.for_search(data=args.data, url=args.url, api_key=args.api_key, checkpoint=args.checkpoint,
+                               tls_ca=args.tls_ca, insecure=args.insecure)
+
+
 def open_client(args):
-    from cmr_search.search import connect
-    return connect(data=args.data, url=args.url, api_key=args.api_key, checkpoint=args.checkpoint,
-                   insecure=args.insecure, tls_ca=args.tls_ca)
+    return connect(settings_from(args))
 
 
 def parse_filters(items: list[str]):
-    from cmr_search.search import Filter
     return Filter.parse(items) if items else None
 
 
 def print_table(frame, title: str, json_lines: bool = False) -> None:
     if json_lines:
         for row in frame.iter_rows(named=True):
-            print(__import__("json").dumps(row, default=str))
+            print(json.dumps(row, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
     table = Table(title=title)
     for name, kw in (("study_key", {"no_wrap": True}), ("score", {"no_wrap": True}), ("age", {}), ("sex", {}),
                      ("date", {"no_wrap": True}), ("scanner", {}), ("views", {}), ("labels", {}),
@@ -90,8 +101,6 @@ def _cell(v) -> str:
 
 def run(prog: str, argv, build, body) -> int:
     """Parse with `build()`, run `body(args)`; SearchError -> one line (exit 2 for bad input, else 1)."""
-    from cmr_search.model.errors import ModelError
-    from cmr_search.search.errors import SearchError
     try:
         args = build().parse_args(argv)
     except SystemExit as e:

@@ -5,7 +5,9 @@
     cmr ui --data cmr-data --url https://qdrant:6333     # index on a Qdrant server ($QDRANT_API_KEY);
                                                          # DATA still holds the cache (images) and model
 
-Runs `streamlit run ui/app/main.py` headless, without usage statistics, bound to localhost unless --host
+The settings are Settings.from_env's (search/settings.py): $QDRANT_URL applies even with --data, and the
+app (ui/app/state.py) is handed the server as $CMR_UI_URL, so that $QDRANT_URL alone never points it away
+from its data folder. Runs `streamlit run ui/app/main.py` headless, without usage statistics, bound to localhost unless --host
 says otherwise, with uploads limited to the query-by-example size (ui/app/upload.py).
 """
 from __future__ import annotations
@@ -15,6 +17,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from cmr_search.search.settings import Settings
+from cmr_search.ui.app.upload import MAX_UPLOAD_MB
+from cmr_search.ui.search_cmd import add_server_security_args
 
 APP = Path(__file__).resolve().parent / "app" / "main.py"
 
@@ -29,13 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--url", default=None, help="Qdrant server URL (default $QDRANT_URL; unset = embedded), "
                    "so that `cmr index` can write while the UI serves")
     g.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
-    from cmr_search.ui.search_cmd import add_server_security_args
     add_server_security_args(g)
     return p
 
 
+def settings_from(args) -> Settings:
+    """--data, --url, --api-key, --tls-ca, --insecure over the environment (Settings.from_env)."""
+    return Settings.from_env(data=args.data, url=args.url, api_key=args.api_key, tls_ca=args.tls_ca,
+                             insecure=args.insecure)
+
+
 def command(args) -> list[str]:
-    from cmr_search.ui.app.upload import MAX_UPLOAD_MB
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
             "--server.address", args.host, "--server.port", str(args.port),
             "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(MAX_UPLOAD_MB),
@@ -44,18 +54,19 @@ def command(args) -> list[str]:
 
 
 def environment(args) -> dict[str, str]:
+    """The app's environment: the settings given as flags, as the variables Settings reads there."""
+    settings = settings_from(args)
     env = dict(os.environ)
     if args.data is not None:
-        env["CMR_DATA"] = str(args.data.resolve())
-    url = args.url or os.environ.get("QDRANT_URL")
-    if url:                                  # read by ui/app/state.py
-        env["CMR_UI_URL"] = url
+        env["CMR_DATA"] = str(settings.data.resolve())
+    if settings.url:                         # read by ui/app/state.py
+        env["CMR_UI_URL"] = settings.url
         if args.api_key:
-            env["QDRANT_API_KEY"] = args.api_key
+            env["QDRANT_API_KEY"] = settings.api_key
         if args.insecure:
             env["CMR_UI_INSECURE"] = "1"
         if args.tls_ca:
-            env["QDRANT_TLS_CA"] = str(Path(args.tls_ca).resolve())
+            env["QDRANT_TLS_CA"] = str(Path(settings.tls_ca).resolve())
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     root = str(APP.parents[2])
@@ -68,14 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as e:
         return int(e.code or 0)
-    data = args.data or Path(os.environ.get("CMR_DATA") or "cmr-data")
-    url = args.url or os.environ.get("QDRANT_URL")
-    if url and not (args.api_key or os.environ.get("QDRANT_API_KEY")) and not args.insecure:
+    settings = settings_from(args)
+    data, url = settings.data, settings.url
+    if settings.missing_api_key:
         print(f"cmr ui: the Qdrant server {url} needs an API key: pass --api-key or set QDRANT_API_KEY "
               "(or --insecure on a network you trust).", file=sys.stderr)
         return 2
-    if not url and not (data / "index").exists():
-        print(f"cmr ui: no index in {data}/index; build one with `cmr index` (or pass --data).", file=sys.stderr)
+    if settings.embedded and not settings.folder.index.exists():
+        print(f"cmr ui: no index in {settings.folder.index}; build one with `cmr index` (or pass --data).",
+              file=sys.stderr)
         return 1
     where = f"index {url}, data {data}" if url else f"data {data}"
     print(f"cmr ui: http://{args.host}:{args.port}  ({where}; Ctrl+C stops)", flush=True)

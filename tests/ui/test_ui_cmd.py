@@ -89,10 +89,10 @@ def test_app_client_uses_the_server_url(monkeypatch, tmp_path):
     class FakeClient:
         model = None
 
-    def fake_connect(data, url=None, insecure=False, **kw):
-        seen.update(data=data, url=url, insecure=insecure)
+    def fake_connect(settings):
+        seen.update(data=str(settings.data), url=settings.url, insecure=settings.insecure)
         return FakeClient()
-    monkeypatch.setattr("cmr_search.search.connect", fake_connect)
+    monkeypatch.setattr(state, "connect", fake_connect)
     monkeypatch.setenv("CMR_UI_URL", "http://q:6333")
     monkeypatch.setenv("CMR_UI_INSECURE", "1")
     state._client.clear()                          # st.cache_resource: works without a Streamlit runtime

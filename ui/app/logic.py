@@ -8,13 +8,16 @@ from collections import Counter
 import numpy as np
 import polars as pl
 
+from cmr_search.search import Filter
+from cmr_search.search.cohort import FORMAT, Cohort
+from cmr_search.search.collection import model_id
+
 SMALL_COUNT = 11          # counts from 1 to SMALL_COUNT - 1 are shown as "<11" (small-cell suppression)
 FACET_FIELDS = {"sex": "sex", "vendor": "manufacturer", "labels": "labels"}
 
 
 def make_filter(fields: dict):
     """Sidebar values -> search.Filter (None when nothing is set); empty values are dropped."""
-    from cmr_search.search import Filter
     kept = {k: (tuple(v) if isinstance(v, list) and k in ("age", "date", "field_strength") else v)
             for k, v in fields.items() if v not in (None, "", [], ())}
     return Filter(**kept) if kept else None
@@ -62,8 +65,6 @@ def kept_keys(basket: dict, threshold: float) -> list[str]:
 def cohort_from_basket(client, basket: dict, threshold: float, spec: dict):
     """The basket (above the threshold) as a search.Cohort: the query spec that produced it, the index
     it ran on, and its ranked keys; exports through Cohort.export."""
-    from cmr_search.search.cohort import FORMAT, Cohort
-    from cmr_search.search.collection import model_id
     keys = kept_keys(basket, threshold)
     scores = [float(basket[k]["score"]) if basket[k].get("score") is not None else None for k in keys]
     full = {"format": FORMAT, "query": spec.get("query") or "", "mode": spec.get("mode", "hybrid"),

@@ -8,11 +8,14 @@ Cache arrays are float16 in ~[0, 1] (model/preprocess.py); files are written onc
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from cmr_search.indexer.cache import load_arrays
+from cmr_search.model.atomic import atomic_write
+from cmr_search.search.data_folder import DataFolder
 
 THUMB_PX = 128            # thumbnails are upscaled from the 96 px cache crop for legibility
 FRAME_MS = 60             # per cine frame: 20 phases ~ 1.2 s per cycle
@@ -41,23 +44,22 @@ def png_bytes(image: np.ndarray, px: int = THUMB_PX) -> bytes:
 
 
 def _cached(path: Path, make) -> Path:
+    """`path`, written once from make() (bytes) through model.atomic.atomic_write (no fsync: a thumbnail
+    lost to a crash is simply made again)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(make())
-        os.replace(tmp, path)
+        atomic_write(path, make(), fsync=False)
     return path
 
 
 def load_views(cache: Path, array_path: str) -> dict[str, np.ndarray]:
-    from cmr_search.indexer.cache import load_arrays
     return load_arrays(cache, array_path)
 
 
 def _thumb_dir(data: Path, key: str) -> Path:
     if not key.replace("-", "").replace("_", "").isalnum():          # keys become folder names
         raise ValueError(f"unexpected study key {key!r}")
-    return data / "thumbs" / key
+    return DataFolder(data).thumbs / key
 
 
 def cine_gif(data: Path, key: str, array_path: str, view: str = "cine_sax", px: int = THUMB_PX) -> Path | None:
@@ -65,7 +67,7 @@ def cine_gif(data: Path, key: str, array_path: str, view: str = "cine_sax", px: 
     path = _thumb_dir(data, key) / f"{view}_{px}.gif"
     if path.exists():
         return path
-    views = load_views(data / "cache", array_path)
+    views = load_views(DataFolder(data).cache, array_path)
     if view not in views:
         return None
     return _cached(path, lambda: gif_bytes(views[view], px))
@@ -77,7 +79,7 @@ def lge_png(data: Path, key: str, array_path: str, index: int | None = None, vie
     path = _thumb_dir(data, key) / f"{view}_{'mid' if index is None else index}_{px}.png"
     if path.exists():
         return path
-    views = load_views(data / "cache", array_path)
+    views = load_views(DataFolder(data).cache, array_path)
     if view not in views:
         return None
     i = len(views[view]) // 2 if index is None else index

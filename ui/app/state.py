@@ -3,13 +3,23 @@
 The client is opened once per server process (st.cache_resource): the embedded store admits one process
 at a time, and every session shares the model and the index. With `cmr ui --url` the index is on a Qdrant
 server (several processes may then read and write it) and DATA keeps the cache and the model.
+
+The app's settings (`settings()`, search/settings.py) are the search rule with the data folder always
+given: the embedded index in DATA/index unless `cmr ui` handed over a server ($CMR_UI_URL, with
+$CMR_UI_INSECURE for --insecure; the key and CA as $QDRANT_API_KEY / $QDRANT_TLS_CA), so $QDRANT_URL alone
+never applies here.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import polars as pl
 import streamlit as st
+import torch
+
+from cmr_search.search import connect
+from cmr_search.search.settings import Settings
 
 PAGES = ("Search", "Study", "Query by example", "Cohort", "Map", "About")
 DEFAULTS = {"page": "Search", "study": None, "query": "", "mode": "hybrid", "view": "study", "k": 20,
@@ -19,18 +29,21 @@ DEFAULTS = {"page": "Search", "study": None, "query": "", "mode": "hybrid", "vie
 
 def data_dir() -> Path:
     """$CMR_DATA (set by `cmr ui --data`), else ./cmr-data."""
-    return Path(os.environ.get("CMR_DATA") or "cmr-data").resolve()
+    return Settings.from_env().data.resolve()
+
+
+def settings(data: str | Path | None = None) -> Settings:
+    """The app's settings for the data folder `data` (default data_dir())."""
+    return Settings.for_search(data=data if data is not None else data_dir(),
+                               url=os.environ.get("CMR_UI_URL") or None,   # `cmr ui --url`: a Qdrant server
+                               insecure=os.environ.get("CMR_UI_INSECURE") == "1")
 
 
 @st.cache_resource(show_spinner="opening the index…")
 def _client(data: str):
-    import torch
-
-    from cmr_search.search import connect
     # one query text at a time: one thread is faster than several fighting for a shared machine's cores
     torch.set_num_threads(int(os.environ.get("CMR_UI_THREADS", "1")))
-    url = os.environ.get("CMR_UI_URL") or None                 # `cmr ui --url`: index on a Qdrant server
-    c = connect(data, url=url, insecure=os.environ.get("CMR_UI_INSECURE") == "1")
+    c = connect(settings(data))
     c.model                       # load the text model now, not on the first query
     return c
 
@@ -41,13 +54,12 @@ def client():
 
 @st.cache_data(show_spinner=False)
 def _cache_table(path: str, mtime: float):
-    import polars as pl
     return pl.read_parquet(path)
 
 
 def cache_table():
     """The study cache table (array paths, QA), or None when the data folder has no cache."""
-    path = data_dir() / "cache" / "studies.parquet"
+    path = settings().folder.studies_table
     return _cache_table(str(path), path.stat().st_mtime) if path.exists() else None
 
 

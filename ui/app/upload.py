@@ -7,6 +7,7 @@ the study into a vector and hands search the vector: indexer.example). Nothing o
 """
 from __future__ import annotations
 
+import io
 import stat
 import tempfile
 import zipfile
@@ -42,7 +43,6 @@ def check_zip(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 
 def extract(data: bytes, dest: Path) -> int:
     """Extract the zip `data` inside `dest` (checked first); returns the number of files written."""
-    import io
     if len(data) > MAX_UPLOAD_MB * 2**20:
         raise UploadError(f"the upload is {len(data) / 2**20:.0f} MB; at most {MAX_UPLOAD_MB} MB.")
     try:
@@ -64,6 +64,8 @@ def extract(data: bytes, dest: Path) -> int:
 
 def embed_upload(data: bytes, model, progress: Callable[[str], None] = lambda msg: None):
     """Zip bytes -> (vectors {"study", "cine"[, "lge"]}, qa record, studies found)."""
+    # imported here, not at the top: it brings torch, and `cmr ui` reads MAX_UPLOAD_MB from this module
+    # before it starts Streamlit (a command that must start fast)
     from cmr_search.indexer.query_by_example import ExampleError, embed_views, study_views
     with tempfile.TemporaryDirectory(prefix="cmr-upload-") as tmp:
         n = extract(data, Path(tmp))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 from importlib import metadata
 from pathlib import Path
 
 import streamlit as st
+
+from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
 
 from .. import state
 
@@ -15,7 +16,11 @@ PACKAGES = ("cmr-search", "streamlit", "torch", "polars", "qdrant-edge-py", "qdr
 
 
 def checkpoint_dir() -> Path:
-    return Path(os.environ.get("CMR_CHECKPOINT") or state.data_dir() / "model")
+    """The checkpoint folder the app's client loads (Settings.resolve_checkpoint, the search client's
+    order: $CMR_CHECKPOINT, then DATA/model); DATA/model when there is none."""
+    settings = state.settings()
+    found, _ = settings.resolve_checkpoint(shipped=False)
+    return Path(found) if found is not None else settings.folder.model
 
 
 def model_card() -> dict | None:
@@ -67,7 +72,6 @@ def metrics_summary(card: dict) -> dict | None:
 
 def labeling_section(client) -> None:
     """Write zero-shot labels (`cmr label`'s default prompt sets) for every study, with a progress bar."""
-    from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
     st.subheader("Zero-shot labels")
     st.caption("Scores every indexed study against the prompt sets of `cmr label` ("
                + ", ".join(DEFAULT_PROMPTS) + ") and stores the top label, used by the label filter, "

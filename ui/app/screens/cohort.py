@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import altair as alt
 import streamlit as st
+
+from cmr_search.search.cohort import Cohort
 
 from .. import state
 from ..logic import FACET_FIELDS, cohort_from_basket, count_values, facet_frame, kept_keys, make_filter, small
@@ -16,7 +19,7 @@ TABLE_COLUMNS = ("study_key", "score", "age", "sex", "study_date", "manufacturer
 
 
 def cohorts_dir():
-    d = state.data_dir() / "cohorts"
+    d = state.settings().folder.cohorts
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -53,7 +56,7 @@ def facets(client, rows: list[dict]) -> None:
 
 def exports(cohort) -> None:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", cohort.spec["query"] or "cohort")[:40] or "cohort"
-    out = state.data_dir() / "exports"
+    out = state.settings().folder.exports
     out.mkdir(parents=True, exist_ok=True)
     c = st.columns(3)
     for col, ext, mime in ((c[0], "csv", "text/csv"), (c[1], "parquet", "application/octet-stream")):
@@ -83,7 +86,6 @@ def saved(client, cohort) -> None:
 
 
 def reopen(client, name: str) -> None:
-    from cmr_search.search.cohort import Cohort
     co = Cohort.load(cohorts_dir() / name)
     frame = co._fetch(client)
     st.session_state.basket = {r["study_key"]: r for r in frame.to_dicts()}
@@ -92,9 +94,6 @@ def reopen(client, name: str) -> None:
 
 
 def rerun(client, name: str) -> None:
-    import warnings
-
-    from cmr_search.search.cohort import Cohort
     co = Cohort.load(cohorts_dir() / name)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")

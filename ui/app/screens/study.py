@@ -6,6 +6,8 @@ import json
 
 import streamlit as st
 
+from cmr_search.search.results import to_frame
+
 from .. import media, state
 from ..cards import array_paths, result_grid
 
@@ -43,7 +45,7 @@ def views_panel(key: str, rel: str | None) -> None:
         st.warning("This study has no arrays in the cache (DATA/cache); only its record is shown.")
         return
     data = state.data_dir()
-    views = media.load_views(data / "cache", rel)
+    views = media.load_views(state.settings(data).folder.cache, rel)
     cine = [v for v in CINE if v in views]
     if cine:
         st.subheader("Cine")
@@ -82,7 +84,6 @@ def render() -> None:
     key = pick_study(client)
     if key is None:
         return
-    from cmr_search.search.client import to_frame
     row = to_frame(client.store.get([key])).to_dicts()[0]
     table = state.cache_table()
     paths = array_paths(table)
