@@ -1,15 +1,16 @@
-"""Exact k-nearest neighbours of every study (all pairs, inner product of L2-normalised vectors) with faiss,
-on the GPU where there is one; near-duplicate pairs above a cosine threshold (Client.near_duplicates,
+"""Exact k-nearest neighbours of every study (all pairs, inner product of L2-normalised vectors), with
+faiss on the GPU where there is one; near-duplicate pairs above a cosine threshold (Client.near_duplicates,
 `cmr duplicates`) and the map page's kNN graph use it.
 
     knn(vectors (N, D), k) -> scores (N, k), idx (N, k)      each row's k nearest OTHER rows, best first
     near_duplicate_pairs(vectors, threshold, k) -> Pairs     i < j, cosine >= threshold, best first
     top_k(queries (Q, D), base (N, D), k) -> scores, idx     the same search for any queries
 
-Engine: faiss on the GPU (`pip install -e .[gpu]`, `faiss.get_num_gpus() > 0`), else faiss on the CPU, else
-the numpy floor (blocked matrix product + argpartition; bench/knn.py measures faiss against it). Every
-engine is exact; ties are broken the same way everywhere: higher score first, then the lower row index
-(also at the k-th place: of tied rows the lowest indices are kept).
+Engine (`engine()`): faiss on the GPU (`pip install -e .[gpu]`, `faiss.get_num_gpus() > 0`), else torch on
+CUDA, else the numpy floor (blocked matrix product + argpartition), which beat faiss-cpu on the CPU
+(bench/knn.py, docs/sizing.md); `use="faiss-cpu"` still runs faiss's code path without a GPU. Every engine
+is exact; ties are broken the same way everywhere: higher score first, then the lower row index (also at
+the k-th place: of tied rows the lowest indices are kept).
 """
 from __future__ import annotations
 
@@ -18,21 +19,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ENGINES = ("faiss-gpu", "faiss-cpu", "numpy")
+ENGINES = ("faiss-gpu", "torch-cuda", "numpy", "faiss-cpu", "torch-cpu")
 GPU_MAX_K = 2_048                 # faiss-gpu's largest k; a larger k runs on the CPU
 BLOCK_CELLS = 1 << 24             # numpy floor: query rows per block x base rows (64 MB of float32 scores)
 
 
 @functools.lru_cache(maxsize=1)
 def engine() -> str:
-    """'faiss-gpu' | 'faiss-cpu' | 'numpy' (faiss not importable)."""
+    """The engine `use=None` picks: 'faiss-gpu' (faiss with a GPU), else 'torch-cuda' (a CUDA torch, no
+    faiss-gpu), else 'numpy'. On the CPU the numpy floor beat faiss-cpu (bench/knn.py: faiss-cpu took about
+    twice as long on the same sgemm + top-k), so faiss-cpu is only picked by name (tests, the bench)."""
     try:
         import faiss
+        if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+            return "faiss-gpu"
     except ImportError:
-        return "numpy"
-    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
-        return "faiss-gpu"
-    return "faiss-cpu"
+        pass
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return "torch-cuda"
+    except ImportError:
+        pass
+    return "numpy"
 
 
 def normalise(vectors) -> np.ndarray:
@@ -69,7 +78,7 @@ def top_k(queries, base, k: int, use: str | None = None, *, skip_self: bool = Fa
         raise ValueError(f"use={use!r}: choose one of {', '.join(ENGINES)}")
     if use == "numpy":
         return _numpy_top_k(q, b, k, skip_self, offset)
-    return _faiss_top_k(q, b, k, skip_self, offset, gpu=use == "faiss-gpu" and k + skip_self <= GPU_MAX_K)
+    return _engine_top_k(q, b, k, skip_self, offset, use)
 
 
 def knn(vectors, k: int, use: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -115,12 +124,31 @@ def _gpu_resources():
     return faiss.StandardGpuResources()
 
 
-def _faiss_top_k(q, b, k, skip_self, offset, gpu: bool):
-    """faiss returns the kk best in no fixed order among equal scores, and which of several rows tied at the
-    k-th place it keeps is its heap's choice: one extra neighbour is fetched, and a row whose extra one ties
-    its k-th (exact copies) is solved again exactly by the numpy floor (rare: only copies tie)."""
+def _torch_search(q, b, kk, device: str):
+    """kk best per query row by torch on `device` (cuda): blocks of query rows x all rows, topk."""
+    import torch
+    bt = torch.from_numpy(b).to(device).T
+    out_s, out_i = np.empty((len(q), kk), np.float32), np.empty((len(q), kk), np.int64)
+    block = max(1, BLOCK_CELLS // max(len(b), 1))
+    for start in range(0, len(q), block):
+        s = torch.from_numpy(q[start:start + block]).to(device) @ bt
+        top = s.topk(kk, dim=1)
+        out_s[start:start + len(s)] = top.values.cpu().numpy()
+        out_i[start:start + len(s)] = top.indices.cpu().numpy()
+    return out_s, out_i
+
+
+def _engine_top_k(q, b, k, skip_self, offset, use: str):
+    """faiss (or torch) returns the kk best in no fixed order among equal scores, and which of several rows
+    tied at the k-th place it keeps is its own choice: one extra neighbour is fetched, and a row whose extra
+    one ties its k-th (exact copies) is solved again exactly by the numpy floor (rare: only copies tie)."""
     kk = min(k + (1 if skip_self else 0) + 1, len(b))
-    scores, idx = _faiss_index(b, gpu).search(q, kk)
+    if use == "torch-cuda":
+        scores, idx = _torch_search(q, b, kk, "cuda")
+    elif use == "torch-cpu":                        # the torch path without a GPU (tests)
+        scores, idx = _torch_search(q, b, kk, "cpu")
+    else:
+        scores, idx = _faiss_index(b, gpu=use == "faiss-gpu" and kk <= GPU_MAX_K).search(q, kk)
     scores, idx = _tie_order(scores, idx.astype(np.int64))
     unsure = np.zeros(len(q), bool)
     if skip_self:

@@ -1,5 +1,6 @@
 """search/neighbours.py: exact all-pairs kNN (faiss and the numpy floor agree with brute force), near
 duplicates, no self pairs, deterministic ties, empty and one-study inputs; Client.near_duplicates."""
+import importlib.util
 import warnings
 
 import numpy as np
@@ -8,7 +9,8 @@ import pytest
 from cmr_search.search.neighbours import (ENGINES, NeighboursTruncatedWarning, engine, knn, near_duplicate_pairs,
                                           neighbour_table, normalise, top_k)
 
-CPU = ["numpy", "faiss-cpu"]
+# faiss-cpu (a dev dependency): faiss's code path without a GPU; torch-cpu: the torch-cuda code path on the CPU
+CPU = ["numpy", "torch-cpu"] + (["faiss-cpu"] if importlib.util.find_spec("faiss") else [])
 
 
 def _unit(n, d=16, seed=0):
