@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 
-import torch
 import torch.distributed as dist
+
+from ..device import pick_device
 
 
 def rank_world() -> tuple[int, int]:
@@ -17,7 +18,7 @@ def rank_world() -> tuple[int, int]:
 def init_distributed() -> tuple[int, int]:
     """Initialise the process group under torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on CPU."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if pick_device().type == "cuda" else "gloo")
     return rank_world()
 
 

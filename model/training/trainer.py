@@ -28,7 +28,7 @@ from ..atomic import atomic_write
 from ..checkpoint import frozen_text_keys, save_checkpoint
 from ..device import pick_device
 from ..preprocess import CINE_VIEWS, LGE_VIEWS, VIEW_ID
-from .distributed import cleanup_distributed, init_distributed  # noqa: F401  (cleanup: re-exported for runs)
+from .distributed import init_distributed
 from .loss import ClipLoss
 
 CINE_IDS = torch.tensor([VIEW_ID[v] for v in CINE_VIEWS])

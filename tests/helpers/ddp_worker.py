@@ -8,7 +8,8 @@ import torch.distributed as dist
 torch.set_num_threads(1)
 
 from cmr_search.model.model import CMRClip  # noqa: E402
-from cmr_search.model.training.trainer import TrainConfig, Trainer, cleanup_distributed  # noqa: E402
+from cmr_search.model.training.distributed import cleanup_distributed  # noqa: E402
+from cmr_search.model.training.trainer import TrainConfig, Trainer  # noqa: E402
 from tests.helpers.model_helpers import small_config  # noqa: E402
 from tests.model.training.test_trainer import make_batches  # noqa: E402
 
