@@ -83,3 +83,34 @@ def test_checkpoint_order_explicit_env_data_model(tmp_path):
 def test_search_client_has_no_shipped_fallback(tmp_path):
     s = Settings.from_env({}, data=tmp_path)
     assert s.resolve_checkpoint(shipped=False) == (None, [str(tmp_path / "model")])
+
+
+# ---- Settings passed down ------------------------------------------------------------------------------
+def test_store_and_connect_take_settings(tmp_path, monkeypatch):
+    from cmr_search.search import Store, connect
+    from cmr_search.search.errors import ModelNotFoundError
+    monkeypatch.setenv("QDRANT_URL", "https://nowhere.invalid:6333")        # a given data folder wins
+    monkeypatch.delenv("CMR_CHECKPOINT", raising=False)
+    s = Settings.for_search(data=tmp_path)
+    with Store.open(s, dim=4) as store:
+        assert store.backend.name == "embedded" and store.count() == 0
+    assert s.folder.index.is_dir()
+    with pytest.raises(ModelNotFoundError, match=str(tmp_path / "model")):   # no shipped fallback
+        connect(s).model
+
+
+def test_client_options_take_settings():
+    from cmr_search.search.backends.server import client_options
+    from cmr_search.search.errors import ServerSecurityError
+    s = Settings.for_server("http://q:6333", environ={})
+    with pytest.raises(ServerSecurityError, match="without an API key"):
+        client_options(s)
+    assert client_options(s.with_(api_key="k")) == {"url": "http://q:6333", "api_key": "k"}
+    assert client_options(s.with_(insecure=True))["api_key"] is None
+    with pytest.raises(ServerSecurityError, match="no Qdrant server URL"):
+        client_options(s.with_(url=None, api_key="k"))
+
+
+def test_no_cycle_between_client_and_cohort():
+    from cmr_search.search import client, cohort, results
+    assert cohort.to_frame is results.to_frame is client.to_frame

@@ -88,3 +88,29 @@ def test_label_then_cohort_export_and_rerun(env, capsys, tmp_path):
 def test_help_lists_the_search_verbs(capsys):
     rc, out, _ = _cmr(capsys, "--help")
     assert rc == 0 and all(v in out for v in ("search", "similar", "label", "cohort"))
+
+
+def test_cohort_with_identifiers_joins_the_data_folders_link_table(env, capsys, tmp_path):
+    conn, d = env
+    link = d / "data" / "link.parquet"
+    rc, _, err = _cmr(capsys, "cohort", "export", "--query", "scar", "--k", "2", "--with-identifiers",
+                      "--out", str(tmp_path / "c.csv"), *conn)
+    assert rc == 1 and f"no link table at {link}" in err
+    pl.DataFrame({"study_key": [f"{c.lower()}-{i}" for c in CLASSES for i in range(10)],
+                  "accession": ["A"] * 10 * len(CLASSES)}).write_parquet(link)
+    try:
+        rc, _, _ = _cmr(capsys, "cohort", "export", "--query", "scar", "--k", "2", "--with-identifiers",
+                        "--out", str(tmp_path / "c.csv"), *conn)
+    finally:
+        link.unlink()
+    assert rc == 0 and "accession" in pl.read_csv(tmp_path / "c.csv").columns
+
+
+def test_flags_make_one_settings(monkeypatch, tmp_path):
+    from cmr_search.ui.search_cmd import build_parser, settings_from
+    monkeypatch.setenv("QDRANT_URL", "https://env:6333")
+    monkeypatch.setenv("CMR_CHECKPOINT", "/env/ckpt")
+    s = settings_from(build_parser().parse_args(["q", "--data", str(tmp_path), "--checkpoint", "c"]))
+    assert s.data == tmp_path and s.url is None and s.checkpoint == "c" and s.env_checkpoint == "/env/ckpt"
+    s = settings_from(build_parser().parse_args(["q", "--api-key", "k", "--insecure"]))
+    assert s.url == "https://env:6333" and s.api_key == "k" and s.insecure

@@ -99,3 +99,29 @@ def test_app_client_uses_the_server_url(monkeypatch, tmp_path):
     state._client(str(tmp_path))
     state._client.clear()
     assert seen == {"data": str(tmp_path), "url": "http://q:6333", "insecure": True}
+
+
+def test_media_cache_writes_atomically_once(tmp_path, monkeypatch):
+    import cmr_search.ui.app.media as media
+    calls = []
+    monkeypatch.setattr(media, "atomic_write", lambda p, b, fsync: calls.append(p) or p.write_bytes(b))
+    path = tmp_path / "thumbs" / "k" / "a.png"
+    assert media._cached(path, lambda: b"png") == path and path.read_bytes() == b"png"
+    assert media._cached(path, lambda: b"again") == path and path.read_bytes() == b"png"
+    assert calls == [path]
+
+
+def test_about_shows_the_checkpoint_the_client_loads(tmp_path, monkeypatch):
+    """The About page reads the card of the checkpoint in the search client's order ($CMR_CHECKPOINT when it
+    is a checkpoint folder, else DATA/model), not of a $CMR_CHECKPOINT that the client passes over."""
+    from cmr_search.ui.app.screens.about import checkpoint_dir
+    monkeypatch.setenv("CMR_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("CMR_UI_URL", raising=False)
+    monkeypatch.setenv("CMR_CHECKPOINT", str(tmp_path / "not-a-checkpoint"))
+    assert checkpoint_dir() == (tmp_path / "data" / "model").resolve()
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    (ckpt / "model.safetensors").write_bytes(b"")
+    monkeypatch.setenv("CMR_CHECKPOINT", str(ckpt))
+    assert checkpoint_dir() == ckpt
