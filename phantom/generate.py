@@ -18,10 +18,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from cmr_search.phantom import anatomy, dicom_writer, measure, params, render, report
-from cmr_search.phantom.geometry import HeartFrame
-from cmr_search.phantom.latent import to_dict
+from cmr_search.phantom.cases import params
+from cmr_search.phantom.cases.latent import to_dict
+from cmr_search.phantom.dicom import writer as dicom_writer
+from cmr_search.phantom.heart import anatomy, measure
+from cmr_search.phantom.heart.geometry import HeartFrame
+from cmr_search.phantom.imaging import render
+from cmr_search.phantom.preview import write_contact_sheet
 from cmr_search.phantom.profiles import Profile, get_profile
+from cmr_search.phantom.randomness import study_rng
+from cmr_search.phantom.reports import report
 
 GENERATOR_VERSION = "0.1.0"
 TEST_SPLIT_FRACTION = 0.3        # share of studies whose report uses the held-out wording
@@ -30,10 +36,6 @@ HEART_ORIGIN_LPS = (20.0, -10.0, 0.0)   # mean LV base centre in the patient, mm
 
 # Independent random streams per study (the third seed word).
 STREAM_LATENT, STREAM_ACQ, STREAM_RENDER, STREAM_REPORT, STREAM_SPLIT, STREAM_POSE = range(1, 7)
-
-
-def study_rng(seed: int, index: int, stream: int) -> np.random.Generator:
-    return np.random.default_rng([seed, index, stream])
 
 
 def _heart_frame(acq, seed: int, index: int) -> HeartFrame:
@@ -115,7 +117,6 @@ def generate_study(seed: int, index: int, profile: Profile | str, out_root: str 
     (study_dir / "report.txt").write_text(record["report"] + "\n")
     (study_dir / "study.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     if preview:
-        from cmr_search.phantom.preview import write_contact_sheet
         write_contact_sheet(Path(out_root) / "preview" / f"{study_dir.name}.png", sim["series"],
                             title=f"{record['label']} ({record['subtype']}) synthetic")
     return record

@@ -11,10 +11,12 @@ from cmr_search.phantom.generate import generate_archive
 
 
 def _source_hash() -> str:
-    """Short hash of the phantom package source: a changed generator never reuses a stale archive."""
+    """Short hash of the phantom package source, subpackages included: a changed generator never reuses a
+    stale archive."""
     h = hashlib.sha1()
-    for p in sorted(Path(phantom.__file__).parent.glob("*.py")):
-        h.update(p.name.encode() + p.read_bytes())
+    root = Path(phantom.__file__).parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode() + p.read_bytes())
     return h.hexdigest()[:10]
 
 

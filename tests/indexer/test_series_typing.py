@@ -10,7 +10,7 @@ import pytest
 from tests.helpers.mr_files import SUNNYBROOK, needs_sunnybrook
 from cmr_search.indexer.records import InstanceRecord, SeriesRecord, StudyRecord
 from cmr_search.indexer.series_typing import evaluate_typing, lax_angle, sax_frame, type_series, type_study
-from cmr_search.phantom.geometry import HeartFrame, Plane, lax_plane, sax_stack
+from cmr_search.phantom.heart.geometry import HeartFrame, Plane, lax_plane, sax_stack
 
 _uid = itertools.count(1)
 SEQ = {  # kind group -> (ScanningSequence, ScanOptions, SequenceName)

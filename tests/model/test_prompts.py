@@ -40,7 +40,7 @@ def _template_regex(text: str, forms: dict) -> re.Pattern | None:
 
 
 def test_prompts_are_not_training_templates():
-    from cmr_search.phantom.lexicon import FORMS, SKELETONS, lexicon_forms
+    from cmr_search.phantom.reports.lexicon import FORMS, SKELETONS, lexicon_forms
     train_forms = {k: [f for f, t in v if t != "test"] for k, v in FORMS.items()}
     whole_forms = {_norm(f) for f in lexicon_forms("train") if "{" not in f}
     patterns = [_template_regex(text, train_forms) for key in SKELETONS for _, text, tag in SKELETONS[key]

@@ -1,0 +1,28 @@
+"""What the renderer hands the DICOM writer: one acquired series, pixels plus geometry and timing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmr_search.phantom.heart.geometry import Plane
+
+# Series kinds. The writer names them per vendor; the indexer's series typing must recover them
+# from tags and geometry (the kind itself is never written to DICOM; study.json lists it per series).
+SERIES_KINDS = (
+    "cine_sax", "cine_2ch", "cine_3ch", "cine_4ch",
+    "lge_sax", "lge_2ch", "lge_3ch", "lge_4ch",
+    "ti_scout", "localizer", "t2", "flow",
+)
+
+
+@dataclass
+class RenderedSeries:
+    kind: str                     # one of SERIES_KINDS
+    planes: list[Plane]           # one per slice, in acquisition order (SAX: base -> apex)
+    images: np.ndarray            # (n_slices, n_frames, rows, cols) float32, arbitrary units;
+                                  # magnitude >= 0; signed values only when `signed`
+    trigger_times: list[float]    # (n_frames,) ms after the R wave
+    inversion_times: list[float] | None = None  # (n_frames,) ms for LGE / TI scout, else None
+    signed: bool = False          # PSIR reconstruction (phase-sensitive, signed)
+    recon: str = "magnitude"      # magnitude | psir (the LGE pair shares one acquisition)

@@ -1,0 +1,1 @@
+"""Tests of cmr_search.phantom.imaging."""
