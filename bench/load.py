@@ -1,6 +1,6 @@
 """Load benchmark: many readers and one writer on the embedded store, then 8 browsers on `cmr ui`.
 
-    python bench/load.py [--seconds 60] [--studies 20000] [--threads 16] [--ui-clients 8] [--parts store,ui]
+    python -m bench.load [--seconds 60] [--studies 20000] [--threads 16] [--ui-clients 8] [--parts store,ui]
 
 Builds a data folder of SYNTHETIC studies in a temp folder: a fixed-seed cmr-tiny saved as DATA/model (so
 `cmr ui` encodes queries with it) and `--studies` points whose four named vectors are drawn around
@@ -40,7 +40,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
@@ -236,7 +235,7 @@ def _ratio(load: dict, floor: dict) -> float | None:
 
 # ---- the UI part ------------------------------------------------------------------------------------
 def _ui_query(page, text: str, rec: Recorder) -> None:
-    from cmr_search.ui import browser as b
+    from tests.helpers import browser as b
     t0 = time.perf_counter()
     try:
         run = b.run_count(page)
@@ -253,7 +252,7 @@ def _ui_query(page, text: str, rec: Recorder) -> None:
 def _ui_client(url: str, idx: int, rec: Recorder, reported: threading.Semaphore, go: threading.Event,
                until: list[float], opened: list) -> None:
     """One browser: open the app, one warm-up query, report ready, then new queries until the end."""
-    from cmr_search.ui import browser as b
+    from tests.helpers import browser as b
     try:
         with b.browser() as page:
             b.open_app(page, url)
@@ -272,7 +271,7 @@ def _ui_client(url: str, idx: int, rec: Recorder, reported: threading.Semaphore,
 
 
 def ui_part(data: Path, args) -> dict:
-    from cmr_search.ui import browser as b
+    from tests.helpers import browser as b
     if not Path(b.CHROMIUM).exists():
         return {"skipped": f"{b.CHROMIUM} is absent (apt-get install chromium)"}
     with b.serve(data) as url:

@@ -21,7 +21,6 @@ from pathlib import Path
 import pydicom
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from cmr_search.phantom.generate import generate_archive  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Latency of the three text-search modes on the embedded store, with every vector a real index holds.
 
-    python bench/search_hybrid.py [--sizes 10000,100000] [--queries 40]
+    python -m bench.search_hybrid [--sizes 10000,100000] [--queries 40]     # from the repository root
 
 bench/search.py measures the image vector alone up to 1,000,000 studies (engine, recall, floor). This one
 times what `search()` does by default since the report-text vectors exist: per size, SYNTHETIC studies
@@ -25,7 +25,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 

@@ -33,7 +33,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 VECTORS = ("study", "cine", "lge", "report")
 CONFIGS = {"float32": False, "int8": True}

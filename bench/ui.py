@@ -1,7 +1,9 @@
 """Benchmark of the workbench in a real browser: time from query submit to rendered results.
 
-    python bench/ui.py --data DATA [--repeats 5]       # an indexed data folder (>= 50 studies for k=50)
-    python bench/ui.py --demo /tmp/ui-bench --n 60      # build a small phantom one first (ui/demo_data.py)
+    python -m bench.ui --data DATA [--repeats 5]       # an indexed data folder (>= 50 studies for k=50)
+    python -m bench.ui --demo /tmp/ui-bench --n 60      # build a small phantom one first (tests/helpers/demo_data.py)
+
+(`python -m` from the repository root: the browser harness is tests/helpers/browser.py, not shipped.)
 
 Starts `cmr ui` on a free localhost port, drives Debian's chromium (Playwright), warms up with two
 queries, then for k = 20 and 50 submits `--repeats` different queries and measures, in the browser, from
@@ -22,9 +24,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from cmr_search.ui import browser as b  # noqa: E402
+from tests.helpers import browser as b  # noqa: E402
 
 QUERIES = ["dilated left ventricle with reduced ejection fraction", "asymmetric septal hypertrophy",
            "diffuse subendocardial late gadolinium enhancement", "inferior infarct scar", "normal study",
@@ -77,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args(argv)
     if not Path(b.CHROMIUM).exists():
-        print(f"bench/ui.py: {b.CHROMIUM} is absent (apt-get install chromium).", file=sys.stderr)
+        print(f"bench.ui: {b.CHROMIUM} is absent (apt-get install chromium).", file=sys.stderr)
         return 1
     data = a.data
     if a.demo is not None:
-        from cmr_search.ui.demo_data import build
+        from tests.helpers.demo_data import build
         data = build(a.demo, n=a.n, seed=11)
     res = run(data, a.repeats)
     from cmr_search.search import Store

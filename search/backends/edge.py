@@ -28,6 +28,8 @@ from typing import Iterator
 
 import qdrant_edge as qe
 
+from cmr_search.model.atomic import atomic_write
+
 from ..errors import IndexCorruptError, IndexLockedError
 from ..filters import Conditions
 from .base import RRF_K, Backend, Hit, Sparse
@@ -100,9 +102,7 @@ class EdgeBackend(Backend):
             check["files"] = {str(f.relative_to(self.path)): _fingerprint(f)
                               for f in sorted(self.path.rglob("*")) if f.is_file()}
         with self._check_lock:
-            tmp = self.check_path.with_name(f".{self.check_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(check))
-            os.replace(tmp, self.check_path)
+            atomic_write(self.check_path, json.dumps(check))
 
     def _verify_files(self, files: dict) -> None:
         for rel, want in files.items():
@@ -142,9 +142,8 @@ class EdgeBackend(Backend):
 
     def _write_lock(self) -> None:
         now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-        tmp = self.lock_path.with_name(f".{self.lock_path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "started": now}))
-        os.replace(tmp, self.lock_path)
+        # no fsync: the lock names a live process; after a crash it is stale whatever the disk kept
+        atomic_write(self.lock_path, json.dumps({"pid": os.getpid(), "started": now}), fsync=False)
 
     def vector_size(self, name: str = "study") -> int | None:
         cfg = self.path / "edge_config.json"

@@ -19,12 +19,12 @@ def phantom_data(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is absent (apt-get install chromium); the browser test needs it")
     pytest.importorskip("playwright.sync_api", reason="playwright (python package) is not installed")
-    from cmr_search.ui.demo_data import build
+    from tests.helpers.demo_data import build
     return build(tmp_path_factory.mktemp("e2e"), n=12, seed=3)
 
 
 def test_browser_flow(phantom_data, tmp_path):
-    from cmr_search.ui import browser as b
+    from tests.helpers import browser as b
     shots = tmp_path / "shots"
     shots.mkdir()
     with b.serve(phantom_data) as url, b.browser() as page:

@@ -1,7 +1,7 @@
 """Screenshots of every page of the workbench (docs/ui/<page>.png), taken in headless chromium.
 
-    python -m cmr_search.ui.screenshots --data cmr-data [--out docs/ui]      # an indexed data folder
-    python -m cmr_search.ui.screenshots --demo /tmp/ui-demo                   # build a small phantom one first
+    python -m tests.helpers.screenshots --data cmr-data [--out docs/ui]      # an indexed data folder
+    python -m tests.helpers.screenshots --demo /tmp/ui-demo                   # build a small phantom one first
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cmr_search.ui import browser as b
+from tests.helpers import browser as b
 
 QUERY = "dilated left ventricle with reduced ejection fraction"
 
@@ -51,7 +51,7 @@ def take(page, url: str, out: Path, example_zip: Path | None = None) -> list[Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cmr_search.ui.screenshots", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tests.helpers.screenshots", description=__doc__.splitlines()[0])
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--data", type=Path, help="an indexed data folder")
     g.add_argument("--demo", type=Path, help="build (or reuse) a 12-study phantom data folder here")
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data = a.data
     if a.demo is not None:
-        from cmr_search.ui.demo_data import build
+        from tests.helpers.demo_data import build
         data = build(a.demo)
     a.out.mkdir(parents=True, exist_ok=True)
     with b.serve(data) as url, b.browser(1500, 1000) as page:

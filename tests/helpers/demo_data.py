@@ -1,7 +1,7 @@
 """A small indexed phantom data folder for the browser test, the screenshots and the UI bench:
 synth N tiny studies -> prepare the cache -> embed with a fresh cmr-tiny -> index (ui/app/indexing.py).
 
-    python -m cmr_search.ui.demo_data OUT [--n 12] [--seed 3]
+    python -m tests.helpers.demo_data OUT [--n 12] [--seed 3]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def build(out: str | Path, n: int = 12, seed: int = 3) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cmr_search.ui.demo_data", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tests.helpers.demo_data", description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
     p.add_argument("--n", type=int, default=12)
     p.add_argument("--seed", type=int, default=3)
