@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +22,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)          # exits 2 on bad usage
-    from pathlib import Path
     if not Path(args.archive).is_dir():
         print(f"cmr prepare: archive folder {args.archive} not found", file=sys.stderr)
         return 2
