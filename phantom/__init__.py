@@ -4,4 +4,10 @@ An analytic 3-D beating heart with disease phenotypes, rendered as cine and LGE 
 DICOM studies with report impressions and ground truth. Entry points: `phantom.generate.generate_study`,
 `phantom.generate.generate_archive`, and `cmr synth` on the command line. Design: ../shared/docs/phantom.md.
 Imports only numpy, scipy and pydicom.
+
+Layout: `cases` (the latent records and their samplers, class rules), `heart` (the 3-D heart, body,
+geometry and reader-like measurement), `imaging` (MR signal, partial volume, artifacts, rendering),
+`dicom` (the DICOM writer), `reports` (report impressions), `audit` (the benchmark-honesty audit); on
+top `generate` (the stages in order), `preview` (contact sheets), `profiles` (study sizes) and
+`randomness` (the shared seeded random streams).
 """

@@ -1,7 +1,7 @@
 """Generate synthetic CMR studies and archives: the one place that runs the phantom's stages in order.
 
     latent + acquisition (params) -> 3-D heart (anatomy) -> images (render) -> measured values
-    (measure) -> report (report) -> DICOM (dicom_writer) + report.txt + study.json
+    (measure) -> report (report) -> DICOM (dicom.writer) + report.txt + study.json
 
 Every study draws from its own random streams, seeded by (seed, study index, stream), so studies are
 independent of one another, of the order they are made in and of the number of worker processes:

@@ -24,7 +24,8 @@ def study_rng(seed: int, index: int, *stream: int) -> np.random.Generator:
 def patient_rng(study_index: int, height_cm: float, weight_kg: float, salt: int) -> np.random.Generator:
     """Stream seeded by the study index and the patient's height and weight only (class-independent
     draws such as body habitus and organ texture); salt tells the users apart."""
-    return np.random.default_rng([int(study_index), int(round(height_cm * 10)), int(round(weight_kg * 10)), salt])
+    return np.random.default_rng([int(study_index), int(round(height_cm * 10)), int(round(weight_kg * 10)),
+                                  salt])
 
 
 def uniform(rng: np.random.Generator, lo: float, hi: float, nd: int | None = None) -> float:

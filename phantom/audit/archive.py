@@ -5,7 +5,7 @@ Four tests, each a table of rows {test, class, auc, ci_lo, ci_hi, n_pos, n, targ
   intensity  global pixel statistics of cine/LGE   -> well below the anchors (AUC < 0.70)
   oracle     measured values + TRUE LGE pattern    -> near the CMR-CLIP anchors, never 1.0
   keywords   report text, train vs test wording    -> test accuracy below train accuracy
-Classifiers are the L2 logistic regression of phantom.audit_stats with 5-fold out-of-fold scores.
+Classifiers are the L2 logistic regression of phantom.audit.stats with 5-fold out-of-fold scores.
 Before the full generator exists, `oracle_auc_from_latents` runs the oracle on sampled latents
 with reader-like noise (the calibration stand-in for params.py).
 """

@@ -1,5 +1,5 @@
 """Feature extractors of the shortcut audit (phantom.md §5.5): DICOM headers, pixel statistics, and a
-keyword (naive Bayes) classifier on report text. Used by phantom.audit.
+keyword (naive Bayes) classifier on report text. Used by phantom.audit.archive.
 """
 from __future__ import annotations
 

@@ -79,8 +79,10 @@ def _image_quality(rng) -> dict:
     """Orientation, noise, bias, breathing, artifacts: §2.4 nuisance factors."""
     outlier = rng.random() < 0.05
     return dict(
-        azimuth_deg=uniform(rng, 35, 60, nd=2), elevation_deg=uniform(rng, 15, 40, nd=2), inplane_rot_deg=uniform(rng, -15, 15, nd=2),
-        snr_cine=uniform(rng, 25, 80, nd=2), snr_lge=uniform(rng, 10, 35, nd=2), bias_ratio=uniform(rng, 1.2, 2.0, nd=2),
+        azimuth_deg=uniform(rng, 35, 60, nd=2), elevation_deg=uniform(rng, 15, 40, nd=2),
+        inplane_rot_deg=uniform(rng, -15, 15, nd=2),
+        snr_cine=uniform(rng, 25, 80, nd=2), snr_lge=uniform(rng, 10, 35, nd=2),
+        bias_ratio=uniform(rng, 1.2, 2.0, nd=2),
         misregistration_mm=uniform(rng, 8, 12, nd=2) if outlier else uniform(rng, 0, 6, nd=2),
         artifacts=tuple(a for a, p in ARTIFACT_RATES.items() if rng.random() < p))
 
@@ -94,7 +96,8 @@ def _sequence(rng, field: float) -> dict:
         ti += float(rng.choice([-1, 1])) * rng.uniform(60, 120)
     flip = (50, 70) if field == 1.5 else (35, 45)
     return dict(ti_ms=round(float(np.clip(ti, 150, 450)), 1), wrong_ti=wrong,
-                tr_ms=uniform(rng, 2.8, 3.5, nd=2), te_ms=uniform(rng, 1.2, 1.6, nd=2), flip_deg=float(rng.integers(*flip)))
+                tr_ms=uniform(rng, 2.8, 3.5, nd=2), te_ms=uniform(rng, 1.2, 1.6, nd=2),
+                flip_deg=float(rng.integers(*flip)))
 
 
 def _identity(rng, study_index: int, seed: int, age: int) -> dict:

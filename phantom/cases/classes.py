@@ -6,7 +6,7 @@ docstring). The shared random draws live in phantom.randomness; the joint EDVi/E
 wall map live here, public, so params.py can reuse them.
 
 Calibration (oracle one-vs-rest AUC targets: HCM ~0.99, amyloid ~0.97, ICM/NICM ~0.94) under the
-ACDC class rules (phantom.class_rules), which push NICM/ICM to EF < 40 and HCM to walls >= 15: the
+ACDC class rules (phantom.cases.rules), which push NICM/ICM to EF < 40 and HCM to walls >= 15: the
 overlap therefore comes from hard negatives and mimics rather than from EF/EDVi tails. Rates that
 depart from the §1.2 literature values on purpose: NICM mid-wall stripe 19 % (§1.2 ~45 %) and
 ischemic-looking focal LGE 39 % (§1.2 ~7 %); ICM without scar (hibernating) 42 %; small 2-3
@@ -69,7 +69,8 @@ def _athlete(rng, d, sex):
     wall = truncated_normal(rng, 10.5, 1.0, 9, 13) if sex == "M" else truncated_normal(rng, 9.3, 0.8, 8, 11)
     d.update(subtype="athlete", hr_bpm=truncated_normal(rng, 50, 5, 40, 60), lv_edvi=edvi, lv_ef=ef,
              wall_ed_mm=wall_map(rng, wall), rv_edvi=float(np.clip(edvi * uniform(rng, 1.0, 1.3), 100, 150)),
-             rv_ef=truncated_normal(rng, 50, 5, 42, 60), la_scale=uniform(rng, 1.0, 1.25), ra_scale=uniform(rng, 1.0, 1.2))
+             rv_ef=truncated_normal(rng, 50, 5, 42, 60), la_scale=uniform(rng, 1.0, 1.25),
+             ra_scale=uniform(rng, 1.0, 1.2))
 
 
 def _nicm(rng, d, sex):
@@ -80,7 +81,8 @@ def _nicm(rng, d, sex):
         edvi, ef = edvi_ef(rng, (128, 20, 88, 175), (30, 7, 15, 48), -0.5)
     wall = truncated_normal(rng, 8.0, 1.0, 6, 10) if recovered else truncated_normal(rng, 7.8, 1.1, 5, 10)
     d.update(lv_edvi=edvi, lv_ef=ef, wall_ed_mm=wall_map(rng, wall),
-             sphericity=uniform(rng, 0.4, 0.9), base_descent_mm=uniform(rng, 4, 8), la_scale=uniform(rng, 1.1, 1.5),
+             sphericity=uniform(rng, 0.4, 0.9), base_descent_mm=uniform(rng, 4, 8),
+             la_scale=uniform(rng, 1.1, 1.5),
              hr_bpm=truncated_normal(rng, 75, 10, 50, 95), t1_myo_post=uniform(rng, 420, 480))
     d["contractility"][_idx(SEPTAL)] = uniform(rng, 0.6, 1.0)      # septal dyssynchrony
     if not recovered and rng.random() < 0.30:                 # biventricular involvement
@@ -211,12 +213,14 @@ def _amyloid(rng, d, sex):
     r = rng.random()
     sub = "subendo" if r < 0.42 else ("transmural" if r < 0.66 else "no_lge")
     edvi, ef = edvi_ef(rng, (71, 10, 45, 95), (54, 8, 35, 70), 0.0)
-    wall = truncated_normal(rng, 13.2, 1.0, 11, 15) if sub == "no_lge" else truncated_normal(rng, 13.6, 1.8, 11.5, 20)
+    wall = (truncated_normal(rng, 13.2, 1.0, 11, 15) if sub == "no_lge"
+            else truncated_normal(rng, 13.6, 1.8, 11.5, 20))
     w = wall_map(rng, wall)
     if rng.random() < 0.3:                        # asymmetric septal ATTR (reverse-curve septum)
         w[_idx(SEPTAL[:4])] = np.minimum(w[_idx(SEPTAL[:4])] * uniform(rng, 1.2, 1.35), 23.0)
     d.update(subtype=sub, lv_edvi=edvi, lv_ef=ef, wall_ed_mm=w,
-             base_descent_mm=uniform(rng, 4, 8), rv_wall_mm=uniform(rng, 5, 8), rv_ef=truncated_normal(rng, 56, 6, 40, 68),
+             base_descent_mm=uniform(rng, 4, 8), rv_wall_mm=uniform(rng, 5, 8),
+             rv_ef=truncated_normal(rng, 56, 6, 40, 68),
              la_scale=uniform(rng, 1.3, 1.7), ra_scale=uniform(rng, 1.3, 1.6), atrial_wall_mm=uniform(rng, 4, 7),
              hr_bpm=truncated_normal(rng, 75, 10, 50, 95))
     d["t1_myo_post"] = min(uniform(rng, 250, 330), d["t1_blood_post"] - uniform(rng, 5, 40))

@@ -6,7 +6,7 @@ This module is the contract between the phantom's parts:
   render.py   turns the heart into images following an `Acquisition`;
   measure.py  re-measures the rendered heart (`MEASURED_FIELDS`);
   report.py   writes the impression from `Latent` + measured values;
-  dicom_writer.py writes the series following an `Acquisition`.
+  dicom/writer.py writes the series following an `Acquisition`.
 Everything here is plain data (numbers, strings, tuples) so it serialises to study.json as is.
 """
 from __future__ import annotations
@@ -123,7 +123,7 @@ class Latent:
 @dataclass(frozen=True)
 class Acquisition:
     """How the study was acquired: every field independent of the class (shortcut audit)."""
-    vendor: str                  # SIEMENS | GE | PHILIPS (profile key of dicom_writer)
+    vendor: str                  # SIEMENS | GE | PHILIPS (profile key of dicom.writer)
     manufacturer: str            # DICOM Manufacturer string
     model_name: str              # ManufacturerModelName
     field_strength: float        # 1.5 | 3.0

@@ -1,11 +1,11 @@
 """Latent sampling: one `Latent` (physiology, class-bearing) per study, following phantom.md §1.2.
 
-Every class has its own small sampler (phantom.latent_classes.SAMPLERS, label -> function) that
+Every class has its own small sampler (phantom.cases.classes.SAMPLERS, label -> function) that
 overrides a shared normal baseline built here. Class ranges overlap on purpose (§1.2 notes, §5.4
 hard negatives) and were calibrated so that the measurement oracle of `phantom.audit` lands near
 the CMR-CLIP anchors (§5.6), not at 1.0.
 
-ACDC consistency (phantom.class_rules): a study is drawn "clear" (its targets meet the class rule
+ACDC consistency (phantom.cases.rules): a study is drawn "clear" (its targets meet the class rule
 with a measurement-error slack) with probability 1 - BORDERLINE_RATE, else "borderline" (the draw
 is repeated until it does NOT clear the slack; half of those are near-cut cases whose targets
 still meet the plain rule, half tails of the wide §1.2 ranges, e.g. NICM with EF 40-48). `Latent.borderline` is exactly "fails the slack test", so every study
@@ -15,10 +15,10 @@ Design choices (documented because the shortcut audit depends on them):
   * sex, age, height and weight are drawn from ONE distribution for every class, so PatientSex,
     PatientAge, PatientSize and PatientWeight in the DICOM headers carry no class information;
   * heart rate is physiology (athletes 40-60 bpm) and does leak into cardiac-timing tags; the header
-    audit leaves those tags out (audit.PHYSIOLOGY_TAGS);
+    audit leaves those tags out (audit.archive.PHYSIOLOGY_TAGS);
   * post-contrast T1 values are 1.5 T values; at 3 T the renderer multiplies them by
     T1_POST_3T_FACTOR (sample_acquisition picks TI with the same factor).
-The acquisition sampler (class-independent by construction) lives in phantom.acquisition_params and
+The acquisition sampler (class-independent by construction) lives in phantom.cases.acquisition and
 is re-exported here.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from cmr_search.phantom.randomness import truncated_normal, uniform
 INCIDENTALS = ("aortic_dilation", "hepatic_cyst", "hiatal_hernia", "mitral_regurgitation",
                "pleural_effusion", "bicuspid_aortic_valve", "trace_pericardial_fluid")
 INCIDENTAL_RATE = 0.20             # §4.2: 15-25 % of studies carry an incidental finding
-BORDERLINE_RATE = 0.05             # deliberate near-cut / tail cases per class (§5.3, class_rules)
+BORDERLINE_RATE = 0.05             # deliberate near-cut / tail cases per class (§5.3, cases.rules)
 NEAR_CUT_SHARE = 0.5               # of the borderline draws: targets inside the cut, within the slack
 MAX_REDRAWS = 60
 
@@ -89,7 +89,7 @@ def _rule_plain(label: str, sex: str, d: dict) -> bool:
 
 
 def _rule_clear(label: str, sex: str, d: dict) -> bool:
-    """The class rule holds on the targets with the measurement-error slack (class_rules)."""
+    """The class rule holds on the targets with the measurement-error slack (cases.rules)."""
     lat = _freeze(0, label, False, "definite", {"sex": sex, **_DUMMY_DEMO}, d)
     return rule_slack(label, sex, targets_as_measured(lat), lat)
 

@@ -3,8 +3,8 @@
 Layout: <study_dir>/<SeriesNumber>_<SeriesDescription, sanitized>/<InstanceNumber:04d>.dcm, Explicit VR
 Little Endian (or RLE Lossless with compress=True). Series are numbered in a plausible acquisition
 order (localizers, cines with interleaved distractors, TI scout, LGE from 20 on); cine SAX is one series
-per slice or one stack series (Acquisition.sax_layout); names come from phantom.vendors, bytes are
-encoded by phantom.dicom_encode. Pixels: physical value = render a.u. x a per-series drawn gain
+per slice or one stack series (Acquisition.sax_layout); names come from phantom.dicom.vendors, bytes are
+encoded by phantom.dicom.encode. Pixels: physical value = render a.u. x a per-series drawn gain
 (`quantize`), 12 bits stored, clipped; PSIR signed or offset per vendor.
 
 Shortcut rule (§5.5): the class never reaches a tag. Only the patient module (sex, age, size, weight)

@@ -29,7 +29,8 @@ from cmr_search.phantom.heart import atria, cavity, lge, motion
 from cmr_search.phantom.heart.body import Body, habitus
 from cmr_search.phantom.heart.body import labels as body_labels
 from cmr_search.phantom.heart.geometry import HeartFrame
-from cmr_search.phantom.heart.segments import NPHI, NS, PHI_DEG, RV_INSERTION_DEG, S, angle_diff_deg, smooth_map, smoothstep
+from cmr_search.phantom.heart.segments import (NPHI, NS, PHI_DEG, RV_INSERTION_DEG, S, angle_diff_deg, smooth_map,
+                                              smoothstep)
 
 NONE = atria.NONE
 SC = 0.25                         # s of the LV equator (base is truncated above it)

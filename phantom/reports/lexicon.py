@@ -309,7 +309,7 @@ def forms_for(concept: str, split: str) -> tuple[str, ...]:
     """The forms of `concept` that a `split` report may use."""
     _check_split(split)
     if concept not in FORMS:
-        raise KeyError(f"unknown lexicon concept {concept!r}; add it to phantom.lexicon._RAW_FORMS")
+        raise KeyError(f"unknown lexicon concept {concept!r}; add it to phantom.reports.lexicon._RAW_FORMS")
     return tuple(f for f, t in FORMS[concept] if _allowed(t, split))
 
 

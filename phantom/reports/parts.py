@@ -1,4 +1,4 @@
-"""Building blocks of phantom.report: grading measured values, printed numbers, and phrase builders.
+"""Building blocks of phantom.reports.report: grading measured values, printed numbers, and phrase builders.
 
 Grades follow phantom.md §4.2 (LVEF >= 70 hyperdynamic, 55-69 normal, 45-54 mildly, 35-44 moderately,
 < 35 severely reduced; RVEF >= 45 normal, 40-44 mild, 35-39 moderate, < 35 severe). Phrases are

@@ -1,7 +1,7 @@
 """Report impressions: a structured finding vector and a numbered impression text per study.
 
 Design: phantom.md §4 (grammar, slot policies, hedging, validity rules), §5.1 (held-out wording via
-phantom.lexicon) and §5.3 (label noise). `findings_from` grades the *measured* values (never the
+phantom.reports.lexicon) and §5.3 (label noise). `findings_from` grades the *measured* values (never the
 targets) into the §4.2 finding vector; `make_report` writes 1-6 items from slot templates:
 size_function, morphology (+ extra findings), lge, rv, diagnosis, incidental, recommendation.
 Printed numbers are measured values plus reader noise (σ_EF 3 points, σ_vol 5 %), clipped so the
@@ -29,7 +29,7 @@ NUMBERING = (("dot", 0.45), ("paren", 0.1), ("dash", 0.2), ("lines", 0.1), ("par
 
 
 def findings_from(latent: Latent, measured: dict) -> dict:
-    """The §4.2 finding vector (JSON-ready) graded from the measured values; see report_parts."""
+    """The §4.2 finding vector (JSON-ready) graded from the measured values; see reports.parts."""
     _check_measured(measured)
     return rp.findings(latent, measured)
 
@@ -37,7 +37,7 @@ def findings_from(latent: Latent, measured: dict) -> dict:
 def _check_measured(measured: dict) -> None:
     missing = [k for k in MEASURED_FIELDS if k not in measured]
     if missing:
-        raise ValueError(f"measured lacks {missing}; pass the dict of phantom.measure.measure_study() "
+        raise ValueError(f"measured lacks {missing}; pass the dict of phantom.heart.measure.measure_study() "
                          f"(keys latent.MEASURED_FIELDS)")
 
 
