@@ -2,7 +2,7 @@
 §3.2). `sample_acquisition` never sees the latent or the class, only the profile, the study index,
 the archive seed and the patient's age (needed for a consistent birth date). Age is drawn from one
 distribution for every class (params._demographics), so the birth date carries no class either.
-Re-exported by phantom.params, which is where callers import it from.
+Re-exported by phantom.cases.params, which is where callers import it from.
 """
 from __future__ import annotations
 

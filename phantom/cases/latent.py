@@ -1,12 +1,12 @@
 """The latent record of one synthetic study: physiology (class-bearing) and acquisition (nuisance).
 
 This module is the contract between the phantom's parts:
-  params.py   samples a `Latent` and an `Acquisition` per study;
-  anatomy.py  builds the 3-D beating heart from a `Latent`;
-  render.py   turns the heart into images following an `Acquisition`;
-  measure.py  re-measures the rendered heart (`MEASURED_FIELDS`);
-  report.py   writes the impression from `Latent` + measured values;
-  dicom/writer.py writes the series following an `Acquisition`.
+  cases/params.py     samples a `Latent` and an `Acquisition` per study;
+  heart/anatomy.py    builds the 3-D beating heart from a `Latent`;
+  imaging/render.py   turns the heart into images following an `Acquisition`;
+  heart/measure.py    re-measures the rendered heart (`MEASURED_FIELDS`);
+  reports/report.py   writes the impression from `Latent` + measured values;
+  dicom/writer.py     writes the series following an `Acquisition`.
 Everything here is plain data (numbers, strings, tuples) so it serialises to study.json as is.
 """
 from __future__ import annotations

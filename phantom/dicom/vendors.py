@@ -18,7 +18,7 @@ import numpy as np
 VENDORS = ("SIEMENS", "GE", "PHILIPS")
 
 # --- naming families ------------------------------------------------------------------------------
-# Keys: series kinds (phantom.series.SERIES_KINDS) plus "sax_slice" (per-slice cine SAX template;
+# Keys: series kinds (phantom.imaging.series.SERIES_KINDS) plus "sax_slice" (per-slice cine SAX template;
 # {n} = 1-based slice, {base} = the family's cine_sax name) and "psir_<view>" (LGE names used when the
 # study stores a PSIR/magnitude pair). {ti} = the LGE inversion time rounded to 10 ms.
 _SIEMENS = (
