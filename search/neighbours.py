@@ -129,7 +129,8 @@ def _torch_search(q, b, kk, device: str):
     import torch
     bt = torch.from_numpy(b).to(device).T
     out_s, out_i = np.empty((len(q), kk), np.float32), np.empty((len(q), kk), np.int64)
-    block = max(1, BLOCK_CELLS // max(len(b), 1))
+    cells = BLOCK_CELLS * (16 if device == "cuda" else 1)        # a GPU takes 1 GB of scores per block
+    block = max(1, cells // max(len(b), 1))
     for start in range(0, len(q), block):
         s = torch.from_numpy(q[start:start + block]).to(device) @ bt
         top = s.topk(kk, dim=1)
