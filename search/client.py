@@ -196,9 +196,9 @@ def connect(data: Settings | str | Path | None = None, url: str | None = None, a
     `client`: a qdrant-client object (tests: QdrantClient(':memory:')). A server needs `api_key` (default
     $QDRANT_API_KEY) unless `insecure=True`; `tls_ca`: the PEM bundle of a private CA for an https URL
     (default $QDRANT_TLS_CA)."""
-    settings = data if isinstance(data, Settings) else Settings.for_search(
-        data=data, url=url, api_key=api_key, checkpoint=checkpoint, tls_ca=tls_ca, insecure=insecure,
-        server_client=client is not None)
+    given = dict(url=url, api_key=api_key, checkpoint=checkpoint, tls_ca=tls_ca, insecure=insecure)
+    settings = data.over(**given) if isinstance(data, Settings) else Settings.for_search(
+        data=data, server_client=client is not None, **given)
     store = Store.open(settings, collection=collection, timeout=timeout, client=client)
     try:
         return Client(store, settings, model=model)

@@ -101,6 +101,12 @@ class Settings:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
+    def over(self, **given) -> "Settings":
+        """A copy with the values given (None or "" = not given; `insecure` only when True): keyword
+        arguments passed beside a Settings (connect(settings, checkpoint=...))."""
+        changes = {k: v for k, v in given.items() if _set(v) and (k != "insecure" or v)}
+        return replace(self, **changes) if changes else self
+
     # ---- what follows from them -----------------------------------------------------------------------
     @property
     def folder(self) -> DataFolder:

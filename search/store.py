@@ -54,8 +54,9 @@ class Store:
         needs an API key unless `insecure`; `tls_ca`: a private CA bundle (backends/server.py).
         `options`: shards, replicas, quantization of a collection created now (collection.CollectionOptions);
         `text_dim`: size of its report-text vectors (None: none)."""
-        settings = data if isinstance(data, Settings) else Settings.for_search(
-            data=data, url=url, api_key=api_key, tls_ca=tls_ca, insecure=insecure, server_client=client is not None)
+        given = dict(url=url, api_key=api_key, tls_ca=tls_ca, insecure=insecure)
+        settings = data.over(**given) if isinstance(data, Settings) else Settings.for_search(
+            data=data, server_client=client is not None, **given)
         backend = _backend(settings, collection, timeout, client)
         try:
             size = backend.vector_size()

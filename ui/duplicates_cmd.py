@@ -13,6 +13,7 @@ import json
 import sys
 import warnings
 
+from cmr_search.search.neighbours import NeighboursTruncatedWarning
 from cmr_search.ui.search_cmd import add_connection_args, open_client, parse_filters, run
 
 
@@ -29,7 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _duplicates(args) -> int:
-    from cmr_search.search.neighbours import NeighboursTruncatedWarning
     with open_client(args) as client, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NeighboursTruncatedWarning)
         frame = client.near_duplicates(threshold=args.threshold, k=args.k, view=args.view,

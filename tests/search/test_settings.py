@@ -114,3 +114,10 @@ def test_client_options_take_settings():
 def test_no_cycle_between_client_and_cohort():
     from cmr_search.search import client, cohort, results
     assert cohort.to_frame is results.to_frame is client.to_frame
+
+
+def test_keywords_beside_settings_override_it():
+    s = Settings.from_env({}, data="d", url="http://a")
+    assert s.over(url=None, checkpoint="", insecure=False) is s
+    assert s.over(url="http://b", checkpoint="c", insecure=True) == s.with_(url="http://b", checkpoint="c",
+                                                                            insecure=True)
