@@ -187,7 +187,11 @@ def near_duplicate_pairs(vectors, threshold: float, k: int = 10, use: str | None
         raise ValueError(f"threshold={threshold}: a cosine, between -1 and 1 (e.g. 0.98)")
     if int(k) < 1:
         raise ValueError(f"k={k}: at least 1 neighbour per study")
-    scores, idx = knn(vectors, k, use)
+    return pairs_from_knn(*knn(vectors, k, use), threshold)
+
+
+def pairs_from_knn(scores: np.ndarray, idx: np.ndarray, threshold: float) -> Pairs:
+    """The near-duplicate pairs in an all-pairs kNN result (`knn`): each pair once, i < j, best first."""
     if scores.size == 0:
         empty = np.zeros(0, np.int64)
         return Pairs(empty, empty, np.zeros(0, np.float32))
