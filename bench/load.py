@@ -86,7 +86,8 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 def build_data(folder: Path, n: int, model, batch: int = 2048) -> dict:
     """DATA/model (the query encoder) + DATA/index with n synthetic studies; HNSW as `cmr index` does."""
-    from cmr_search.indexer.index import OPTIMIZE_AT, save_model_beside
+    from cmr_search.indexer.index import OPTIMIZE_AT
+    from cmr_search.indexer.model_source import save_model_beside
     from cmr_search.search import Store
     from cmr_search.search.collection import model_id
     save_model_beside(model, folder, model_id(model), "bench/load.py: fixed-seed cmr-tiny (untrained)")
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = {x.strip() for x in args.parts.split(",") if x.strip()}
     import torch
 
-    from cmr_search.indexer.index import fresh_model
+    from cmr_search.indexer.model_source import fresh_model
     torch.set_num_threads(1)             # as the UI does: one thread per query on a shared machine
     res = {"host": {"cpu": platform.processor() or platform.machine(), "cores_visible": os.cpu_count(),
                     "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],

@@ -256,7 +256,7 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()
     import torch
 
-    from cmr_search.indexer.index import fresh_model
+    from cmr_search.indexer.model_source import fresh_model
     from cmr_search.model import embed_texts
     torch.set_num_threads(args.threads)
     model = fresh_model()

@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    from cmr_search.indexer.index import fresh_model
+    from cmr_search.indexer.model_source import fresh_model
     model = fresh_model()
     results = [run_size(int(s), args, model) for s in args.sizes.split(",")]
     Path(args.out).write_text(json.dumps({"about": __doc__.splitlines()[0], "results": results}, indent=1) + "\n")

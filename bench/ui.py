@@ -77,13 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=60, help="studies of the --demo archive")
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args(argv)
-    if not Path(b.CHROMIUM).exists():
-        print(f"bench.ui: {b.CHROMIUM} is absent (apt-get install chromium).", file=sys.stderr)
+    data = b.folder_to_serve("bench.ui", a.data, a.demo, n=a.n, seed=11)
+    if data is None:
         return 1
-    data = a.data
-    if a.demo is not None:
-        from tests.helpers.demo_data import build
-        data = build(a.demo, n=a.n, seed=11)
     res = run(data, a.repeats)
     from cmr_search.search import Store
     with Store.open(data) as s:

@@ -26,16 +26,14 @@ from pathlib import Path
 
 import polars as pl
 
-from cmr_search.indexer.embedding import (clip_batches, embed_batch, report_encoder_for,  # noqa: F401
-                                          study_clips)
+from cmr_search.indexer.embedding import clip_batches, embed_batch, report_encoder_for
 from cmr_search.indexer.errors import IndexerError
 from cmr_search.indexer.link_table import write_link_table
-from cmr_search.indexer.model_source import (UntrainedModelWarning, fresh_model, resolve_model,  # noqa: F401
-                                             save_model_beside)
+from cmr_search.indexer.model_source import resolve_model, save_model_beside
 from cmr_search.indexer.payload import already_indexed, payload_row
 from cmr_search.indexer.prepare import prepare
 from cmr_search.indexer.progress import Progress
-from cmr_search.indexer.shards import in_shard, parse_shard  # noqa: F401  (re-exported for callers)
+from cmr_search.indexer.shards import in_shard
 from cmr_search.model.device import pick_device
 from cmr_search.search.collection import model_id as model_fingerprint
 from cmr_search.search.settings import Settings

@@ -49,12 +49,15 @@ def stale_temps(folder: Path) -> list[Path]:
     out = []
     for f in folder.glob(".*.tmp") if folder.is_dir() else ():
         m = TEMP_NAME.match(f.name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
             out.append(f)
     return out
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this PID is running (lock files and temp names carry their writer's PID)."""
+    if not pid:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

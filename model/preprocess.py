@@ -17,7 +17,7 @@ No horizontal flips anywhere (anatomy is not mirror-symmetric).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np

@@ -27,7 +27,7 @@ from .collection import DEFAULT_COLLECTION, VIEWS, model_id
 from .errors import IndexCorruptError, ModelNotFoundError, QueryError
 from .filters import Filter, to_filter
 from .labeling import score_studies
-from .results import RESULT_SCHEMA, to_frame  # noqa: F401  (RESULT_SCHEMA re-exported: the result columns)
+from .results import to_frame
 from .settings import Settings
 from .store import Store
 from .terms import query_terms

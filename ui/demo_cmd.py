@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # imported here, not at the top: the indexer brings torch (seconds), and `cmr demo --help` or a usage
     # error answers at once
-    from cmr_search.indexer.index import UntrainedModelWarning, index_archive
+    from cmr_search.indexer.index import index_archive
+    from cmr_search.indexer.model_source import UntrainedModelWarning
     settings = Settings.from_env(data=args.data, checkpoint=args.checkpoint)      # `cmr index`'s rule
     data = settings.data
     arch = settings.folder.demo_archive

@@ -18,6 +18,11 @@ import sys
 import warnings
 from pathlib import Path
 
+from cmr_search.indexer.errors import IndexerError
+from cmr_search.indexer.shards import parse_shard
+from cmr_search.model.errors import ModelError
+from cmr_search.search.collection import CollectionOptions
+from cmr_search.search.errors import SearchError
 from cmr_search.search.settings import Settings
 from cmr_search.ui.search_cmd import add_server_security_args
 
@@ -73,7 +78,6 @@ def add_layout_args(p: argparse.ArgumentParser) -> None:
 def layout_options(args, url: str | None):
     """--shards/--replicas/--quantize -> CollectionOptions; CollectionOptionsError (exit 2) when invalid or
     when shards/replicas are asked of the embedded index."""
-    from cmr_search.search.collection import CollectionOptions
     options = CollectionOptions(quantize=args.quantize, shards=args.shards, replicas=args.replicas)
     if not url:
         options.check_embedded()
@@ -100,8 +104,7 @@ def _push(argv: list[str]) -> int:
     if not settings.url:
         print("cmr index push: give --url (or set QDRANT_URL) of the server to copy to", file=sys.stderr)
         return 2
-    from cmr_search.indexer.index import push
-    from cmr_search.search.errors import SearchError
+    from cmr_search.indexer.index import push              # torch: imported once the flags are good
     try:
         n = push(settings, progress=not args.no_progress, options=layout_options(args, settings.url))
     except SearchError as exc:
@@ -118,9 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    from cmr_search.indexer.index import index_archive
+    from cmr_search.indexer.index import index_archive     # torch: `cmr index --help` stays fast
     from cmr_search.indexer.model_source import UntrainedModelWarning
-    from cmr_search.indexer.shards import parse_shard
     try:
         shard = parse_shard(args.shard)
     except ValueError as exc:
@@ -132,9 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch < 1:
         print("cmr index: --batch must be at least 1", file=sys.stderr)
         return 2
-    from cmr_search.indexer.errors import IndexerError
-    from cmr_search.model.errors import ModelError
-    from cmr_search.search.errors import SearchError
     settings = settings_from(args)
     try:
         options = layout_options(args, settings.url)

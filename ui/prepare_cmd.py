@@ -5,6 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from cmr_search.indexer.errors import IndexerError
+from cmr_search.indexer.prepare import prepare
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmr prepare", description="Decode a DICOM archive (or an ACDC NIfTI "
@@ -28,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.reports is None and (Path(args.archive) / "reports.csv").is_file():
         args.reports = str(Path(args.archive) / "reports.csv")
         print(f"cmr prepare: reports from {args.reports}", file=sys.stderr)
-    from cmr_search.indexer.errors import IndexerError
-    from cmr_search.indexer.prepare import prepare
     try:
         r = prepare(args.archive, args.reports, args.out, workers=max(1, args.workers),
                     salt_file=args.salt_file, progress=not args.no_progress)

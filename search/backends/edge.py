@@ -28,7 +28,7 @@ from typing import Iterator
 
 import qdrant_edge as qe
 
-from cmr_search.model.atomic import atomic_write
+from cmr_search.model.atomic import atomic_write, pid_alive
 
 from ..errors import IndexCorruptError, IndexLockedError
 from ..filters import Conditions
@@ -117,7 +117,7 @@ class EdgeBackend(Backend):
 
     def _held_by_other(self) -> bool:
         pid = self._read_lock()[0]
-        return pid is not None and pid != os.getpid() and _alive(pid)
+        return pid is not None and pid != os.getpid() and pid_alive(pid)
 
     def _count_all(self) -> int:
         with self._reading():
@@ -162,7 +162,7 @@ class EdgeBackend(Backend):
         part-way leaves no half-made collection (the next create removes the temp folder)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         for old in self.dir.glob(f".{self.path.name}.creating.*"):
-            if not _alive(_pid_of(old.name)):
+            if not pid_alive(_pid_of(old.name)):
                 shutil.rmtree(old, ignore_errors=True)
         tmp = self.dir / f".{self.path.name}.creating.{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -311,17 +311,6 @@ def _pid_of(name: str) -> int | None:
     tail = name.rsplit(".", 1)[-1]
     return int(tail) if tail.isdigit() else None
 
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _short(e: BaseException, n: int = 200) -> str:

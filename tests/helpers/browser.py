@@ -16,10 +16,23 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.helpers.demo_data import build as build_demo
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[2]          # the repository root
+
+
+def folder_to_serve(prog: str, data: Path | None, demo: Path | None, **build) -> Path | None:
+    """The data folder a browser run serves: `data` as given, or a SYNTHETIC demo folder built (or reused)
+    under `demo` (tests.helpers.demo_data.build(**build)); None, said on stderr, when Chromium is absent."""
+    if not Path(CHROMIUM).exists():
+        print(f"{prog}: {CHROMIUM} is absent (apt-get install chromium).", file=sys.stderr)
+        return None
+    if demo is None:
+        return data
+    return build_demo(demo, **build)
 
 
 def free_port() -> int:

@@ -58,13 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("docs/ui"))
     p.add_argument("--example-zip", type=Path, default=None, help="a zipped study for the query-by-example shot")
     a = p.parse_args(argv)
-    if not Path(b.CHROMIUM).exists():
-        print(f"screenshots: {b.CHROMIUM} is absent (apt-get install chromium).", file=sys.stderr)
+    data = b.folder_to_serve("screenshots", a.data, a.demo)
+    if data is None:
         return 1
-    data = a.data
-    if a.demo is not None:
-        from tests.helpers.demo_data import build
-        data = build(a.demo)
     a.out.mkdir(parents=True, exist_ok=True)
     with b.serve(data) as url, b.browser(1500, 1000) as page:
         for path in take(page, url, a.out, a.example_zip):

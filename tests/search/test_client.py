@@ -3,7 +3,7 @@ import polars as pl
 import pytest
 
 from cmr_search.search import Filter
-from cmr_search.search.client import RESULT_SCHEMA
+from cmr_search.search.results import RESULT_SCHEMA
 
 REQUIRED = ["study_key", "score", "age", "sex", "study_date", "manufacturer", "field_strength", "views",
             "labels", "impression"]

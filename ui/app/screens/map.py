@@ -9,6 +9,8 @@ import numpy as np
 import polars as pl
 import streamlit as st
 
+from cmr_search.search.neighbours import neighbour_table
+
 from .. import state
 from ..logic import embedding_map
 
@@ -57,7 +59,6 @@ def knn_edges(frame, table: dict[str, list[tuple[str, float]]]) -> list[dict]:
 def neighbours(keys: tuple[str, ...], k: int) -> dict[str, list[tuple[str, float]]]:
     """Each mapped study's k nearest among the mapped studies (exact kNN; cached per key set and k,
     forgotten with the other cached tables when the index changes)."""
-    from cmr_search.search.neighbours import neighbour_table
     if k < 1 or len(keys) < 2:
         return {}
     vecs = np.asarray(state.client().store.vectors_of(list(keys), "study"), np.float32)
