@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     # error answers at once
     from cmr_search.indexer.index import index_archive
     from cmr_search.indexer.model_source import UntrainedModelWarning
-    settings = Settings.from_env(data=args.data, checkpoint=args.checkpoint)      # `cmr index`'s rule
+    # the demo is the embedded default: it indexes and queries DATA/index even where $QDRANT_URL is set
+    settings = Settings.from_env(data=args.data, checkpoint=args.checkpoint).with_(url=None)
     data = settings.data
     arch = settings.folder.demo_archive
     t0 = time.monotonic()

@@ -18,7 +18,7 @@ N_STUDIES = 12
 def ui_data(tmp_path_factory) -> Path:
     from tests.helpers.cache_helpers import make_fake_cache
 
-    from cmr_search.ui.app.indexing import build_demo
+    from tests.helpers.demo_data import build_demo
     data = tmp_path_factory.mktemp("ui") / "data"
     import polars as pl
     cache = make_fake_cache(data / "cache", n=N_STUDIES, seed=3)

@@ -16,7 +16,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.helpers.demo_data import build as build_demo
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,6 +31,7 @@ def folder_to_serve(prog: str, data: Path | None, demo: Path | None, **build) ->
         return None
     if demo is None:
         return data
+    from tests.helpers.demo_data import build as build_demo   # torch and the indexer: only when asked
     return build_demo(demo, **build)
 
 

@@ -44,3 +44,24 @@ def test_demo_archive_resumes_or_restarts(tmp_path):
     _synthesize(arch, argparse.Namespace(n=2, profile="tiny", seed=4, workers=1))
     seeds = {json.loads(p.read_text())["generator"]["seed"] for p in arch.glob("*/study.json")}
     assert seeds == {4} and len(list(arch.glob("*/study.json"))) == 2
+
+
+def test_demo_indexes_and_queries_the_embedded_index_even_with_a_server_url(tmp_path, monkeypatch):
+    """`cmr demo` is the embedded default: $QDRANT_URL set in the shell does not send it to a server."""
+    from types import SimpleNamespace
+
+    import cmr_search.indexer.index as indexer_index
+    import cmr_search.ui.demo_cmd as demo
+    seen = {}
+    monkeypatch.setenv("QDRANT_URL", "http://qdrant.invalid:6333")
+    monkeypatch.setattr(demo, "_synthesize", lambda arch, args: None)
+    monkeypatch.setattr(demo, "_queries", lambda settings, k: seen.setdefault("queries", settings))
+    monkeypatch.setattr(demo, "_where", lambda data, arch: None)
+
+    def fake_index(archive, reports, settings, **kw):
+        seen["index"] = settings
+        return SimpleNamespace(n_indexed=0, n_skipped=0, n_points=0, model_id="stub")
+    monkeypatch.setattr(indexer_index, "index_archive", fake_index)
+    assert demo.main(["--n", "1", "--data", str(tmp_path / "d")]) == 0
+    assert seen["index"].url is None and seen["queries"].url is None
+    assert seen["index"].folder.index == tmp_path / "d" / "index"
