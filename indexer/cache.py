@@ -28,6 +28,7 @@ import polars as pl
 from cmr_search.indexer.errors import DiskFullError
 from cmr_search.indexer.records import ErrorRecord
 from cmr_search.model.atomic import atomic_write, stale_temps
+from cmr_search.model.cache_folder import CacheFolder
 
 LINK_COLUMNS = ("study_key", "patient_key", "study_instance_uid", "accession_number", "source_path")
 FLUSH_SECONDS = 1.0       # part files are written at least this often while studies complete
@@ -42,33 +43,6 @@ def fingerprint(files: list[tuple[str, int, int]], extra: str = "") -> str:
         h.update(f"{path}\0{size}\0{mtime}\n".encode())
     h.update(extra.encode())
     return h.hexdigest()[:24]
-
-
-class CacheFolder:
-    """Where each file of a study cache folder lives (DATA/cache, or the --out of `cmr prepare`)."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    @property
-    def studies_table(self) -> Path:
-        return self.root / "studies.parquet"
-
-    @property
-    def link_table(self) -> Path:
-        return self.root / "link.parquet"
-
-    @property
-    def errors_table(self) -> Path:
-        return self.root / "errors.parquet"
-
-    @property
-    def arrays(self) -> Path:
-        return self.root / "arrays"
-
-    @property
-    def parts(self) -> Path:
-        return self.root / "parts"
 
 
 def _write_bytes(data: bytes):

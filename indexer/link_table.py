@@ -8,7 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from cmr_search.indexer.cache import LINK_COLUMNS, CacheFolder, remove_stale_temps, write_atomic
+from cmr_search.indexer.cache import LINK_COLUMNS, remove_stale_temps, write_atomic
+from cmr_search.model.cache_folder import CacheFolder
 from cmr_search.search.data_folder import DataFolder
 
 

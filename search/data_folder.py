@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cmr_search.model.cache_folder import CacheFolder
+
 
 @dataclass(frozen=True)
 class DataFolder:
@@ -38,7 +40,7 @@ class DataFolder:
     @property
     def studies_table(self) -> Path:
         """The cache's table of studies (one row per study)."""
-        return self.cache / "studies.parquet"
+        return CacheFolder(self.cache).studies_table
 
     @property
     def model(self) -> Path:

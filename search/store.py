@@ -12,6 +12,7 @@ ties broken by study key, so both backends and re-runs give the same order.
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -20,7 +21,8 @@ import numpy as np
 from .backends.base import Backend, Hit
 from .collection import (DEFAULT_COLLECTION, MULTI_VECTORS, PAYLOAD_INDEXES, SPARSE_VECTORS, TEXT_VECTORS,
                          VECTORS, CollectionOptions, as_sparse, layout, point_id, study_point)
-from .errors import EmbedSizeMismatchError, IndexMissingError, QueryError, StudyNotFoundError
+from .errors import (EmbedSizeMismatchError, IndexCorruptError, IndexMissingError, QueryError,
+                     StudyNotFoundError)
 from .filters import Filter, as_conditions
 from .settings import Settings
 
@@ -280,10 +282,7 @@ class Store:
             if client is None:
                 b.close()
             return
-        import shutil
-
         from .backends.edge import EdgeBackend
-        from .errors import IndexCorruptError
         index = settings.folder.index
         try:
             EdgeBackend(index, collection).close()           # opening it checks nobody else holds it

@@ -29,6 +29,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import polars as pl
 
+from ..cache_folder import CacheFolder
 from ..errors import DataError
 from ..preprocess import VIEW_ID, ClipSpec, build_clip
 
@@ -78,7 +79,7 @@ def keys_digest(keys: Sequence[str]) -> str:
 # ---- the dataset ---------------------------------------------------------------------------------
 def _read_studies(cache_dir: Path):
     """CACHE/studies.parquet with the optional columns filled and `array_file` = the npz path."""
-    path = cache_dir / "studies.parquet"
+    path = CacheFolder(cache_dir).studies_table
     if not path.exists():
         raise DataError(f"{path} not found; build the cache with `cmr prepare ARCHIVE --out {cache_dir}`.")
     df = pl.read_parquet(path)
