@@ -5,8 +5,8 @@
     result = index_archive(..., settings.with_(url="http://qdrant:6333"), shard=(0, 4))   # worker 0 of 4
     push(settings, "http://qdrant:6333")                                             # embedded -> server
 
-(The keyword arguments of earlier versions, `data=`, `checkpoint=`, `url=`, `api_key=`, `insecure=`,
-`tls_ca=`, and a data folder in place of the settings, still work: they override the settings.)
+`settings` is one search.settings.Settings (where the data and the index are, how to reach a server, which
+checkpoint); a data folder alone stands for `Settings.from_env(data=FOLDER)`.
 
 Per study, one point (id = UUID5 of the study key) with named vectors from the same video tower:
 `study` (all views), `cine` (LGE masked), `lge` (cine masked; only when the study has LGE) and `report`
@@ -56,20 +56,11 @@ class IndexResult:
     embed_seconds: float       # time spent embedding + upserting (the studies/s denominator)
 
 
-def as_settings(given: Settings | str | Path | None = None, client=None, *, data=None, checkpoint=None,
-                url=None, api_key=None, insecure: bool = False, tls_ca=None) -> Settings:
-    """The settings to work with: `given` (a Settings, else a data folder) with the keyword arguments of
-    earlier versions over it. With a qdrant-client `client` and no url given, $QDRANT_URL is not read."""
-    if isinstance(given, Settings):
-        changes = {k: v for k, v in dict(data=data, checkpoint=checkpoint, url=url, api_key=api_key,
-                                           tls_ca=tls_ca).items() if v not in (None, "")}
-        settings = given.with_(**changes, **({"insecure": True} if insecure else {}))
-    else:
-        settings = Settings.from_env(data=data if given is None else given, checkpoint=checkpoint, url=url,
-                                     api_key=api_key, tls_ca=tls_ca, insecure=insecure)
-    if client is not None and not url:
-        settings = settings.with_(url=None)
-    return settings
+def as_settings(given: Settings | str | Path | None = None, client=None) -> Settings:
+    """The settings to work with: `given`, or for a data folder (or None) `Settings.from_env(data=...)`.
+    With a qdrant-client `client` (tests) the settings' URL is not used."""
+    settings = given if isinstance(given, Settings) else Settings.from_env(data=given)
+    return settings.with_(url=None) if client is not None else settings
 
 
 def _checkpoint_environ(settings: Settings) -> dict:
@@ -81,9 +72,7 @@ def _checkpoint_environ(settings: Settings) -> dict:
 def index_archive(archive=None, reports=None, settings: Settings | str | Path | None = None, *, model=None,
                   shard: tuple[int, int] | None = None, batch: int = 32, client=None, workers: int = 1,
                   salt_file=None, device: str | None = None, progress: bool = True, prepare_cache: bool = True,
-                  optimize: bool | None = None, rebuild: bool = False, options=None, data=None,
-                  checkpoint=None, url: str | None = None, api_key: str | None = None, insecure: bool = False,
-                  tls_ca: str | None = None) -> IndexResult:
+                  optimize: bool | None = None, rebuild: bool = False, options=None) -> IndexResult:
     """Prepare DATA/cache from `archive` (incremental; skipped when archive is None), embed the shard's
     studies that are not indexed yet, upsert them, write DATA/link.parquet. `settings`: where the data
     and the index are and which checkpoint to use (search.settings.Settings); `model`: an already built
@@ -92,8 +81,7 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
     needs an API key unless `insecure` (search/backends/server.py); `options`:
     search.collection.CollectionOptions (shards, replicas, int8) for a collection created now."""
     t0 = time.monotonic()
-    settings = as_settings(settings, client, data=data, checkpoint=checkpoint, url=url, api_key=api_key,
-                           insecure=insecure, tls_ca=tls_ca)
+    settings = as_settings(settings, client)
     folder = settings.folder
     if settings.url and client is None:          # refuse an unauthenticated server before any work
         Store.check_server(settings)
@@ -164,14 +152,12 @@ def _embed_and_upsert(store: Store, model, mid: str, cache: Path, todo: list[dic
 
 # ---- push: embedded -> server -----------------------------------------------------------------------
 def push(settings: Settings | str | Path | None = None, target: Settings | str | None = None, *, client=None,
-         batch: int = 256, progress: bool = True, options=None, data=None, url: str | None = None,
-         api_key: str | None = None, insecure: bool = False, tls_ca: str | None = None) -> int:
+         batch: int = 256, progress: bool = True, options=None) -> int:
     """Copy every point of the embedded index in the settings' DATA/index (vectors and payload, same ids)
     to a Qdrant server: `target` (Settings, or a URL with the settings' key and CA), else the settings'
     own server; returns the server's point count afterwards. `options`: CollectionOptions (shards,
     replicas, int8) when the server collection is created by this push."""
-    source = as_settings(settings, client, data=data, url=url, api_key=api_key, insecure=insecure,
-                         tls_ca=tls_ca)
+    source = as_settings(settings, client)
     dest = target if isinstance(target, Settings) else source.with_(url=target or source.url)
     if client is None:
         Store.check_server(dest)                       # refused before the embedded index is read

@@ -255,28 +255,20 @@ class Store:
         return other.count()
 
     @staticmethod
-    def check_server(settings: Settings | str | None, api_key: str | None = None, insecure: bool = False,
-                     tls_ca: str | None = None) -> None:
+    def check_server(settings: Settings) -> None:
         """Refuse a server that `open` would refuse (no URL; no API key unless `insecure`; an unusable
-        TLS CA) before any work is done (backends/server.py). `settings`: a Settings, or a URL with the
-        key, insecure and the CA beside it."""
+        TLS CA) before any work is done (backends/server.py)."""
         from .backends.server import client_options
-        client_options(settings, api_key, insecure, tls_ca)
+        client_options(settings)
 
     @staticmethod
-    def drop(data: Settings | str | Path | None = None, url: str | None = None, api_key: str | None = None,
-             client=None, *, insecure: bool = False, tls_ca: str | None = None,
-             collection: str = DEFAULT_COLLECTION) -> None:
-        """Delete the collection: the server's (the settings' URL or a qdrant-client `client`), else the
-        embedded one in DATA/index; the next `open` with a `dim` creates it anew. `data`: a Settings, or the
-        data folder with `url`, `api_key`, `insecure` and `tls_ca` beside it (a data folder given means its
-        embedded index, as for `open`). An embedded index that another process holds is refused; a damaged
-        one is removed (that is what a rebuild is for)."""
-        settings = data if isinstance(data, Settings) else Settings.for_search(
-            data=data, url=url, api_key=api_key, tls_ca=tls_ca, insecure=insecure, server_client=client is not None)
+    def drop(settings: Settings, client=None, *, collection: str = DEFAULT_COLLECTION) -> None:
+        """Delete the collection: the settings' server (or a qdrant-client `client`), else the embedded one
+        in DATA/index; the next `open` with a `dim` creates it anew. An embedded index that another process
+        holds is refused; a damaged one is removed (that is what a rebuild is for)."""
         if settings.url or client is not None:
             from .backends.server import ServerBackend
-            b = ServerBackend(collection, client=client, settings=settings)
+            b = ServerBackend(collection, settings, client=client)
             if b.vector_size() is not None:
                 b.client.delete_collection(collection)
             if client is None:
@@ -297,7 +289,7 @@ def _backend(settings: Settings, collection: str, timeout: float | None, client=
     Each backend module is imported only when used: qdrant-client and the embedded engine are heavy."""
     if client is not None or settings.url:
         from .backends.server import DEFAULT_TIMEOUT_S, ServerBackend
-        return ServerBackend(collection, timeout=timeout or DEFAULT_TIMEOUT_S, client=client, settings=settings)
+        return ServerBackend(collection, settings, timeout=timeout or DEFAULT_TIMEOUT_S, client=client)
     from .backends.edge import EdgeBackend
     return EdgeBackend(settings.folder.index, collection)
 

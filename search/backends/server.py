@@ -50,12 +50,9 @@ def _guard(fn):
     return wrapper
 
 
-def client_options(settings: Settings | str | None, api_key: str | None = None, insecure: bool = False,
-                   tls_ca: str | None = None) -> dict:
-    """QdrantClient keyword arguments for a server: url, api_key and, with a private CA, verify. `settings`:
-    the Settings to connect with, or (older callers) a URL, the key, insecure and the CA, which
-    Settings.for_server completes from the environment."""
-    s = settings if isinstance(settings, Settings) else Settings.for_server(settings, api_key, tls_ca, insecure)
+def client_options(settings: Settings) -> dict:
+    """QdrantClient keyword arguments for the settings' server: url, api_key and, with a private CA, verify."""
+    s = settings
     url = s.url
     if not url:
         raise ServerSecurityError("no Qdrant server URL: pass --url / url=... or set QDRANT_URL.")
@@ -87,18 +84,14 @@ def _ca_context(url: str, ca: str) -> ssl.SSLContext:
 class ServerBackend(Backend):
     name = "server"
 
-    def __init__(self, collection: str, url: str | None = None, api_key: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, client: QdrantClient | None = None,
-                 insecure: bool = False, tls_ca: str | None = None, *, settings: Settings | None = None):
-        """`settings`: the server to reach (search.settings); else `url`, `api_key`, `insecure`, `tls_ca`,
-        completed from the environment by Settings.for_server. `client`: a qdrant-client object instead."""
+    def __init__(self, collection: str, settings: Settings | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                 client: QdrantClient | None = None):
+        """`settings`: the server to reach (its URL, API key, TLS CA; search.settings); `client`: a
+        qdrant-client object instead (tests: QdrantClient(':memory:'))."""
         self.collection = collection
-        if settings is not None:
-            url = settings.url
-        self.where = url or ":memory:"
+        self.where = (settings.url if settings is not None else None) or ":memory:"
         if client is None:
-            s = settings if settings is not None else Settings.for_server(url, api_key, tls_ca, insecure)
-            client = QdrantClient(**client_options(s), timeout=int(max(1, timeout)), check_compatibility=False)
+            client = QdrantClient(**client_options(settings), timeout=int(max(1, timeout)), check_compatibility=False)
         self.client = client
 
     @_guard

@@ -110,8 +110,8 @@ def test_rebuild_reindexes_everything(indexed, model, tmp_path):
     from cmr_search.indexer.index import index_archive
     data = tmp_path / "rb"
     shutil.copytree(indexed[0] / "cache", data / "cache")        # index an existing cache (no archive)
-    first = index_archive(None, data=data, model=model, progress=False)
-    again = index_archive(None, data=data, model=model, progress=False, rebuild=True)
+    first = index_archive(None, None, data, model=model, progress=False)
+    again = index_archive(None, None, data, model=model, progress=False, rebuild=True)
     assert first.n_indexed == again.n_indexed == again.n_points == N_STUDIES and again.n_skipped == 0
 
 
@@ -122,7 +122,7 @@ def test_an_index_made_before_report_text_is_kept_and_warned_about(indexed, mode
     shutil.copytree(indexed[0] / "cache", data / "cache")
     Store.open(data=data, dim=model.embed_dim, text_dim=None).close()        # the layout of an older version
     with pytest.warns(UserWarning, match="made before report-text search.*--rebuild"):
-        r = index_archive(None, data=data, model=model, progress=False)
+        r = index_archive(None, None, data, model=model, progress=False)
     assert r.n_points == N_STUDIES
     with Store.open(data=data) as s:
         assert not s.has_report_text

@@ -32,7 +32,7 @@ def template(tmp_path_factory, tiny_model):
     cache = make_fake_cache(root / "data" / "cache", n=N_STUDIES)
     studies = pl.read_parquet(cache / "studies.parquet")
     studies.with_columns(source_fingerprint=pl.col("study_key")).write_parquet(cache / "studies.parquet")
-    index_archive(None, data=root / "data", model=tiny_model, progress=False)
+    index_archive(None, None, root / "data", model=tiny_model, progress=False)
     save_checkpoint(tiny_model, root / "ckpt")
     return root
 
