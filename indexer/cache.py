@@ -173,6 +173,8 @@ class CacheWriter:
         """Merge part files into studies.parquet, link.parquet and errors.parquet; drop studies not in
         keep_keys (gone from the archive) with their arrays. Returns the studies table."""
         self.flush()
+        for sub in (self.folder.arrays, self.folder.parts):    # a killed run's writers are gone by now
+            remove_stale_temps(sub)
         errors_schema = {"file": pl.Utf8, "study": pl.Utf8, "stage": pl.Utf8, "reason": pl.Utf8}
         studies, s_parts = self._merge("studies", self.folder.studies_table, keep_keys)
         links, l_parts = self._merge("link", self.folder.link_table, keep_keys)

@@ -55,7 +55,8 @@ def stale_temps(folder: Path) -> list[Path]:
 
 
 def pid_alive(pid: int | None) -> bool:
-    """Whether a process with this PID is running (lock files and temp names carry their writer's PID)."""
+    """Whether a process with this PID is running (lock files and temp names carry their writer's PID). A
+    zombie (killed, not yet reaped by its parent) counts as gone: it can never finish a write."""
     if not pid:
         return False
     try:
@@ -64,4 +65,13 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Linux: the process state in /proc/PID/stat is Z (zombie) or X (dead); elsewhere False."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:][:1] in ("Z", "X")
