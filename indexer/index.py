@@ -63,11 +63,6 @@ def as_settings(given: Settings | str | Path | None = None, client=None) -> Sett
     return settings.with_(url=None) if client is not None else settings
 
 
-def _checkpoint_environ(settings: Settings) -> dict:
-    """$CMR_CHECKPOINT as the settings read it (second in the checkpoint order)."""
-    return {"CMR_CHECKPOINT": settings.env_checkpoint} if settings.env_checkpoint else {}
-
-
 # ---- the pipeline -----------------------------------------------------------------------------------
 def index_archive(archive=None, reports=None, settings: Settings | str | Path | None = None, *, model=None,
                   shard: tuple[int, int] | None = None, batch: int = 32, client=None, workers: int = 1,
@@ -93,7 +88,7 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
     source = "given model"
     if model is None:
         model, source = resolve_model(settings.checkpoint, device, None if rebuild else folder.model,
-                                      environ=_checkpoint_environ(settings))
+                                      environ=settings.checkpoint_environ)
     else:
         model = model.to(device).eval()
     mid = model_fingerprint(model)

@@ -28,8 +28,7 @@ The rules that tell them apart (kept exactly as the commands have always behaved
   $QDRANT_URL set serves the index on that server, with DATA for the cache and the model).
 * The workbench (ui/app/state.py) always opens its data folder's embedded index unless `cmr ui` handed
   it a server URL ($CMR_UI_URL, and $CMR_UI_INSECURE for --insecure).
-* A server URL needs an API key unless `insecure` (search/backends/server.py refuses before connecting);
-  `Settings.for_server` is that check's input when only a URL, key and CA are at hand.
+* A server URL needs an API key unless `insecure` (search/backends/server.py refuses before connecting).
 """
 from __future__ import annotations
 
@@ -90,13 +89,6 @@ class Settings:
             s = s.with_(url=None)
         return s
 
-    @classmethod
-    def for_server(cls, url: str | None, api_key: str | None = None, tls_ca=None, insecure: bool = False,
-                   environ=None) -> "Settings":
-        """The server at `url` exactly (None: none given), with the key and CA given, else from the
-        environment (the check before a server connection, when only these are at hand)."""
-        return cls.from_env(environ, api_key=api_key, tls_ca=tls_ca, insecure=insecure).with_(url=url)
-
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed."""
         return replace(self, **changes)
@@ -127,7 +119,7 @@ class Settings:
         """[(source, path or name)] in THE order (model.checkpoint.checkpoint_candidates)."""
         from cmr_search.model.checkpoint import checkpoint_candidates      # imports torch: only when asked
         return checkpoint_candidates(self.checkpoint, self.folder.model, shipped=shipped,
-                                     environ=self._checkpoint_env())
+                                     environ=self.checkpoint_environ)
 
     def resolve_checkpoint(self, shipped: bool = True) -> tuple[str | None, list[str]]:
         """-> (the checkpoint folder, or explicit config name, to load; None when there is none, everything
@@ -135,7 +127,9 @@ class Settings:
         rule (no fallback to the shipped checkpoint)."""
         from cmr_search.model.checkpoint import resolve_checkpoint        # imports torch: only when asked
         return resolve_checkpoint(self.checkpoint, self.folder.model, shipped=shipped,
-                                  environ=self._checkpoint_env())
+                                  environ=self.checkpoint_environ)
 
-    def _checkpoint_env(self) -> dict:
+    @property
+    def checkpoint_environ(self) -> dict:
+        """$CMR_CHECKPOINT as these settings read it, for model.checkpoint's resolution."""
         return {"CMR_CHECKPOINT": self.env_checkpoint} if self.env_checkpoint else {}

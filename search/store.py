@@ -32,11 +32,6 @@ FUSE_SLACK = 10            # extra fused hits fetched so that ties at the cut ar
 REPORT_TEXT_DIM = 384      # report-text vectors of a new collection: all-MiniLM-L6-v2 (model/report_text.py)
 
 
-def default_data() -> Path:
-    """$CMR_DATA, else ./cmr-data (architecture.md §8): Settings.from_env().data."""
-    return Settings.from_env().data
-
-
 class Store:
     def __init__(self, backend: Backend, dim: int, collection: str, text_dim: int | None = None):
         self.backend, self.dim, self.collection = backend, dim, collection

@@ -63,7 +63,8 @@ def serve(data: str | Path, port: int | None = None, timeout: float = 120):
             if proc.poll() is not None or time.monotonic() - t0 > timeout:
                 log.seek(0)
                 raise RuntimeError(f"cmr ui did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.5)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.5)                   # wakes at once if the server dies; else poll again
         yield url
     finally:
         proc.terminate()

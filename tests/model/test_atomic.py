@@ -1,7 +1,6 @@
 """model.atomic: the one atomic-write helper, and telling a dead writer's temp file from a live one's."""
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -39,7 +38,7 @@ def test_stale_temps_are_those_of_dead_or_zombie_writers(tmp_path):
     try:
         assert pid_alive(proc.pid) and stale_temps(tmp_path) == []
         proc.kill()
-        time.sleep(0.2)                                  # killed, not reaped yet: a zombie
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)    # it has exited; not reaped: a zombie
         assert not pid_alive(proc.pid) and stale_temps(tmp_path) == [live]
     finally:
         proc.kill()

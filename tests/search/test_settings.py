@@ -42,11 +42,11 @@ def test_search_rule_a_data_folder_means_embedded():
 
 
 def test_server_settings_and_the_key_rule():
-    s = Settings.for_server(None, environ=ENV)
+    s = Settings.from_env(ENV).with_(url=None)
     assert s.url is None and s.api_key == "env-key" and s.tls_ca == "/env/ca.pem"
-    assert Settings.for_server("http://u", environ={}).missing_api_key
-    assert not Settings.for_server("http://u", insecure=True, environ={}).missing_api_key
-    assert not Settings.for_server("http://u", api_key="k", environ={}).missing_api_key
+    assert Settings.from_env({}).with_(url="http://u").missing_api_key
+    assert not Settings.from_env({}, insecure=True).with_(url="http://u").missing_api_key
+    assert not Settings.from_env({}, api_key="k").with_(url="http://u").missing_api_key
 
 
 def test_data_folder_paths(tmp_path):
@@ -102,7 +102,7 @@ def test_store_and_connect_take_settings(tmp_path, monkeypatch):
 def test_client_options_take_settings():
     from cmr_search.search.backends.server import client_options
     from cmr_search.search.errors import ServerSecurityError
-    s = Settings.for_server("http://q:6333", environ={})
+    s = Settings.from_env({}).with_(url="http://q:6333")
     with pytest.raises(ServerSecurityError, match="without an API key"):
         client_options(s)
     assert client_options(s.with_(api_key="k")) == {"url": "http://q:6333", "api_key": "k"}
