@@ -1,0 +1,142 @@
+"""`Segmenter`: a checkpoint folder -> masks of cine short-axis images, batch-wise on the CPU (or a GPU).
+
+A checkpoint is a self-describing folder like the CLIP one: config.json (SegConfig), model.safetensors,
+card.json (format, training recipe, data, metrics on the real development sets).
+
+Inference, per image: resample to square `pixel_mm` pixels (bilinear, antialiased when shrinking), scale
+intensities by the `norm_percentiles` of the image, pad to the U-Net's multiple, predict class
+probabilities, resample them back to the input grid, take the arg-max, then keep the anatomy that can be
+a heart (postprocess.clean_slice: one LV cavity, the myocardium around it, one RV next to it).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
+
+from ..atomic import atomic_write
+from ..errors import CheckpointError
+from .config import SegConfig, load_seg_config, seg_config_from_dict
+from .network import UNet
+from .postprocess import clean_stack
+
+FORMAT = "cmr-search/segmenter-1"
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "seg-unet-synth"
+ENV = "CMR_SEG_CHECKPOINT"
+
+
+def resolve_seg_checkpoint(path: str | Path | None = None) -> Path:
+    """Explicit folder, then $CMR_SEG_CHECKPOINT, then the shipped one."""
+    for cand in (path, os.environ.get(ENV) or None, SHIPPED):
+        if cand is None:
+            continue
+        p = Path(cand)
+        if (p / "model.safetensors").exists() and (p / "config.json").exists():
+            return p
+        if cand is not SHIPPED:
+            raise CheckpointError(f"{p} is not a segmenter checkpoint folder (config.json + model.safetensors); "
+                                  f"pass a folder written by `cmr train --task seg`, or unset ${ENV}.")
+    raise CheckpointError(f"no segmenter checkpoint: {SHIPPED} is missing; train one with `cmr train --task seg`.")
+
+
+def normalise_images(images: torch.Tensor, percentiles: list[float]) -> torch.Tensor:
+    """(N, H, W) -> per-image percentile scaling to 0..1, clipped."""
+    flat = images.reshape(len(images), -1).float()
+    q = torch.tensor([p / 100.0 for p in percentiles], dtype=flat.dtype)
+    lo, hi = torch.quantile(flat, q, dim=1)
+    out = (images - lo[:, None, None]) / (hi - lo).clamp_min(1e-6)[:, None, None]
+    return out.clamp(0.0, 1.0)
+
+
+class Segmenter:
+    """A trained U-Net and how to feed it; see the module docstring."""
+
+    def __init__(self, net: UNet, cfg: SegConfig, card: dict | None = None, device: str = "cpu"):
+        self.net, self.cfg, self.card = net.to(device).eval(), cfg, dict(card or {})
+        self.device = torch.device(device)
+
+    # --- construction ------------------------------------------------------------------------------
+    @classmethod
+    def untrained(cls, config: str = "seg-unet-tiny", seed: int = 0, device: str = "cpu") -> "Segmenter":
+        """Random weights, same API (tests, and the start of a training run)."""
+        cfg = load_seg_config(config)
+        torch.manual_seed(seed)
+        return cls(UNet(cfg.channels, cfg.classes), cfg, {"trained": False}, device)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str = "cpu") -> "Segmenter":
+        folder = resolve_seg_checkpoint(path)
+        try:
+            cfg = seg_config_from_dict(json.loads((folder / "config.json").read_text()))
+            net = UNet(cfg.channels, cfg.classes)
+            net.load_state_dict(load_file(str(folder / "model.safetensors")))
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
+            raise CheckpointError(f"segmenter checkpoint {folder} cannot be loaded: {e}") from e
+        card_path = folder / "card.json"
+        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        card["path"] = str(folder)
+        return cls(net, cfg, card, device)
+
+    def save(self, folder: str | Path, card: dict | None = None) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        atomic_write(folder / "model.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": FORMAT}))
+        atomic_write(folder / "config.json", lambda p: self.cfg.save(p))
+        info = {"format": FORMAT, "model": self.cfg.name, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                "torch": torch.__version__, "parameters": sum(v.numel() for v in tensors.values())}
+        info.update(card or {})
+        atomic_write(folder / "card.json", json.dumps(info, indent=2, default=str))
+        return folder
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the weights: a cache written by another segmenter is recomputed."""
+        h = hashlib.sha256()
+        for k, v in sorted(self.net.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().numpy().tobytes())
+        return h.hexdigest()[:12]
+
+    # --- inference ---------------------------------------------------------------------------------
+    def probabilities(self, images: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16) -> np.ndarray:
+        """(N, H, W) images -> (N, C, H, W) float32 class probabilities on the input grid."""
+        images = np.asarray(images, np.float32)
+        if images.ndim != 3 or min(images.shape[1:]) < 8:
+            raise ValueError(f"expected (N, H, W) images of at least 8x8 pixels; got shape {images.shape}")
+        n, h, w = images.shape
+        size = (max(8, round(h * spacing_mm[0] / self.cfg.pixel_mm)), max(8, round(w * spacing_mm[1] / self.cfg.pixel_mm)))
+        m = self.net.multiple
+        pad = (0, (-size[1]) % m, 0, (-size[0]) % m)
+        out = np.empty((n, self.cfg.classes, h, w), np.float32)
+        with torch.inference_mode():
+            for i in range(0, n, batch):
+                x = torch.from_numpy(np.nan_to_num(images[i:i + batch]))
+                x = normalise_images(x, self.cfg.norm_percentiles)[:, None]
+                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+                x = F.pad(x, pad)
+                logits = self.net(x.to(self.device))[:, :, :size[0], :size[1]]
+                p = torch.softmax(logits.float(), 1)
+                out[i:i + batch] = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False).cpu().numpy()
+        return out
+
+    def segment(self, images: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16,
+                clean: bool = True) -> np.ndarray:
+        """(N, H, W) images of one stack -> (N, H, W) uint8 labels (LABELS)."""
+        labels = self.probabilities(images, spacing_mm, batch).argmax(1).astype(np.uint8)
+        return clean_stack(labels, spacing_mm) if clean else labels
+
+    def segment_cine(self, stack: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16) -> np.ndarray:
+        """(S, T, H, W) cine short-axis stack (slices base -> apex, phases) -> (S, T, H, W) uint8 labels."""
+        stack = np.asarray(stack)
+        if stack.ndim != 4:
+            raise ValueError(f"expected a (slices, phases, rows, cols) cine stack; got shape {stack.shape}")
+        s, t, h, w = stack.shape
+        return self.segment(stack.reshape(s * t, h, w), spacing_mm, batch).reshape(s, t, h, w)
