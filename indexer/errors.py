@@ -52,3 +52,8 @@ class CorruptPixelsError(PixelReadError):
     def __init__(self, path: str, message: str):
         self.path = path
         super().__init__(f"{path}: {message}")
+
+
+class SegmentInputError(IndexerError):
+    """`cmr segment` got something it cannot segment (no cine SAX, a single image, a wrongly shaped or
+    unreadable file); the message names the file and the reason."""
