@@ -18,6 +18,7 @@ COMMANDS = {
     "label": ("cmr_search.ui.label_cmd", "zero-shot labels for every study, written to the index"),
     "cohort": ("cmr_search.ui.cohort_cmd", "export a query as a cohort (CSV/Parquet + spec); re-run one"),
     "demo": ("cmr_search.ui.demo_cmd", "synthetic archive -> index -> three example queries (what `make demo` runs)"),
+    "segment": ("cmr_search.ui.segment_cmd", "segment a cine SAX study/series/NIfTI: masks (NIfTI or DICOM SEG) + measurements"),
     "train": ("cmr_search.ui.train_cmd", "train a CMR-CLIP model on a study cache (torchrun for several processes)"),
     "eval": ("cmr_search.ui.eval_cmd", "retrieval, zero-shot, few-shot and linear-probe metrics of a checkpoint"),
     "ui": ("cmr_search.ui.ui_cmd", "start the cohort workbench (Streamlit app) on localhost"),
