@@ -151,7 +151,8 @@ def sunnybrook_cine(folder) -> tuple[np.ndarray, tuple[float, float], float, dic
 
 def read_sunnybrook(folder, root=None) -> ReferenceCase:
     """One Sunnybrook study folder -> ReferenceCase with `contours`: per contoured image a dict of
-    slice, phase, instance (number), cavity (H, W bool), myocardium (H, W bool or None without o-contour)."""
+    slice, phase, instance (number), cavity (H, W bool), myocardium (H, W bool or None without o-contour),
+    files ({"i": path, "o": path})."""
     folder = Path(folder)
     root = Path(root) if root else folder.parent
     images, spacing, slice_mm, where = sunnybrook_cine(folder)
@@ -166,7 +167,8 @@ def read_sunnybrook(folder, root=None) -> ReferenceCase:
         cav = fill_polygon(read_contour(files["i"]), shape, CONTOUR_ORIGIN)
         myo = fill_polygon(read_contour(files["o"]), shape, CONTOUR_ORIGIN) & ~cav if "o" in files else None
         s, t = where[number]
-        contours.append({"slice": s, "phase": t, "instance": number, "cavity": cav, "myocardium": myo})
+        contours.append({"slice": s, "phase": t, "instance": number, "cavity": cav, "myocardium": myo,
+                         "files": files})
     return ReferenceCase(folder.name, images, spacing, slice_mm, contours=contours)
 
 

@@ -5,6 +5,8 @@
   challenge scores a phase); NaN when both are empty (left out of means).
 - EF from areas: (sum ED areas - sum ES areas) / sum ED areas x 100 over the same slices (the slice
   spacing cancels), for comparing a segmenter with contours drawn on some slices only.
+- Whole sets: evaluate_acdc (Dice per structure and phase, LVEF/RVEF error, probe on the segmenter's and
+  on the experts' measurements) and evaluate_sunnybrook (Dice on every contoured image, LVEF from contours).
 - Group probe: scikit-learn LogisticRegression on standardised measurement vectors
   [lvedv, lvesv, lvef, lv_mass, max_wall, rvedv, rvesv, rvef] (missing values: the training folds'
   median), stratified k-fold, repeated over seeds; accuracy mean +- std over the seeds.
@@ -15,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..segmentation.measure import measure_cine
 from .metrics import _nanmean, _nanstd
 from .probes import linear_probe
 
@@ -69,7 +72,7 @@ def _fill_missing(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def group_probe(measurements: Sequence[dict], groups: Sequence[str], folds: int = 4, seeds: int = 20,
+def group_probe(measurements: Sequence[dict], groups: Sequence[str], folds: int = 4, seeds: int = 10,
                 features: Sequence[str] = PROBE_FEATURES) -> dict:
     """Stratified k-fold logistic-regression probe of `groups` from measurement vectors, repeated over
     `seeds` fold shuffles -> {accuracy: {mean, std}, per_seed, n, folds, chance, features}."""
@@ -81,3 +84,93 @@ def group_probe(measurements: Sequence[dict], groups: Sequence[str], folds: int 
         accs.append(r.get("accuracy", float("nan")))
     return {"accuracy": {"mean": _nanmean(accs), "std": _nanstd(accs)}, "per_seed": [float(a) for a in accs],
             "n": len(groups), "folds": folds, "chance": 1.0 / max(1, len(classes)), "features": list(features)}
+
+
+# ---- whole reference sets ------------------------------------------------------------------------
+# Cases are duck-typed (indexer.reference_sets.ReferenceCase: images, masks, spacing, slice_mm, group,
+# ed_es, height_cm, weight_kg, contours); model/ reads no files of its own.
+PHASES = ("ED", "ES")
+
+
+def _measure(masks, case) -> dict:
+    return measure_cine(masks, case.spacing, case.slice_mm, height_cm=case.height_cm, weight_kg=case.weight_kg,
+                        ed_es=case.ed_es)
+
+
+def evaluate_acdc(cases, segment, probe_seeds: int = 10) -> dict:
+    """ACDC cases (T = 2: ED, ES) and `segment((S, T, H, W) images, spacing) -> masks` -> Dice per structure
+    and phase (mean +- std, per group), LVEF/RVEF absolute error against the experts' masks, and the
+    group probe on measurements from the segmenter and from the experts' masks (the ceiling)."""
+    rows, pred_m, true_m = [], [], []
+    for case in cases:
+        pred = segment(case.images, case.spacing)
+        for t, phase in enumerate(PHASES):
+            rows.append({"case": case.name, "group": case.group, "phase": phase,
+                         **dice_per_structure(pred[:, t], case.masks[:, t])})
+        pred_m.append(_measure(pred, case))
+        true_m.append(_measure(case.masks, case))
+    dice_out = {}
+    for name in STRUCTURES:
+        dice_out[name] = {"all": summary([r[name] for r in rows]),
+                          **{p: summary([r[name] for r in rows if r["phase"] == p]) for p in PHASES},
+                          "by_group": {g: summary([r[name] for r in rows if r["group"] == g])["mean"]
+                                       for g in sorted({r["group"] for r in rows})}}
+    groups = [c.group for c in cases]
+    ef = {k: summary(abs_errors([m[k] for m in pred_m], [m[k] for m in true_m])) for k in ("lvef", "rvef")}
+    return {"n": len(cases), "dice": dice_out, "ef_abs_error": ef,
+            "probe_segmenter": group_probe(pred_m, groups, seeds=probe_seeds),
+            "probe_expert_masks": group_probe(true_m, groups, seeds=probe_seeds),
+            "per_case": [{"case": c.name, "group": c.group,
+                          "lvef": p["lvef"], "lvef_expert": e["lvef"], "rvef": p["rvef"], "rvef_expert": e["rvef"],
+                          "seg_quality": p["seg_quality"], "seg_flags": p["seg_flags"]}
+                         for c, p, e in zip(cases, pred_m, true_m)],
+            "per_image": rows}
+
+
+def _contour_ef(contours, areas) -> tuple[float | None, float | None, int]:
+    """EF from the experts' cavity areas and from `areas` ((slice, phase) -> segmenter cavity area), over
+    the slices contoured at both ED (the phase with epicardial contours, else the larger cavity) and ES."""
+    by_phase: dict[int, dict[int, float]] = {}
+    for c in contours:
+        by_phase.setdefault(c["phase"], {})[c["slice"]] = float(c["cavity"].sum())
+    if len(by_phase) < 2:
+        return None, None, 0
+    with_o = {c["phase"] for c in contours if c["myocardium"] is not None}
+    phases = sorted(by_phase, key=lambda p: (p in with_o, sum(by_phase[p].values())), reverse=True)
+    ed, es = phases[0], phases[-1]
+    common = sorted(set(by_phase[ed]) & set(by_phase[es]))
+    expert = ef_from_areas([by_phase[ed][s] for s in common], [by_phase[es][s] for s in common])
+    mine = ef_from_areas([areas[(s, ed)] for s in common], [areas[(s, es)] for s in common])
+    return expert, mine, len(common)
+
+
+def evaluate_sunnybrook(cases, segment, whole_cine: bool = True) -> dict:
+    """Sunnybrook cases with contours -> Dice of LV cavity and myocardium on every contoured image, LVEF
+    from the contours vs the segmenter on the same slices and phases, and (whole_cine) the segmenter's own
+    measure_cine LVEF of the whole cine. whole_cine=False segments the contoured images only (faster)."""
+    rows, per_case = [], []
+    for case in cases:
+        if whole_cine:
+            pred = segment(case.images, case.spacing)
+            masks = {(c["slice"], c["phase"]): pred[c["slice"], c["phase"]] for c in case.contours}
+        else:
+            imgs = np.stack([case.images[c["slice"], c["phase"]] for c in case.contours])[:, None]
+            pred_c = segment(imgs, case.spacing)[:, 0]
+            masks = {(c["slice"], c["phase"]): m for c, m in zip(case.contours, pred_c)}
+        for c in case.contours:
+            m = masks[(c["slice"], c["phase"])]
+            rows.append({"case": case.name, "slice": c["slice"], "phase": c["phase"],
+                         "lv_cavity": dice(m == 3, c["cavity"]),
+                         "lv_myocardium": None if c["myocardium"] is None else dice(m == 2, c["myocardium"])})
+        expert, mine, n = _contour_ef(case.contours, {k: float((v == 3).sum()) for k, v in masks.items()})
+        entry = {"case": case.name, "lvef_contours": expert, "lvef_segmenter_same_slices": mine, "slices": n}
+        if whole_cine:
+            entry.update({k: _measure(pred, case)[k] for k in ("lvef", "lvedv", "seg_quality", "seg_flags")})
+        per_case.append(entry)
+    return {"n_images": len(rows),
+            "dice": {k: summary([r[k] for r in rows]) for k in ("lv_cavity", "lv_myocardium")},
+            "lvef_abs_error_same_slices": summary(abs_errors([p["lvef_segmenter_same_slices"] for p in per_case],
+                                                             [p["lvef_contours"] for p in per_case])),
+            "lvef_abs_error_whole_cine": summary(abs_errors([p.get("lvef") for p in per_case],
+                                                            [p["lvef_contours"] for p in per_case])),
+            "per_case": per_case, "per_image": rows}
