@@ -7,7 +7,8 @@ round, beating cavity that runs through the stack) and its axis becomes the cent
 heart moves); crop a CACHE_SIZE * CACHE_SPACING_MM mm square around the heart centre, projected in 3-D into
 every other view's plane, resampled to CACHE_SPACING_MM; resample cines to CACHE_PHASES over the cycle and
 the LGE SAX stack to CACHE_LGE_SLICES base -> apex; normalise each series' intensities (1st / 99.5th
-percentile -> 0..1). Arrays are float16.
+percentile -> 0..1). Arrays are float16. The cine SAX stack as read (`CineStack`: the whole (S, T, H, W)
+stack, its planes and the heart centre) is handed back too, for the measurements (measurements.py).
 """
 from __future__ import annotations
 
@@ -118,16 +119,42 @@ def _locate(stack: np.ndarray, spacing: tuple[float, float]) -> HeartLocation:
     return HeartLocation(mid, (first, last), row, col)
 
 
-def crop_plane(frames: np.ndarray, plane: Plane, centre: np.ndarray) -> np.ndarray:
-    """(N, H, W) frames of one plane -> (N, CACHE_SIZE, CACHE_SIZE) float32 around the projection of
-    `centre` (patient mm), at CACHE_SPACING_MM; NaN outside the acquired field of view."""
+@dataclass
+class CineStack:
+    """The cine SAX stack as read, with its geometry and the heart centre the assembler found."""
+    stack: np.ndarray                 # (S, T, H, W) float32: slices base -> apex, phases in time order
+    planes: list[Plane]               # one per slice
+    mid: int                          # the mid-ventricular slice (the cached cine_sax view is its crop)
+    centre: np.ndarray                # heart centre, patient mm (on the mid slice's plane)
+    slice_thickness: float | None = None   # SliceThickness of the first image, mm (where geometry fails)
+
+    @property
+    def spacing(self) -> tuple[float, float]:
+        return self.planes[self.mid].spacing
+
+    def slice_spacing_mm(self, fallback: float) -> float:
+        """Median distance between neighbouring slice positions along the normal; the slice thickness,
+        else `fallback`, when the stack has one slice or no real geometry."""
+        fallback = self.slice_thickness or fallback
+        if len(self.planes) < 2 or not all(p.real for p in self.planes):
+            return float(fallback)
+        n = self.planes[self.mid].normal
+        pos = np.array([p.ipp @ n for p in self.planes])
+        gaps = np.abs(np.diff(pos))
+        return float(np.median(gaps)) if gaps.size and np.median(gaps) > 0 else float(fallback)
+
+
+def crop_plane(frames: np.ndarray, plane: Plane, centre: np.ndarray, size: int = CACHE_SIZE,
+               spacing_mm: float = CACHE_SPACING_MM) -> np.ndarray:
+    """(N, H, W) frames of one plane -> (N, size, size) float32 around the projection of `centre`
+    (patient mm), at `spacing_mm` (default: the cache's grid); NaN outside the acquired field of view."""
     r0, c0 = plane.to_pixel(centre)
-    offs = (np.arange(CACHE_SIZE) - (CACHE_SIZE - 1) / 2) * CACHE_SPACING_MM
-    rr = np.broadcast_to(r0 + offs[:, None] / plane.spacing[0], (CACHE_SIZE, CACHE_SIZE))
-    cc = np.broadcast_to(c0 + offs[None, :] / plane.spacing[1], (CACHE_SIZE, CACHE_SIZE))
-    ratio = np.array([CACHE_SPACING_MM / s for s in plane.spacing])
+    offs = (np.arange(size) - (size - 1) / 2) * spacing_mm
+    rr = np.broadcast_to(r0 + offs[:, None] / plane.spacing[0], (size, size))
+    cc = np.broadcast_to(c0 + offs[None, :] / plane.spacing[1], (size, size))
+    ratio = np.array([spacing_mm / s for s in plane.spacing])
     sigma = np.where(ratio > 1.2, 0.5 * np.sqrt(np.maximum(ratio ** 2 - 1, 0)), 0.0)   # anti-alias
-    out = np.empty((len(frames), CACHE_SIZE, CACHE_SIZE), np.float32)
+    out = np.empty((len(frames), size, size), np.float32)
     for k, frame in enumerate(frames):
         f = ndimage.gaussian_filter(frame, sigma) if sigma.any() else frame
         out[k] = ndimage.map_coordinates(f, [rr, cc], order=1, cval=np.nan)
@@ -215,6 +242,7 @@ class _Assembler:
         self.warnings: list[str] = []
         self.missing_geometry = 0
         self.centre: np.ndarray | None = None
+        self.cine: CineStack | None = None
 
     def slices(self, view: str) -> list[Slice]:
         insts = _view_instances(self.study, self.types, view)
@@ -240,15 +268,23 @@ class _Assembler:
             return
         self.views[view] = arr
 
-    def cine_sax(self) -> None:
+    def read_cine_sax(self) -> CineStack | None:
+        """The whole cine SAX stack (S, T, H, W) and the heart centre; None when the study has none."""
         slices = self.slices("cine_sax")
         if not slices:
-            return
+            return None
         stack = _read_stack(slices, self.warnings)                         # (S, T, H, W)
         centre, mid = _centre_from_cine_sax(slices, stack)
-        self.centre = centre if slices[mid].plane.real else None
-        self.frames["cine_sax"], self.frames["cine_sax_slices"] = stack.shape[1], stack.shape[0]
-        self.store("cine_sax", resample_phases(stack[mid]), slices[mid].plane, centre)
+        return CineStack(stack, [s.plane for s in slices], mid, centre, slices[0].instances[0].slice_thickness)
+
+    def cine_sax(self) -> None:
+        cine = self.cine = self.read_cine_sax()
+        if cine is None:
+            return
+        plane = cine.planes[cine.mid]
+        self.centre = cine.centre if plane.real else None
+        self.frames["cine_sax"], self.frames["cine_sax_slices"] = cine.stack.shape[1], cine.stack.shape[0]
+        self.store("cine_sax", resample_phases(cine.stack[cine.mid]), plane, cine.centre)
 
     def cine_lax(self, view: str) -> None:
         slices = self.slices(view)
@@ -305,6 +341,19 @@ def assemble_study(study: StudyRecord, types: dict[str, SeriesType]) -> tuple[di
     """Typed study -> (view name -> float16 array per model/preprocess.py, QA record).
 
     Raises AssemblyError when the study has no usable cine view (nothing to cache)."""
+    views, qa, _ = assemble_with_cine(study, types)
+    return views, qa
+
+
+def read_cine_sax(study: StudyRecord, types: dict[str, SeriesType]) -> CineStack | None:
+    """Only the cine SAX stack of a typed study, read and located as assemble_study does (the arrays of
+    a cached study need not be rebuilt to measure it); None when the study has no cine SAX series."""
+    return _Assembler(study, types).read_cine_sax()
+
+
+def assemble_with_cine(study: StudyRecord, types: dict[str, SeriesType]
+                       ) -> tuple[dict[str, np.ndarray], QARecord, CineStack | None]:
+    """assemble_study, plus the whole cine SAX stack it read (None when there is none)."""
     a = _Assembler(study, types)
     a.cine_sax()
     for view in ("cine_4ch", "cine_2ch", "cine_3ch"):
@@ -315,4 +364,4 @@ def assemble_study(study: StudyRecord, types: dict[str, SeriesType]) -> tuple[di
     a.lge_sax()
     for view in ("lge_2ch", "lge_3ch", "lge_4ch"):
         a.lge_lax(view)
-    return a.views, a.qa()
+    return a.views, a.qa(), a.cine

@@ -2,6 +2,7 @@
 
     out/studies.parquet     one row per study (keys only, never raw identifiers)
     out/arrays/<key>.npz    the study's views (a compressed .npz, float16; np.load reads it)
+    out/masks/<key>.npz     the study's display masks (uint8 `masks`, `frames`; indexer/measurements.py)
     out/errors.parquet      file, study, stage, reason (this run's errors)
     out/link.parquet        study_key, patient_key, study_instance_uid, accession_number, source_path
     out/parts/              small Parquet part files appended while a run goes; merged by `finish`
@@ -92,6 +93,23 @@ def write_arrays(out: str | Path, key: str, views: dict[str, np.ndarray]) -> str
     return rel
 
 
+def write_masks(out: str | Path, key: str, masks: np.ndarray, frames: list[int]) -> str:
+    """Write one study's display masks (uint8 labels on the cached cine_sax grid, and the cine_sax frames
+    they belong to) to out/masks/<key>.npz atomically; returns the path relative to out."""
+    rel = f"masks/{key}.npz"
+    (Path(out) / "masks").mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, masks=np.asarray(masks, np.uint8), frames=np.asarray(frames, np.int16))
+    write_atomic(Path(out) / rel, buf.getvalue())
+    return rel
+
+
+def load_masks(out: str | Path, rel_path: str) -> tuple[np.ndarray, list[int]]:
+    """(masks (K, H, W) uint8, cine_sax frame of each) of one measured study (as written by write_masks)."""
+    with np.load(Path(out) / rel_path) as z:
+        return z["masks"], [int(f) for f in z["frames"]]
+
+
 def load_arrays(out: str | Path, rel_path: str) -> dict[str, np.ndarray]:
     """The views of one cached study (as written by write_arrays)."""
     with np.load(Path(out) / rel_path) as z:
@@ -110,7 +128,7 @@ class CacheWriter:
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.folder = CacheFolder(self.out)
-        for sub in (self.folder.arrays, self.folder.parts):
+        for sub in (self.folder.arrays, self.folder.masks, self.folder.parts):
             sub.mkdir(parents=True, exist_ok=True)
             remove_stale_temps(sub)
         remove_stale_temps(self.out)
@@ -129,6 +147,15 @@ class CacheWriter:
             return {}
         return {k: fp for k, fp, rel in df.select("study_key", "source_fingerprint", "array_path").iter_rows()
                 if (self.out / rel).exists()}
+
+    def cached_rows(self) -> dict[str, dict]:
+        """study_key -> its latest studies row (the table and this run's parts), for studies whose arrays
+        exist (e.g. to add measurements to them without rebuilding their arrays)."""
+        df = _read_tables([self.folder.studies_table, *sorted(self.folder.parts.glob("studies-*.parquet"))])
+        if df is None:
+            return {}
+        df = df.unique("study_key", keep="last", maintain_order=True)
+        return {r["study_key"]: r for r in df.iter_rows(named=True) if (self.out / r["array_path"]).exists()}
 
     def add_study(self, row: dict, link: dict) -> None:
         self.rows.append(row)
@@ -173,7 +200,7 @@ class CacheWriter:
         """Merge part files into studies.parquet, link.parquet and errors.parquet; drop studies not in
         keep_keys (gone from the archive) with their arrays. Returns the studies table."""
         self.flush()
-        for sub in (self.folder.arrays, self.folder.parts):    # a killed run's writers are gone by now
+        for sub in (self.folder.arrays, self.folder.masks, self.folder.parts):   # a killed run's writers are gone
             remove_stale_temps(sub)
         errors_schema = {"file": pl.Utf8, "study": pl.Utf8, "stage": pl.Utf8, "reason": pl.Utf8}
         studies, s_parts = self._merge("studies", self.folder.studies_table, keep_keys)
@@ -188,7 +215,7 @@ class CacheWriter:
         for p in self.folder.parts.glob("*.parquet"):
             p.unlink()
         if keep_keys is not None:
-            for npz in self.folder.arrays.glob("*.npz"):
+            for npz in [*self.folder.arrays.glob("*.npz"), *self.folder.masks.glob("*.npz")]:
                 if npz.stem not in keep_keys:
                     npz.unlink()
         return studies

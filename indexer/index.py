@@ -14,7 +14,9 @@ Per study, one point (id = UUID5 of the study key) with named vectors from the s
 
 Resumable and idempotent: studies are embedded in batches and upserted batch by batch; a re-run skips
 every study whose point already carries the same `model_id` and `source_fingerprint`, so a killed run
-picks up where it stopped and a finished one adds nothing. `shard=(i, N)` (shards.py) splits an archive
+picks up where it stopped and a finished one adds nothing. A skipped point whose measurements are not
+the cache's (indexed before the study was measured, or by another segmenter) gets them as a payload
+update, without re-embedding. `shard=(i, N)` (shards.py) splits an archive
 between N workers. The model comes from model_source.py; the link table is written by link_table.py.
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ from cmr_search.indexer.embedding import clip_batches, embed_batch, report_encod
 from cmr_search.indexer.errors import IndexerError
 from cmr_search.indexer.link_table import write_link_table
 from cmr_search.indexer.model_source import resolve_model, save_model_beside
-from cmr_search.indexer.payload import already_indexed, payload_row
+from cmr_search.indexer.payload import already_indexed, measurement_payload, payload_row
 from cmr_search.indexer.prepare import prepare
 from cmr_search.indexer.progress import Progress
 from cmr_search.indexer.shards import in_shard
@@ -54,6 +56,7 @@ class IndexResult:
     n_points: int              # points in the collection afterwards
     seconds: float
     embed_seconds: float       # time spent embedding + upserting (the studies/s denominator)
+    n_measured: int = 0        # already indexed studies whose payload gained (new) measurements this run
 
 
 def as_settings(given: Settings | str | Path | None = None, client=None) -> Settings:
@@ -67,14 +70,16 @@ def as_settings(given: Settings | str | Path | None = None, client=None) -> Sett
 def index_archive(archive=None, reports=None, settings: Settings | str | Path | None = None, *, model=None,
                   shard: tuple[int, int] | None = None, batch: int = 32, client=None, workers: int = 1,
                   salt_file=None, device: str | None = None, progress: bool = True, prepare_cache: bool = True,
-                  optimize: bool | None = None, rebuild: bool = False, options=None) -> IndexResult:
+                  optimize: bool | None = None, rebuild: bool = False, options=None,
+                  segmenter=None) -> IndexResult:
     """Prepare DATA/cache from `archive` (incremental; skipped when archive is None), embed the shard's
     studies that are not indexed yet, upsert them, write DATA/link.parquet. `settings`: where the data
     and the index are and which checkpoint to use (search.settings.Settings); `model`: an already built
     model (tests); `client`: a qdrant-client object for the server backend (tests: ':memory:');
     `rebuild`: drop the collection first (e.g. for a model with another embedding size); a server URL
     needs an API key unless `insecure` (search/backends/server.py); `options`:
-    search.collection.CollectionOptions (shards, replicas, int8) for a collection created now."""
+    search.collection.CollectionOptions (shards, replicas, int8) for a collection created now;
+    `segmenter`: what prepare measures with (indexer/prepare.py: None the default checkpoint, False none)."""
     t0 = time.monotonic()
     settings = as_settings(settings, client)
     folder = settings.folder
@@ -103,13 +108,17 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
         report_encoder = report_encoder_for(store, device)
         if archive is not None and prepare_cache:
             prepare(archive, reports, folder.cache, workers=workers, salt_file=salt_file, progress=progress,
-                    select=(lambda k: in_shard(k, shard)) if shard else None)
+                    select=(lambda k: in_shard(k, shard)) if shard else None, segmenter=segmenter)
         if not folder.studies_table.exists():
             raise IndexerError(NO_CACHE.format(folder.cache))
         table = pl.read_parquet(folder.studies_table)
         rows = [r for r in table.iter_rows(named=True) if in_shard(r["study_key"], shard)]
         fps = {r["study_key"]: r["source_fingerprint"] for r in rows}
-        done = already_indexed(store, list(fps), mid, fps)
+        segs = {r["study_key"]: r.get("seg_fingerprint") for r in rows}
+        done, stale = already_indexed(store, list(fps), mid, fps, segs)
+        for r in rows:                   # measured since they were indexed: the payload only, no re-embedding
+            if r["study_key"] in stale:
+                store.set_payload(r["study_key"], measurement_payload(r))
         todo = [r for r in rows if r["study_key"] not in done]
         t1 = time.monotonic()
         empty = _embed_and_upsert(store, model, mid, folder.cache, todo, batch, device, report_encoder, progress)
@@ -124,7 +133,7 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
         where = store.where
     write_link_table(folder, {r["study_key"] for r in rows})
     return IndexResult(folder.root, where, mid, len(rows), len(todo) - len(empty), len(done), n_points,
-                       time.monotonic() - t0, embed_s)
+                       time.monotonic() - t0, embed_s, len(stale))
 
 
 def _embed_and_upsert(store: Store, model, mid: str, cache: Path, todo: list[dict], batch: int, device: str,

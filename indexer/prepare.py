@@ -3,9 +3,14 @@
     result = prepare("archive/", "reports.csv", "cmr-data/cache", workers=2)
 
 Per study (one task per worker process): type the series, assemble the views, redact the report's
-impression (redact.py), write the arrays; the main process appends rows and errors as part files. Studies
-whose source files and report are unchanged since the last run are skipped. One bad study never stops
-the run: it becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/Info.cfg) is imported from NIfTI.
+impression (redact.py), write the arrays, segment and measure the cine SAX stack (measurements.py: the
+segmenter, `segmenter=` or the default checkpoint, runs in every worker with one torch thread; without a
+checkpoint the cache is built without measurements, said once); the main process appends rows and errors
+as part files. Studies whose source files and report are unchanged since the last run are skipped, except
+that a cached study without measurements by this segmenter (none yet, or another `seg_fingerprint`) is
+measured and its row updated: its arrays and everything else in the row are kept, but its cine SAX stack
+is decoded again (the cache holds only a crop of the mid slice). One bad study never stops the run: it
+becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/Info.cfg) is imported from NIfTI.
 """
 from __future__ import annotations
 
@@ -17,10 +22,12 @@ from dataclasses import dataclass
 import polars as pl
 from tqdm import tqdm
 
-from cmr_search.indexer.assemble import assemble_study
-from cmr_search.indexer.cache import CacheWriter, fingerprint, write_arrays
+from cmr_search.indexer.assemble import assemble_with_cine, read_cine_sax
+from cmr_search.indexer.cache import CacheWriter, fingerprint, write_arrays, write_masks
 from cmr_search.indexer.errors import CorruptPixelsError
 from cmr_search.indexer.identifiers import load_or_create_salt, patient_key, study_key
+from cmr_search.indexer.measurements import (body_size, init_worker, load_segmenter, measure_study,
+                                             seg_fingerprint, unmeasured, worker_segmenter)
 from cmr_search.indexer.nifti import is_acdc, prepare_acdc
 from cmr_search.indexer.records import ErrorRecord, StudyRecord
 from cmr_search.indexer.redact import redact_report
@@ -38,13 +45,58 @@ class _Task:
     report: str
     fp: str
     out: str
+    cached: dict | None = None     # the study's cached row: only its measurements are (re)done
+
+
+def _link(task: _Task) -> dict:
+    s = task.study
+    return {"study_key": task.key, "patient_key": task.pkey, "study_instance_uid": s.study_instance_uid,
+            "accession_number": s.accession_number, "source_path": s.source_dir}
+
+
+def _measure(task: _Task, cine) -> tuple[dict, list[ErrorRecord]]:
+    """The measurement fields of a study's row (none without a segmenter) and any error. A failure is
+    recorded in seg_flags and errors.parquet; it never fails the study."""
+    seg, s = worker_segmenter(), task.study
+    if seg is None:
+        return {}, []
+    if cine is None:
+        return unmeasured(seg, "no cine SAX stack"), []
+    try:
+        height, weight = body_size(s.height_m, s.weight_kg)
+        fields, masks, frames = measure_study(seg, cine, height_cm=height, weight_kg=weight)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        return (unmeasured(seg, f"measurement failed: {type(exc).__name__}"),
+                [ErrorRecord(s.source_dir, task.key, "measure", f"{type(exc).__name__}: {exc}")])
+    fields["mask_path"] = write_masks(task.out, task.key, masks, frames)
+    return fields, []
+
+
+def _remeasure(task: _Task) -> tuple[dict | None, dict | None, list[ErrorRecord]]:
+    """Worker: a cached study -> its row with measurements (arrays kept), link, errors. Never raises."""
+    s, errors, why = task.study, [], None
+    try:
+        cine = read_cine_sax(s, type_study(s))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:                 # decoder panics included, as in _process
+        cine, why = None, f"cine SAX unreadable: {type(exc).__name__}"
+        errors = [ErrorRecord(s.source_dir, task.key, "measure", f"{type(exc).__name__}: {exc}")]
+    fields, more = _measure(task, cine)
+    if why and fields:
+        fields["seg_flags"] = [why]
+    return {**task.cached, **fields}, _link(task), errors + more
 
 
 def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[ErrorRecord]]:
     """Worker: one study -> (row, link, errors). Never raises."""
+    if task.cached is not None:
+        return _remeasure(task)
     s = task.study
     try:
-        views, qa, dropped = _assemble(s)
+        views, qa, dropped, cine = _assemble(s)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # one bad study must not stop the run (decoder panics included)
@@ -61,11 +113,11 @@ def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[
     meta = {"age": s.age, "sex": s.sex, "study_date": month(s.study_date), "manufacturer": s.manufacturer,
             "model_name": s.model_name, "field_strength": s.field_strength}
     rel = write_arrays(task.out, task.key, views)
+    fields, more = _measure(task, cine)
+    del cine
     row = study_row(task.key, task.pkey, meta, views, qa, impression, find_truth(s.source_dir, archive),
                     task.fp, rel)
-    link = {"study_key": task.key, "patient_key": task.pkey, "study_instance_uid": s.study_instance_uid,
-            "accession_number": s.accession_number, "source_path": s.source_dir}
-    return row, link, bad
+    return {**row, **fields}, _link(task), bad + more
 
 
 MAX_CORRUPT_FILES = 16     # more corrupt files than this in one study: the study fails
@@ -73,12 +125,13 @@ MAX_CORRUPT_FILES = 16     # more corrupt files than this in one study: the stud
 
 def _assemble(s: StudyRecord):
     """Type and assemble one study; a file whose pixels cannot be decoded is left out (its instances
-    removed, the study typed and assembled again) -> (views, qa, [CorruptPixelsError of each file])."""
+    removed, the study typed and assembled again) -> (views, qa, [CorruptPixelsError of each file],
+    the cine SAX stack or None)."""
     dropped: list[CorruptPixelsError] = []
     while True:
         try:
-            views, qa = assemble_study(s, type_study(s))
-            return views, qa, dropped
+            views, qa, cine = assemble_with_cine(s, type_study(s))
+            return views, qa, dropped, cine
         except CorruptPixelsError as e:
             if len(dropped) >= MAX_CORRUPT_FILES:
                 raise
@@ -114,17 +167,25 @@ def _keyed(errors: list[ErrorRecord], salt: bytes) -> list[ErrorRecord]:
 
 
 def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, salt_file=None,
-            progress: bool = True, select=None) -> PrepareResult:
+            progress: bool = True, select=None, segmenter=None) -> PrepareResult:
     """Cache every study of `archive` (DICOM tree or ACDC NIfTI folder) into `out`; see module docstring.
     select: optional predicate on the study key; studies it rejects are not (re)built, and cached ones are
-    kept as they are (`cmr index --shard i/N` caches only its own share of the archive)."""
+    kept as they are (`cmr index --shard i/N` caches only its own share of the archive). segmenter: a
+    model.segmentation.Segmenter or its folder; None: the default checkpoint (measurements skipped, with
+    a MeasurementsSkipped warning, when there is none); False: no measurements."""
     t0 = time.monotonic()
     salt = load_or_create_salt(salt_file, not_inside=(out,))     # never inside the cache it keys
     writer = CacheWriter(out)
     if is_acdc(archive):
         return prepare_acdc(archive, writer, salt, t0, progress)
-    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:   # the workers fork
-        return _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0)
+    seg = load_segmenter(segmenter)
+    init_worker(seg, threads=None)              # the in-process path (workers=1) keeps torch's threads
+    try:
+        with ProcessPoolExecutor(workers, initializer=init_worker, initargs=(seg,)) if workers > 1 \
+                else contextlib.nullcontext() as pool:                                  # the workers fork
+            return _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0)
+    finally:
+        init_worker(None)
 
 
 def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0) -> PrepareResult:
@@ -134,18 +195,24 @@ def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, 
     if reports is not None:
         report_map, report_errors = join_reports(studies, read_reports(reports), str(reports))
     writer.add_errors(_keyed(scan_errors, salt) + report_errors)
-    done, tasks, keys = writer.done(), [], set()
+    cached, tasks, keys = writer.cached_rows(), [], set()
+    seg = worker_segmenter()
     for s in studies:
         key, report = study_key(s.study_instance_uid, salt), report_map.get(s.study_instance_uid, "")
         keys.add(key)
         fp = fingerprint(_files(s), report)
-        if done.get(key) != fp and (select is None or select(key)):
+        if select is not None and not select(key):
+            continue
+        row = cached.get(key)
+        if row is None or row["source_fingerprint"] != fp:
             tasks.append(_Task(s, key, patient_key(s.patient_id, salt), report, fp, str(out)))
+        elif seg is not None and row.get("seg_fingerprint") != seg_fingerprint(seg):    # measure it only
+            tasks.append(_Task(s, key, row["patient_key"], report, fp, str(out), cached=row))
     return _run(tasks, str(archive), writer, keys, workers, pool, progress, t0)
 
 
 def _run(tasks, archive, writer, keys, workers, pool, progress, t0) -> PrepareResult:
-    failed = 0
+    failed = measured = 0
     bar = tqdm(total=len(tasks), unit="study", disable=not progress, desc="prepare")
     for row, link, errors in _results(tasks, archive, workers, pool):
         if row is None:
@@ -153,10 +220,12 @@ def _run(tasks, archive, writer, keys, workers, pool, progress, t0) -> PrepareRe
             keys.discard(errors[0].study) if errors else None
         else:
             writer.add_study(row, link)
+            measured += row.get("seg_fingerprint") is not None
         writer.add_errors(errors)
         bar.update(1)
     bar.close()
     table = writer.finish(keep_keys=keys)
     n_err = pl.read_parquet(writer.folder.errors_table).height
-    return PrepareResult(writer.out, table, len(tasks) - failed, len(keys) - (len(tasks) - failed),
-                         failed, n_err, time.monotonic() - t0)
+    built = sum(t.cached is None for t in tasks) - failed
+    return PrepareResult(writer.out, table, built, len(keys) - built, failed, n_err, time.monotonic() - t0,
+                         measured)

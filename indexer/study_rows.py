@@ -18,10 +18,11 @@ class PrepareResult:
     out: Path
     studies: pl.DataFrame      # the merged studies table
     n_assembled: int           # studies (re)built this run
-    n_skipped: int             # unchanged studies kept from an earlier run
+    n_skipped: int             # unchanged studies kept from an earlier run (their arrays not rebuilt)
     n_failed: int              # studies that could not be cached this run
     n_errors: int              # rows of errors.parquet
     seconds: float
+    n_measured: int = 0        # studies segmented and measured this run (built, or cached ones measured)
 
 
 def month(date: str) -> str | None:

@@ -9,6 +9,7 @@ data folder points at one (search.data_folder); all three ask this class for the
       link.parquet      study_key -> raw identifiers (the indexer merges it into DATA/link.parquet)
       errors.parquet    the files that could not be read, with the reason
       arrays/           one .npz of view arrays per study
+      masks/            one .npz of display masks per measured study (indexer/measurements.py)
       parts/            part files of an unfinished run (merged at the end; a killed run resumes from them)
 """
 from __future__ import annotations
@@ -37,6 +38,10 @@ class CacheFolder:
     @property
     def arrays(self) -> Path:
         return self.root / "arrays"
+
+    @property
+    def masks(self) -> Path:
+        return self.root / "masks"
 
     @property
     def parts(self) -> Path:

@@ -33,15 +33,21 @@ SPARSE_VECTORS = ("report_terms",)         # sparse BM25 term weights (search/te
 VIEWS = ("study", "cine", "lge")                      # the image vectors a text query can target
 NAMESPACE = uuid.UUID("6f1c4a52-3f0e-5c8e-9a57-2f0d6c1e9b11")   # fixed: ids must never change
 
+# measurements from the cine SAX masks (indexer/measurements.py): ml, %, g, mm, and per m^2 of body surface
+# (the *i values); absent (null) where a study could not be measured: such a study matches no range on them
+MEASUREMENTS = ("lvef", "lvedv", "lvesv", "lv_mass", "max_wall", "rvef", "rvedv", "rvesv",
+                "lvedvi", "lvesvi", "lv_massi", "rvedvi", "rvesvi")
+SEG_FIELDS = ("bsa", "seg_quality", "seg_flags", "seg_fingerprint")   # beside them: m^2, good|check|poor, ...
 # payload field -> index type (neutral names; each backend maps them). Filtered fields only.
 PAYLOAD_INDEXES = {
     "study_key": "keyword", "patient_key": "keyword", "sex": "keyword", "manufacturer": "keyword",
     "model_name": "keyword", "views": "keyword", "labels": "keyword", "model_id": "keyword",
     "age": "float", "field_strength": "float", "n_frames": "integer", "study_date": "datetime",
+    "seg_quality": "keyword", **dict.fromkeys(MEASUREMENTS, "float"),
 }
 PAYLOAD_FIELDS = ("study_key", "patient_key", "age", "sex", "study_date", "manufacturer", "model_name",
                   "field_strength", "views", "n_frames", "impression", "labels", "label_scores",
-                  "model_id", "indexed_at", "qa")
+                  "model_id", "indexed_at", "qa", *MEASUREMENTS, *SEG_FIELDS)
 # never in the vector store: these live in link.parquet only (architecture.md §3)
 FORBIDDEN = ("study_instance_uid", "accession_number", "patient_id", "patient_name", "birth_date",
              "source_path", "mrn")

@@ -2,20 +2,31 @@
 
     Filter(age=(40, 80), sex="F", date=("2019", "2021-06"), vendor="Siemens", field_strength=1.5,
            views=["lge_sax"], labels=["AMYLOID"])
+    Filter(lvef=(None, 35), lv_mass=(150, None), max_wall=(13, 20), seg_quality=["good", "check"])
     Filter.parse(["age=40..80", "sex=F", "views=cine_sax,lge_sax"])       # the CLI's --filter key=value
+    Filter.parse(["lvef<35", "lv_mass>150", "max_wall=13..20", "rvef>=45"])   # ... or a comparison
 
-Semantics: every given field must hold (AND). `views` = the study has ALL listed views; `labels`, `sex`
-and `vendor` = ANY of the listed values; ranges are inclusive, either end may be None (open).
+Semantics: every given field must hold (AND). `views` = the study has ALL listed views; `labels`, `sex`,
+`vendor` and `seg_quality` = ANY of the listed values; ranges are inclusive, either end may be None
+(open). The measurements (search.collection.MEASUREMENTS: lvef, lvedv, lvesv, lv_mass, max_wall, rvef,
+rvedv, rvesv and the indexed lvedvi, lvesvi, lv_massi, rvedvi, rvesvi) are ranges; a study without that
+measurement (not measured, or not measurable) matches no range on it, whatever the bounds. In a
+comparison, `<` and `>` are strict: `lvef<35` is the range (None, the largest float below 35), `lvef<=35`
+is (None, 35).
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
-from .collection import canonical_vendor, iso_date
+from .collection import MEASUREMENTS, canonical_vendor, iso_date
 from .errors import FilterValueError, PayloadError, UnknownFilterError
 
-KNOWN = ("age", "sex", "date", "vendor", "field_strength", "views", "labels")
+KNOWN = ("age", "sex", "date", "vendor", "field_strength", "views", "labels", *MEASUREMENTS, "seg_quality")
+RANGES = ("age", "date", "field_strength", *MEASUREMENTS)       # fields given as (low, high)
+NUMERIC = ("age", "field_strength", *MEASUREMENTS)              # fields a comparison (<, <=, >, >=) may bound
+_ITEM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|=)(.*)", re.S)
 FIELD_STRENGTH_TOLERANCE = 0.05     # tesla: 1.5 matches 1.494 (some scanners write odd values)
 
 
@@ -55,21 +66,27 @@ class Filter:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Filter":
-        return cls(**{k: tuple(v) if k in ("age", "date", "field_strength") and isinstance(v, list) else v
+        return cls(**{k: tuple(v) if k in RANGES and isinstance(v, list) else v
                       for k, v in _checked_fields(d or {}).items()})
 
     @classmethod
     def parse(cls, items: list[str]) -> "Filter":
-        """['age=40..80', 'sex=F', 'views=cine_sax,lge_sax', 'date=2019..2020-06'] -> Filter."""
+        """['age=40..80', 'sex=F', 'views=cine_sax,lge_sax', 'date=2019..2020-06', 'lvef<35',
+        'lv_mass>150', 'max_wall=13..20'] -> Filter. Two comparisons of one field combine
+        ('lvef>20', 'lvef<=35')."""
         fields: dict = {}
         for item in items:
-            name, sep, value = item.partition("=")
-            name = name.strip()
-            if not sep or not value.strip():
-                raise FilterValueError(f"filter {item!r} is not key=value (e.g. sex=F, age=40..80).")
+            m = _ITEM.fullmatch(item)
+            if not m or not m[3].strip():
+                raise FilterValueError(f"filter {item!r} is not key=value or a comparison (e.g. sex=F, "
+                                       "age=40..80, lvef<35, lv_mass>150).")
+            name, op, value = m[1], m[2], m[3].strip()
             if name not in KNOWN:
                 raise UnknownFilterError(name, KNOWN)
-            fields[name] = _parse_value(name, value.strip())
+            if op == "=":
+                fields[name] = _parse_value(name, value)
+            else:
+                fields[name] = _compare(name, op, value, fields.get(name))
         return cls(**fields)
 
     # ---- compile ------------------------------------------------------------------------------
@@ -96,6 +113,11 @@ class Filter:
         if "views" in f:
             for view in _strings("views", f["views"]):
                 c.must.append(("any", "views", [view]))
+        for name in MEASUREMENTS:             # a study without the value (null, absent) matches no range
+            if name in f:
+                c.must.append(("range", name, *_bounds(name, f[name])))
+        if "seg_quality" in f:
+            c.must.append(("any", "seg_quality", _strings("seg_quality", f["seg_quality"])))
         return c
 
 
@@ -167,7 +189,31 @@ def _date_bounds(v) -> tuple[str | None, str | None]:
     return lo, hi
 
 
+def _compare(name: str, op: str, s: str, before) -> tuple:
+    """'lvef', '<', '35' -> (None, 35 - one ulp); combined with an earlier comparison of the same field."""
+    if name not in NUMERIC:
+        raise FilterValueError(f"filter {name}{op}{s}: comparisons apply to numbers ({', '.join(NUMERIC)}); "
+                               f"use {name}=value.")
+    try:
+        v = float(s)
+    except ValueError:
+        raise FilterValueError(f"filter {name}{op}{s}: {s!r} is not a number.") from None
+    if math.isnan(v):
+        raise FilterValueError(f"filter {name}{op}{s}: not a number.")
+    lo, hi = before if isinstance(before, tuple) else (None, None)
+    if op in ("<", "<="):
+        hi = math.nextafter(v, -math.inf) if op == "<" else v
+    else:
+        lo = math.nextafter(v, math.inf) if op == ">" else v
+    return (lo, hi)
+
+
 def _parse_value(name: str, s: str):
+    if name in MEASUREMENTS:
+        if ".." not in s:
+            raise FilterValueError(f"filter {name}={s!r}: expected a range low..high (either end may be "
+                                   f"empty) or a comparison, e.g. {name}<35 or {name}=13..20.")
+        return tuple(None if not x.strip() else _number(name, x.strip()) for x in s.split("..", 1))
     if name in ("age", "date", "field_strength") and ".." in s:
         lo, hi = (x.strip() or None for x in s.split("..", 1))
         return (lo, hi)
@@ -179,8 +225,18 @@ def _parse_value(name: str, s: str):
     if name == "date":
         return (s, s)                          # date=2020 -> the whole of 2020
     if name == "age":
-        raise FilterValueError(f"filter age={s!r}: expected a range low..high (either end may be empty).")
+        raise FilterValueError(f"filter age={s!r}: expected a range low..high (either end may be empty) or "
+                               "a comparison (age>=40).")
     parts = [p.strip() for p in s.split(",") if p.strip()]
+    if name == "seg_quality":
+        return parts
     if not parts:
         raise FilterValueError(f"filter {name}={s!r}: no value between the commas (e.g. {name}=a,b).")
     return parts if name in ("views", "labels") or len(parts) > 1 else parts[0]
+
+
+def _number(name: str, s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        raise FilterValueError(f"filter {name}: {s!r} is not a number (e.g. {name}=13..20).") from None

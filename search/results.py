@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from .backends.base import Hit
+from .collection import MEASUREMENTS
 
 RESULT_SCHEMA = {
     "study_key": pl.Utf8, "score": pl.Float64, "age": pl.Float64, "sex": pl.Utf8, "study_date": pl.Utf8,
@@ -12,6 +13,8 @@ RESULT_SCHEMA = {
     "labels": pl.List(pl.Utf8), "impression": pl.Utf8,
     "label_scores": pl.List(pl.Struct({"label": pl.Utf8, "score": pl.Float64})),
     "patient_key": pl.Utf8, "model_name": pl.Utf8, "n_frames": pl.Int64, "model_id": pl.Utf8,
+    # measurements (collection.MEASUREMENTS; null where the study was not measured) and their quality
+    **dict.fromkeys(MEASUREMENTS, pl.Float64), "seg_quality": pl.Utf8, "seg_flags": pl.List(pl.Utf8),
 }
 
 

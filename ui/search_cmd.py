@@ -5,7 +5,10 @@
     cmr search "scar" --view lge --json             # LGE sub-view vector; JSON lines instead of a table
 
 Filters (--filter key=value, repeatable): age=LO..HI, sex=F, date=2019..2020-06, vendor=Siemens,
-field_strength=1.5 (or 1.4..1.6), views=cine_sax,lge_sax (all of), labels=AMYLOID,HCM (any of).
+field_strength=1.5 (or 1.4..1.6), views=cine_sax,lge_sax (all of), labels=AMYLOID,HCM (any of); the
+measurements as ranges or comparisons: "lvef<35", "lv_mass>150", max_wall=13..20, "rvef>=45", lvedvi=..100
+(also lvedv, lvesv, rvedv, rvesv, lvesvi, lv_massi, rvedvi, rvesvi), seg_quality=good,check (any of). A
+study without the measurement matches no range on it.
 """
 from __future__ import annotations
 
@@ -49,7 +52,8 @@ def add_query_args(p: argparse.ArgumentParser, k: int = 20) -> None:
     p.add_argument("--view", choices=("study", "cine", "lge"), default="study",
                    help="which image vector: all views, cine only, LGE only (default study)")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="payload filter, repeatable (see cmr search --help)")
+                   help="payload filter, repeatable: key=value or a comparison such as \"lvef<35\" "
+                        "(see the module help)")
 
 
 def settings_from(args) -> Settings:
@@ -75,14 +79,22 @@ def print_table(frame, title: str, json_lines: bool = False) -> None:
     table = Table(title=title)
     for name, kw in (("study_key", {"no_wrap": True}), ("score", {"no_wrap": True}), ("age", {}), ("sex", {}),
                      ("date", {"no_wrap": True}), ("scanner", {}), ("views", {}), ("labels", {}),
-                     ("impression", {"overflow": "fold", "max_width": 48})):
+                     ("LVEF %", {"no_wrap": True}), ("impression", {"overflow": "fold", "max_width": 48})):
         table.add_column(name, **kw)
     for r in frame.iter_rows(named=True):
         scanner = " ".join(x for x in (r.get("manufacturer"), _tesla(r.get("field_strength"))) if x)
         table.add_row(*(_cell(v) for v in (r["study_key"], r["score"], r.get("age"), r.get("sex"),
                                           r.get("study_date"), scanner, r.get("views"), r.get("labels"),
-                                          r.get("impression"))))
+                                          _lvef(r), r.get("impression"))))
     Console(width=None if sys.stdout.isatty() else 160).print(table)     # piped: do not fold rows
+
+
+def _lvef(r: dict) -> str:
+    """LVEF rounded, with '?' when its quality flag says check and '!' when poor."""
+    v = r.get("lvef")
+    if v is None:
+        return ""
+    return f"{v:.0f}" + {"check": "?", "poor": "!"}.get(r.get("seg_quality") or "", "")
 
 
 def _tesla(v) -> str:

@@ -1,6 +1,7 @@
 """A small indexed phantom data folder for the workbench tests, the browser test, the screenshots and the
 UI bench: synth N tiny SYNTHETIC studies -> prepare the cache -> embed with a fresh cmr-tiny through
-`cmr index`'s pipeline -> index (+ zero-shot labels).
+`cmr index`'s pipeline -> index (+ zero-shot labels). The cache is measured with an untrained segmenter
+(Segmenter.untrained(): the values are meaningless, but every column, mask and payload field is there).
 
     python -m tests.helpers.demo_data OUT [--n 12] [--seed 3]
 """
@@ -16,6 +17,7 @@ import torch
 from cmr_search.indexer.index import index_archive
 from cmr_search.indexer.prepare import prepare
 from cmr_search.model import create_model
+from cmr_search.model.segmentation import Segmenter
 from cmr_search.search import connect
 from cmr_search.search.settings import Settings
 from cmr_search.ui.cli import main as cmr
@@ -48,7 +50,7 @@ def build(out: str | Path, n: int = 12, seed: int = 3) -> Path:
     if not (archive / "reports.csv").exists():
         if cmr(["synth", "--n", str(n), "--profile", "tiny", "--seed", str(seed), "--out", str(archive)]):
             raise RuntimeError("cmr synth failed")
-    prepare(archive, archive / "reports.csv", folder.cache, progress=False)
+    prepare(archive, archive / "reports.csv", folder.cache, progress=False, segmenter=Segmenter.untrained())
     return build_demo(folder.root)
 
 

@@ -49,8 +49,23 @@ def make_rows(n: int = 60, dim: int = 32, seed: int = 0, text_dim: int = 384) ->
             "manufacturer": VENDORS[i % 3], "model_name": "Avanto", "field_strength": (1.5, 3.0)[i % 2],
             "views": ["cine_sax", "cine_4ch"] + ([] if i % 3 == 0 else ["lge_sax"]),
             "n_frames": 32, "impression": f"impression {i}", "labels": [("A", "B", "C")[i % 3]],
-            "model_id": "test:000000000000"})
+            "model_id": "test:000000000000", **measurements(i)})
     return rows
+
+
+def measurements(i: int) -> dict:
+    """Measurement payload of study i: every 5th has none (not measured: the fields are absent), every 7th
+    was measured without an RV (rvef etc. null); the values are spread so that ranges cut them."""
+    if i % 5 == 0:
+        return {}
+    lvef = float(15 + (i * 11) % 60)
+    rv = i % 7 != 0
+    return {"lvef": lvef, "lvedv": float(90 + (i * 17) % 200), "lvesv": float(40 + (i * 5) % 100),
+            "lv_mass": float(70 + (i * 13) % 150), "max_wall": float(6 + (i * 3) % 16),
+            "rvef": float(30 + (i * 7) % 40) if rv else None, "rvedv": float(100 + i) if rv else None,
+            "rvesv": float(50 + i) if rv else None, "lvedvi": float(50 + (i * 9) % 80),
+            "seg_quality": ("good", "check", "poor")[i % 3], "seg_flags": [] if i % 3 == 0 else ["check me"],
+            "seg_fingerprint": "seg000000000"}
 
 def aligned_rows(model, per_class: int = 6, seed: int = 1) -> list[dict]:
     """Studies whose vectors sit near their class phrase / impression in the model's text space."""
@@ -74,5 +89,18 @@ def aligned_rows(model, per_class: int = 6, seed: int = 1) -> list[dict]:
             "age": float(30 + i), "sex": "F" if i % 2 else "M",
             "study_date": f"20{10 + i % 10}-06-01", "manufacturer": VENDORS[i % 3],
             "field_strength": 1.5, "views": ["cine_sax", "lge_sax"], "impression": text,
-            "labels": [], "truth": names[c]})
+            "labels": [], "truth": names[c], **class_measurements(names[c], i % per_class, per_class)})
     return rows
+
+
+LVEF_BY_CLASS = {"AMYLOID": 50.0, "HCM": 70.0, "ICM": 38.0, "NORMAL": 62.0, "NICM": 22.0}
+
+
+def class_measurements(name: str, j: int, per_class: int) -> dict:
+    """Measurements of study j of a class (its LVEF around the class's); the last of each class unmeasured."""
+    if j == per_class - 1:
+        return {}
+    lvef = LVEF_BY_CLASS[name] + j
+    return {"lvef": lvef, "lvedv": 150.0 + (50 if name == "NICM" else 0) + j,
+            "lv_mass": 180.0 if name == "HCM" else 110.0, "max_wall": 18.0 if name == "HCM" else 9.0, "rvef": 55.0, "seg_quality": "good", "seg_flags": [],
+            "seg_fingerprint": "seg000000000"}

@@ -41,3 +41,16 @@ def test_rerun_on_a_changed_index_warns(aligned_client, tmp_path):
     with pytest.warns(CohortDriftWarning, match="points"):
         again = c.rerun(aligned_client)
     assert c.keys[0] not in again.keys
+
+
+def test_cohort_filtered_by_lvef_exports_the_measurements(aligned_client, tmp_path):
+    c = aligned_client.cohort("dilated cardiomyopathy", k=10, filters=Filter.parse(["lvef<35"]), mode="hybrid")
+    assert c.keys and all(k.startswith("nicm-") for k in c.keys)           # only NICM studies have LVEF < 35
+    assert Cohort.load(c.save(tmp_path / "c.cohort.json")).spec["filters"]["lvef"][1] < 35
+    pq = pl.read_parquet(c.export(tmp_path / "c.parquet"))
+    assert {"lvef", "lvedv", "lv_mass", "max_wall", "rvef", "seg_quality", "seg_flags"} <= set(pq.columns)
+    assert all(v < 35 for v in pq["lvef"]) and set(pq["seg_quality"]) == {"good"}
+    csv = pl.read_csv(c.export(tmp_path / "c.csv"))
+    assert csv["lvef"].to_list() == pq["lvef"].to_list() and "max_wall" in csv.columns
+    everyone = pl.read_parquet(aligned_client.cohort("heart", k=30).export(tmp_path / "all.parquet"))
+    assert everyone["lvef"].null_count() == 5                                # the unmeasured ones: null

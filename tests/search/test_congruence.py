@@ -6,7 +6,9 @@ import pytest
 from cmr_search.search import Filter
 
 FILTERS = [None, Filter(sex="F"), Filter(age=(30, 55), views=["lge_sax"]),
-           Filter(date=("2017", "2019-06"), vendor=["GE", "Philips"]), Filter(field_strength=3.0, labels=["A", "C"])]
+           Filter(date=("2017", "2019-06"), vendor=["GE", "Philips"]), Filter(field_strength=3.0, labels=["A", "C"]),
+           Filter(lvef=(None, 35)), Filter(lv_mass=(150, None), max_wall=(13, 20)),
+           Filter.parse(["lvef<45", "rvef>=40", "seg_quality=good,check"]), Filter(lvedvi=(60, 100), sex="M")]
 USING = ["study", "cine", "lge", "report", "report_text", "report_clauses", "report_terms"]
 DIM = {"report_text": 384, "report_clauses": 384}       # report-text space (multivector: MaxSim)
 
@@ -72,3 +74,19 @@ def test_payload_round_trip(edge_store, memory_store):
     a, b = edge_store.get(["s0002", "s0010"]), memory_store.get(["s0002", "s0010"])
     strip = lambda hits: [{k: v for k, v in h.payload.items() if k != "indexed_at"} for h in hits]  # noqa: E731
     assert strip(a) == strip(b)
+
+
+@pytest.mark.parametrize("f", [Filter(lvef=(None, 35)), Filter(rvef=(0, 100)), Filter(lvef=(None, None)),
+                               Filter.parse(["lvef<35"]), Filter.parse(["lvef<=35"]), Filter(max_wall=(13, 20))])
+def test_measurement_ranges_skip_unmeasured(edge_ro, memory_ro, rows, f):
+    """A range on a measurement matches exactly the studies that have the value inside it: a study never
+    measured (the field absent) or measured without it (null) matches none, on both backends."""
+    (name, lo, hi), = [c[1:] for c in f.conditions().must]
+    want = sorted(r["study_key"] for r in rows if r.get(name) is not None
+                  and (lo is None or r[name] >= lo) and (hi is None or r[name] <= hi))
+    assert want and len(want) < len(rows)
+    for store in (edge_ro, memory_ro):
+        assert sorted(h.key for h in store.scroll(f)) == want
+        assert store.count(f) == len(want)
+    strict = sorted(h.key for h in edge_ro.scroll(Filter.parse(["lvef<35"])))
+    assert all(r["lvef"] < 35 for r in rows if r["study_key"] in strict)

@@ -51,3 +51,38 @@ def test_as_conditions_accepts_dicts_and_exclusions():
     c = as_conditions({"sex": "F"}, ["id1"])
     assert c.must == [("any", "sex", ["F"])] and c.exclude_ids == ["id1"]
     assert not as_conditions(None)
+
+
+def test_measurement_ranges_compile():
+    c = Filter(lvef=(None, 35), lv_mass=(150, None), max_wall=(13, 20), rvef=(40, 60), lvedvi=(None, 100),
+               seg_quality=["good", "check"]).conditions()
+    for cond in (("range", "lvef", None, 35.0), ("range", "lv_mass", 150.0, None), ("range", "max_wall", 13.0, 20.0),
+                 ("range", "rvef", 40.0, 60.0), ("range", "lvedvi", None, 100.0),
+                 ("any", "seg_quality", ["good", "check"])):
+        assert cond in c.must
+
+
+def test_parse_comparisons():
+    f = Filter.parse(["lvef<35", "lv_mass>150", "max_wall=13..20", "rvef>=45", "lvedv<=200", "lvesv=..80",
+                      "seg_quality=good"])
+    lo, hi = f.fields["lvef"]
+    assert lo is None and hi < 35 and hi == pytest.approx(35)                # strict: just below 35
+    assert f.fields["lv_mass"][0] > 150 and f.fields["lv_mass"][1] is None
+    assert f.fields["max_wall"] == (13.0, 20.0) and f.fields["rvef"] == (45.0, None)
+    assert f.fields["lvedv"] == (None, 200.0) and f.fields["lvesv"] == (None, 80.0)
+    assert f.fields["seg_quality"] == ["good"]
+    assert Filter.parse(["lvef>20", "lvef<=35"]).fields["lvef"][1] == 35.0        # two ends of one field
+    assert Filter.parse(["age>=40"]).fields["age"] == (40.0, None)
+    assert Filter.parse([" lvef < 35 "]).fields["lvef"][1] < 35
+    assert Filter.from_dict(f.to_dict()) == f                                # cohorts save and reload it
+
+
+@pytest.mark.parametrize("item", ["lvef=35", "lvef<abc", "lvef<", "sex<3", "views>1", "lvef<nan", "lvef=40..30"])
+def test_parse_refuses_bad_comparisons(item):
+    with pytest.raises(FilterValueError):
+        Filter.parse([item])
+
+
+def test_unknown_measurement_is_named():
+    with pytest.raises(UnknownFilterError, match="lvef"):
+        Filter.parse(["ejection<35"])

@@ -36,7 +36,7 @@ def test_export_csv_parquet_spec(app):
     csv = pl.read_csv(next(exports.glob("*.csv")))
     pq = pl.read_parquet(next(exports.glob("*.parquet")))
     assert csv.height == pq.height == N_STUDIES
-    assert {"rank", "study_key", "score", "labels"} <= set(csv.columns)
+    assert {"rank", "study_key", "score", "labels", "lvef", "lv_mass", "max_wall", "seg_quality"} <= set(csv.columns)
     assert not {"study_instance_uid", "accession_number", "source_path"} & set(pq.columns)
     assert csv["study_key"].to_list() == pq["study_key"].to_list()
 

@@ -90,3 +90,18 @@ def test_about_summaries_of_a_trained_card():
     assert 0 < test["study→report same-diagnosis R@10"] <= 1
     assert data["n_studies"] > 1000 and data["device"] in ("cpu", "cuda")
     assert metrics_summary({}) is None and training_summary({}) is None
+
+
+def test_study_page_measurements_and_mask_overlay(app, ui_data):
+    import polars as pl
+    table = pl.read_parquet(ui_data / "cache" / "studies.parquet")
+    key = table.filter(pl.col("lvef").is_not_null())["study_key"][0]
+    at = search(app)
+    at.button(key=f"r_open_{key}").click().run()
+    assert not at.exception, at.exception
+    heads = [s.value for s in at.subheader]
+    assert "Measurements" in heads and "Segmentation" in heads
+    assert any("| LVEF |" in m.value for m in at.markdown)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "mid SAX, ED" in captions and "mid SAX, ES" in captions
+    assert list((ui_data / "thumbs" / key).glob("mask_0_*.png"))

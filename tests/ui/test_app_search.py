@@ -72,3 +72,14 @@ def test_open_study_from_card(app):
     at.button(key=f"r_open_{key}").click().run()
     assert at.session_state.page == "Study" and at.session_state.study == key
     assert [t.value for t in at.title][0] == "Study"
+
+
+def test_cards_show_measurements_and_lvef_filter(app):
+    at = search(app)
+    lines = [c.value for c in at.caption if c.value.startswith(("LVEF", "measurements:"))]
+    assert len(lines) == N_STUDIES and any(line.startswith("LVEF ") and " %" in line for line in lines)
+    assert any("not measured" in line for line in lines)                 # every 6th fake study has none
+    at.sidebar.slider(key="f_lvef").set_value((0, 50)).run()
+    assert not at.exception
+    rows = at.session_state.results.to_dicts()
+    assert rows and all(r["lvef"] is not None and r["lvef"] <= 50 for r in rows)

@@ -43,6 +43,17 @@ def test_search_prints_a_table_and_json(env, capsys):
     assert all(r["study_key"].startswith("amyloid") for r in rows)
 
 
+def test_search_filter_on_measurements(env, capsys):
+    conn, _ = env
+    rc, out, _ = _cmr(capsys, "search", "cardiomyopathy", "--k", "20", "--filter", "lvef<35", "--json", *conn)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rc == 0 and rows and all(r["lvef"] < 35 and r["study_key"].startswith("nicm") for r in rows)
+    rc, out, _ = _cmr(capsys, "search", "hypertrophy", "--k", "5", "--filter", "max_wall=13..20", *conn)
+    assert rc == 0 and "LVEF" in out and out.count("hcm-") >= 1
+    rc, _, err = _cmr(capsys, "search", "x", "--filter", "lvef=35", *conn)
+    assert rc == 2 and "lvef<35" in err
+
+
 def test_bad_usage_exits_2_with_one_line(env, capsys):
     conn, _ = env
     rc, _, err = _cmr(capsys, "search", "scar", "--filter", "gender=F", *conn)

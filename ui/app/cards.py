@@ -1,9 +1,11 @@
-"""Result cards: cine loop + LGE still, score, age/sex, labels, impression, and the card's actions."""
+"""Result cards: cine loop + LGE still, score, age/sex, labels, measurements (LVEF, LVEDV(i), LV mass,
+max wall, RVEF, quality), impression, and the card's actions."""
 from __future__ import annotations
 
 import streamlit as st
 
 from . import media
+from .measures import measure_line
 from .state import add_to_basket, data_dir, open_study
 
 COLUMNS = 4
@@ -57,6 +59,7 @@ def card(r: dict, rank: int, paths: dict[str, str], feedback, prefix: str) -> No
     st.markdown(headline(r))
     labels = ", ".join(r.get("labels") or []) or "no labels"
     st.caption(f"#{rank} · `{key}` · {labels}")
+    st.caption(measure_line(r))
     st.markdown(escape_md(snippet(r.get("impression"))) or "_no report_")
     b = st.columns(4 if feedback else 2)        # icons, no tooltips: a tooltip doubles each button's DOM
     # 👍 more like this · 👎 less like this · add to the cohort · open the study

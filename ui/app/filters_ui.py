@@ -1,4 +1,6 @@
-"""The filter sidebar: age, sex, date range, vendor, field strength, views present, labels."""
+"""The filter sidebar: age, sex, date range, vendor, field strength, views present, labels, and ranges of
+the measurements (LVEF, LV mass, max wall thickness): a study without the measurement is left out as soon
+as its range is narrowed."""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,6 +10,8 @@ from cmr_search.model.preprocess import VIEWS
 from .state import data_dir
 
 AGE_RANGE = (0, 100)
+MEASURE_RANGES = {"lvef": ("LVEF (%)", (0, 100)), "lv_mass": ("LV mass (g)", (0, 400)),
+                  "max_wall": ("max wall (mm)", (0, 40))}     # field -> (label, slider range = no filter)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -39,4 +43,17 @@ def sidebar_filters(client) -> dict:
         fields["date"] = (d_from.strip() or None, d_to.strip() or None)
     if fs != "any":
         fields["field_strength"] = float(fs)
+    fields.update(measure_filters(sb))
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def measure_filters(sb) -> dict:
+    """Range sliders of the measurements; a slider at its full range sets no filter, an end at the slider's
+    end stays open (LV mass above 400 g still passes 150..400)."""
+    sb.caption("measurements (studies without one drop out once its range is narrowed)")
+    out = {}
+    for field, (label, full) in MEASURE_RANGES.items():
+        lo, hi = sb.slider(label, *full, full, key=f"f_{field}")
+        if (lo, hi) != full:
+            out[field] = (float(lo) if lo > full[0] else None, float(hi) if hi < full[1] else None)
+    return out

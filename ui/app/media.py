@@ -2,6 +2,7 @@
 
     cine_gif(data, key, arrays_path, "cine_sax")     # DATA/thumbs/<key>/cine_sax.gif (one cardiac cycle)
     lge_png(data, key, arrays_path, slice_index)     # DATA/thumbs/<key>/lge_sax_<i>.png
+    overlay_png(data, key, arrays_path, mask_path, 0)  # the mid-slice masks over the cine at ED (1: ES)
 
 Cache arrays are float16 in ~[0, 1] (model/preprocess.py); files are written once (atomically) and reused.
 """
@@ -12,13 +13,17 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
-from cmr_search.indexer.cache import load_arrays
+from cmr_search.indexer.cache import load_arrays, load_masks
 from cmr_search.model.atomic import atomic_write
 from cmr_search.search.data_folder import DataFolder
 
 THUMB_PX = 128            # thumbnails are upscaled from the 96 px cache crop for legibility
 FRAME_MS = 60             # per cine frame: 20 phases ~ 1.2 s per cycle
+# overlay colours of the segmenter's labels (model/segmentation LABELS): RV cavity, LV myocardium, LV cavity
+MASK_COLOURS = {1: (60, 140, 255), 2: (60, 220, 90), 3: (255, 70, 60)}
+MASK_ALPHA = 0.3          # fill opacity; the border of each structure is drawn opaque
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -86,3 +91,41 @@ def lge_png(data: Path, key: str, array_path: str, index: int | None = None, vie
     if not 0 <= i < len(views[view]):
         return None
     return _cached(path, lambda: png_bytes(views[view][i], px))
+
+
+def overlay_bytes(image: np.ndarray, labels: np.ndarray, px: int = THUMB_PX) -> bytes:
+    """A grey frame in [0, 1] with the labels drawn over it (translucent fill, opaque border) as PNG."""
+    grey = _to_uint8(image)
+    if labels.shape != grey.shape:                                   # a mask of another grid: nearest
+        labels = np.asarray(Image.fromarray(labels).resize(grey.shape[::-1], Image.NEAREST))
+    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
+    for lab, colour in MASK_COLOURS.items():
+        inside = labels == lab
+        if not inside.any():
+            continue
+        border = inside & ~ndimage.binary_erosion(inside)
+        rgb[inside] = (1 - MASK_ALPHA) * rgb[inside] + MASK_ALPHA * np.array(colour, np.float32)
+        rgb[border] = colour
+    img = Image.fromarray(rgb.astype(np.uint8), "RGB").resize((px, px), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def overlay_png(data: Path, key: str, array_path: str, mask_path: str | None, which: int,
+                px: int = THUMB_PX) -> Path | None:
+    """The mid cine SAX slice at ED (which=0) or ES (1) with its segmentation drawn over it, or None when
+    the study has no masks or no cine_sax view."""
+    cache = DataFolder(data).cache
+    if not mask_path or not (cache / mask_path).exists():
+        return None
+    stamp = (cache / mask_path).stat().st_mtime_ns          # measured again (another segmenter): a new image
+    path = _thumb_dir(data, key) / f"mask_{which}_{stamp}_{px}.png"
+    if path.exists():
+        return path
+    masks, frames = load_masks(cache, mask_path)
+    views = load_views(cache, array_path)
+    if "cine_sax" not in views or not 0 <= which < len(masks):
+        return None
+    cine = views["cine_sax"]
+    return _cached(path, lambda: overlay_bytes(cine[frames[which] % len(cine)], masks[which], px))

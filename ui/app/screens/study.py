@@ -1,5 +1,5 @@
-"""Study page: every view playable, the LGE stack scrubber, QA, impression, similar studies and the
-nearest reports of other studies."""
+"""Study page: every view playable, the segmentation drawn over the mid cine SAX slice at ED and ES, the LGE
+stack scrubber, measurements, QA, impression, similar studies and the nearest reports of other studies."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ from cmr_search.search.results import to_frame
 
 from .. import media, state
 from ..cards import array_paths, result_grid
+from ..measures import measurements_panel
 
 CINE = ("cine_sax", "cine_2ch", "cine_3ch", "cine_4ch")
 LGE = ("lge_sax", "lge_2ch", "lge_3ch", "lge_4ch")
@@ -40,7 +41,17 @@ def pick_study(client) -> str | None:
     return chosen
 
 
-def views_panel(key: str, rel: str | None) -> None:
+def masks_panel(key: str, rel: str, mask_rel: str | None) -> None:
+    """The mid cine SAX slice at ED and ES with the segmenter's masks over it (RV blue, myocardium green,
+    LV cavity red); nothing when the study was not measured."""
+    data = state.data_dir()
+    imgs = [media.overlay_png(data, key, rel, mask_rel, i, px=VIEW_PX) for i in (0, 1)]
+    if all(p is not None for p in imgs):
+        st.subheader("Segmentation")
+        st.image([str(p) for p in imgs], caption=["mid SAX, ED", "mid SAX, ES"], width=VIEW_PX)
+
+
+def views_panel(key: str, rel: str | None, mask_rel: str | None = None) -> None:
     if rel is None:
         st.warning("This study has no arrays in the cache (DATA/cache); only its record is shown.")
         return
@@ -50,6 +61,7 @@ def views_panel(key: str, rel: str | None) -> None:
     if cine:
         st.subheader("Cine")
         st.image([str(media.cine_gif(data, key, rel, v, px=VIEW_PX)) for v in cine], caption=cine, width=VIEW_PX)
+    masks_panel(key, rel, mask_rel)
     for v in (x for x in LGE if x in views):
         n = len(views[v])
         st.subheader(f"LGE {v[4:].upper()}")
@@ -90,8 +102,9 @@ def render() -> None:
     trow = table.filter(table["study_key"] == key).to_dicts()[0] if table is not None and key in paths else None
     left, right = st.columns([3, 2])
     with left:
-        views_panel(key, paths.get(key))
+        views_panel(key, paths.get(key), (trow or {}).get("mask_path"))
     with right:
+        measurements_panel(row)
         record_panel(row, trow)
         st.button(":material/playlist_add: add to cohort", on_click=state.add_to_basket, args=([{**row, "score": None}],),
                   disabled=key in st.session_state.basket, key="study_add")
