@@ -1,11 +1,13 @@
 """`cmr demo`: the main job end to end on a SYNTHETIC archive (what `make demo` runs).
 
-    cmr demo [--n 100] [--data cmr-data] [--profile demo-fast] [--workers 2] [--serve]
+    cmr demo [--n 100] [--data cmr-data] [--profile demo-fast] [--workers 2] [--segmenter DIR] [--serve]
 
 1. generate a synthetic archive of realistic DICOM studies into DATA/demo-archive (kept when it already
    holds the same studies);
 2. `cmr index` it into the embedded store DATA/index (cache in DATA/cache, link table DATA/link.parquet,
-   model weights DATA/model) with the shipped checkpoint, or an untrained cmr-tiny until one ships;
+   model weights DATA/model) with the shipped checkpoint, or an untrained cmr-tiny until one ships; every
+   cine SAX stack is segmented and measured (LVEF, volumes, mass, wall: `--filter "lvef<40"`) with the
+   shipped segmenter (or --segmenter), and without one the index holds no measurements (said once);
 3. run three example queries and print their tables, with the synthetic ground truth of each hit;
 4. say where everything went and how much disk it takes. --serve then starts the UI (`cmr ui`) when
    that command exists (the hook `make demo-ui` uses).
@@ -19,6 +21,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
+
+import polars as pl
 
 from cmr_search.indexer.errors import IndexerError
 from cmr_search.model.errors import ModelError
@@ -53,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis and decoding (default 2)")
     p.add_argument("--k", type=int, default=5, help="results per example query (default 5)")
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
+    p.add_argument("--segmenter", default=None, help="segmenter checkpoint folder for the measurements "
+                   "(default: $CMR_SEG_CHECKPOINT, else the shipped one)")
     p.add_argument("--serve", action="store_true", help="start the UI on the demo index afterwards")
     return p
 
@@ -88,6 +94,16 @@ def _truth(client, keys: list[str]) -> str:
     if not keys:
         return ""
     return ", ".join(str(h.payload.get("label") or "?") for h in client.store.get(keys))
+
+
+def _measured(settings: Settings) -> str:
+    """One line on the measurements in the demo's cache."""
+    table = settings.folder.studies_table
+    rows = pl.read_parquet(table) if table.exists() else pl.DataFrame()
+    if "lvef" not in rows.columns:
+        return "no measurements (no segmenter checkpoint)"
+    return (f"{rows['lvef'].is_not_null().sum()} of {rows.height} studies measured (LVEF, volumes, mass, wall; "
+            "try --filter \"lvef<40\")")
 
 
 def _queries(settings: Settings, k: int) -> None:
@@ -150,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("once", UntrainedModelWarning)
             warnings.showwarning = lambda msg, *a, **k: print(f"cmr demo: WARNING: {msg}", file=sys.stderr)
-            r = index_archive(arch, arch / "reports.csv", settings, workers=max(1, args.workers))
+            r = index_archive(arch, arch / "reports.csv", settings, workers=max(1, args.workers),
+                              segmenter=args.segmenter)
         t2 = time.monotonic()
         print(f"      {r.n_indexed} studies indexed, {r.n_skipped} already up to date, {r.n_points} points; "
               f"model {r.model_id}")
+        print(f"      measurements: {_measured(settings)}")
         print(f"[3/3] three example queries (top {args.k})")
         _queries(settings, args.k)
     except (IndexerError, ModelError, SearchError, OSError, RuntimeError) as exc:

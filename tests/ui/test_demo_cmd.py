@@ -5,14 +5,20 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_small(tmp_path, monkeypatch, capsys):
+    from cmr_search.model.segmentation import Segmenter
+    from cmr_search.search import Store
     from cmr_search.ui.demo_cmd import main
     monkeypatch.setenv("CMR_SALT_FILE", str(tmp_path / "salt"))
     monkeypatch.delenv("QDRANT_URL", raising=False)
-    args = ["--n", "3", "--profile", "tiny", "--data", str(tmp_path / "d"), "--workers", "1", "--k", "2"]
+    seg = Segmenter.untrained().save(tmp_path / "seg")           # the shipped segmenter's stand-in
+    args = ["--n", "3", "--profile", "tiny", "--data", str(tmp_path / "d"), "--workers", "1", "--k", "2",
+            "--segmenter", str(seg)]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.count("ground truth of these synthetic studies") == 3
-    assert "where the data went" in out and "3 studies indexed" in out
+    assert "where the data went" in out and "3 studies indexed" in out and "of 3 studies measured" in out
+    with Store.open(data=tmp_path / "d") as s:                    # the demo index holds the measurements
+        assert all(h.payload.get("seg_fingerprint") for h in s.scroll())
     assert (tmp_path / "d" / "index").is_dir() and (tmp_path / "d" / "link.parquet").exists()
     assert main(args) == 0
     out = capsys.readouterr().out
