@@ -15,7 +15,8 @@
   .load_input), both measured in this run.
 - `--synthetic N`: N phantom studies (`--profile`, default demo-fast) generated into a temporary folder
   (or `--synthetic-dir`), their cine SAX segmented through the same indexer path as `cmr segment`; median
-  |LVEF error| against study.json's measured truth (measured.lv_ef, rv_ef).
+  |LVEF error| against study.json's measured truth (measured.lv_ef, rv_ef); and the same measurements on
+  the phantom's exact label maps (labels/*_cine_sax.npz), the error of the measurement maths alone.
 The segmenter: `--checkpoint` (default: $CMR_SEG_CHECKPOINT, then the shipped one); `--untrained` runs the
 whole bench with random weights (a smoke run; the numbers are the floor of nothing). Results: printed and
 written to bench/results/real_measure.json (`--out`).
@@ -43,6 +44,7 @@ from cmr_search.indexer.reference_sets import (acdc_patients, read_acdc_patient,
 from cmr_search.indexer.segment_study import load_input, measure_input  # noqa: E402
 from cmr_search.model.evaluation.segmentation import evaluate_acdc, evaluate_sunnybrook, summary  # noqa: E402
 from cmr_search.model.segmentation import Segmenter  # noqa: E402
+from cmr_search.model.segmentation.measure import measure_cine  # noqa: E402
 
 
 def load_segmenter(args) -> Segmenter:
@@ -82,27 +84,58 @@ def run_speed(seg: Segmenter, study: Path) -> dict:
             "segment_per_image_ms": 1000 * segment / (s * t), "ratio_segment_to_decode": segment / decode}
 
 
+def label_measure(study: Path, truth_latent: dict) -> dict | None:
+    """measure_cine of the phantom's exact cine SAX label maps (labels/*_cine_sax.npz; scar counted as
+    myocardium): how close the measurement maths alone come to the phantom's truth."""
+    files = [np.load(f) for f in sorted(study.glob("labels/*_cine_sax.npz"))]      # one per series
+    if not files:
+        return None
+    cat = {k: np.concatenate([z[k] for z in files]) for k in ("seg", "slice_index", "frame_index",
+                                                            "image_position_patient")}
+    seg = np.where(cat["seg"] == 4, 2, cat["seg"]).astype(np.uint8)
+    si, fi = cat["slice_index"], cat["frame_index"]
+    present = np.unique(si)                                       # rendered slices, base -> apex
+    masks = np.zeros((len(present), fi.max() + 1, *seg.shape[1:]), np.uint8)
+    masks[np.searchsorted(present, si), fi] = seg
+    pos = np.array([cat["image_position_patient"][si == s][0] for s in present])
+    step = float(np.median(np.linalg.norm(np.diff(pos, axis=0), axis=1)))
+    px = np.atleast_1d(files[0]["pixel_spacing_mm"]).astype(float)
+    spacing = (float(px[0]), float(px[-1]))
+    return measure_cine(masks, spacing, step, height_cm=truth_latent.get("height_cm"),
+                        weight_kg=truth_latent.get("weight_kg"))
+
+
 def run_synthetic(seg: Segmenter, n: int, profile: str, folder: Path | None, seed: int) -> dict:
     from cmr_search.phantom.generate import generate_archive     # the phantom only when asked for
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="synth-seg-") as tmp:
         root = folder or Path(tmp)
         if not any(root.glob("*/study.json")):
-            generate_archive(root, n, profile, seed=seed, labels=False)
+            generate_archive(root, n, profile, seed=seed, labels=True)
         gen = time.perf_counter() - t0
         rows = []
         for study_json in sorted(root.glob("*/study.json"))[:n]:
-            truth = json.loads(study_json.read_text())["measured"]
+            record = json.loads(study_json.read_text())
+            truth = record["measured"]
             inp = load_input(study_json.parent)
             m = measure_input(inp, seg.segment_cine(inp.stack, inp.spacing))
-            rows.append({"study": study_json.parent.name, "lvef": m["lvef"], "lvef_truth": truth.get("lv_ef"),
+            exact = label_measure(study_json.parent, record.get("latent", {})) or {}
+            rows.append({"study": study_json.parent.name, "label": record.get("label"),
+                         "lvef_labels": exact.get("lvef"), "rvef_labels": exact.get("rvef"),
+                         "lv_mass_labels": exact.get("lv_mass"), "lv_mass_truth": truth.get("lv_mass_g"),
+                         "max_wall_labels": exact.get("max_wall"), "max_wall_truth": truth.get("max_wall_mm"),
+                         "lvef": m["lvef"], "lvef_truth": truth.get("lv_ef"),
                          "rvef": m["rvef"], "rvef_truth": truth.get("rv_ef"), "lvedv": m["lvedv"],
                          "lvedv_truth": truth.get("lv_edv_ml"), "seg_quality": m["seg_quality"],
                          "seg_flags": m["seg_flags"]})
-    err = lambda k: [None if r[k] is None or r[k + "_truth"] is None else abs(r[k] - r[k + "_truth"])  # noqa: E731
-                     for r in rows]
-    return {"n": len(rows), "profile": profile, "lvef_abs_error": summary(err("lvef")),
-            "rvef_abs_error": summary(err("rvef")), "per_study": rows,
+    err = lambda k, t: [None if r.get(k) is None or r.get(t) is None else abs(r[k] - r[t]) for r in rows]  # noqa: E731
+    return {"n": len(rows), "profile": profile, "lvef_abs_error": summary(err("lvef", "lvef_truth")),
+            "rvef_abs_error": summary(err("rvef", "rvef_truth")),
+            "exact_labels": {"lvef_abs_error": summary(err("lvef_labels", "lvef_truth")),
+                             "rvef_abs_error": summary(err("rvef_labels", "rvef_truth")),
+                             "lv_mass_abs_error_g": summary(err("lv_mass_labels", "lv_mass_truth")),
+                             "max_wall_abs_error_mm": summary(err("max_wall_labels", "max_wall_truth"))},
+            "per_study": rows,
             "generate_s": gen, "seconds": time.perf_counter() - t0}
 
 
@@ -135,8 +168,14 @@ def table(r: dict) -> str:
                      f"{sp['decode_s']:.2f} s, ratio {sp['ratio_segment_to_decode']:.1f}x")
     if "synthetic" in r:
         y = r["synthetic"]
-        lines.append(f"synthetic ({y['n']} {y['profile']}): median |LVEF err| {y['lvef_abs_error']['median']}, "
-                     f"median |RVEF err| {y['rvef_abs_error']['median']}")
+        med = lambda k: "n/a" if y[k]["median"] is None else f"{y[k]['median']:.1f}"  # noqa: E731
+        lines.append(f"synthetic ({y['n']} {y['profile']}): median |LVEF err| {med('lvef_abs_error')}, "
+                     f"median |RVEF err| {med('rvef_abs_error')} (points)")
+        x = y["exact_labels"]
+        lab = lambda k: "n/a" if x[k]["median"] is None else f"{x[k]['median']:.1f}"  # noqa: E731
+        lines.append(f"  the maths on the phantom's exact labels: median |LVEF err| {lab('lvef_abs_error')}, "
+                     f"|RVEF err| {lab('rvef_abs_error')}, |mass err| {lab('lv_mass_abs_error_g')} g, "
+                     f"|max wall err| {lab('max_wall_abs_error_mm')} mm")
     return "\n".join(lines)
 
 
