@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cmr_search.indexer.reference_sets import (ACDC_GROUPS, CONTOUR_ORIGIN, acdc_patients, fill_polygon, read_acdc_patient, read_contour, read_sunnybrook,
-                                               sunnybrook_studies)
+from cmr_search.indexer.reference_sets import (ACDC_GROUPS, CONTOUR_ORIGIN, acdc_patients, fill_polygon,
+                                               read_acdc_patient, read_contour, read_sunnybrook, sunnybrook_studies)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ACDC, SUNNY = SHARED / "acdc-dev", SHARED / "sunnybrook-cine"
