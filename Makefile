@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 DATA ?= cmr-data
 DEMO_N ?= 100
 
-.PHONY: install browser test test-fast demo demo-index bench clean
+.PHONY: install browser test test-fast demo demo-index bench sheets clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ demo-index: install
 
 bench: install
 	$(PY) bench/phantom.py
+
+# The phantom's label contact sheets in docs/phantom/ (realistic and randomized rendering, with labels).
+sheets: install
+	$(PY) -m cmr_search.phantom.sheets docs/phantom
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -1,7 +1,8 @@
 """Generate synthetic CMR studies and archives: the one place that runs the phantom's stages in order.
 
     latent + acquisition (params) -> 3-D heart (anatomy) -> images (render) -> measured values
-    (measure) -> report (report) -> DICOM (dicom.writer) + report.txt + study.json
+    (measure) -> report (report) -> DICOM (dicom.writer) + labels/ (dicom.labelmaps: the exact label
+    map of every image) + report.txt + study.json
 
 Every study draws from its own random streams, seeded by (seed, study index, stream), so studies are
 independent of one another, of the order they are made in and of the number of worker processes:
@@ -21,6 +22,8 @@ import numpy as np
 from cmr_search.phantom.cases import params
 from cmr_search.phantom.cases.latent import to_dict
 from cmr_search.phantom.dicom import writer as dicom_writer
+from cmr_search.phantom.dicom.labelmaps import FOLDER as LABELS_FOLDER
+from cmr_search.phantom.dicom.labelmaps import write_label_maps
 from cmr_search.phantom.heart import anatomy, measure
 from cmr_search.phantom.heart.geometry import HeartFrame
 from cmr_search.phantom.imaging import render
@@ -51,17 +54,18 @@ def _sax_depths(series, frame: HeartFrame) -> list[float]:
 
 
 def simulate_study(seed: int, index: int, profile: Profile, label: str | None = None,
-                   wording: str = "mixed") -> dict:
+                   wording: str = "mixed", labels: bool = True) -> dict:
     """Everything about one study in memory: latent, acquisition, heart, series, measured, report.
     `wording`: "mixed" draws the report wording split (TEST_SPLIT_FRACTION held-out); "train" / "test"
-    force it. The draw comes from its own stream, so forcing it changes the report and nothing else."""
+    force it. The draw comes from its own stream, so forcing it changes the report and nothing else.
+    `labels`: the series carry their label maps (RenderedSeries.tissue / lge); images are the same."""
     latent = params.sample_latent(study_rng(seed, index, STREAM_LATENT), index, label)
     acq = params.sample_acquisition(study_rng(seed, index, STREAM_ACQ), profile, index, seed,
                                     age=latent.age)
     frame = _heart_frame(acq, seed, index)
     heart = anatomy.Heart(latent, frame)
     series = render.render_study(latent, acq, profile, heart, frame,
-                                 study_rng(seed, index, STREAM_RENDER))
+                                 study_rng(seed, index, STREAM_RENDER), labels=labels)
     measured = measure.measure_study(heart, _sax_depths(series, frame))
     test = study_rng(seed, index, STREAM_SPLIT).random() < TEST_SPLIT_FRACTION
     split = ("test" if test else "train") if wording == "mixed" else wording
@@ -97,23 +101,31 @@ def _record(seed: int, index: int, profile: Profile, sim: dict, series_records: 
 
 
 def generate_study(seed: int, index: int, profile: Profile | str, out_root: str | Path,
-                   preview: bool = False, label: str | None = None, wording: str = "mixed") -> dict:
+                   preview: bool = False, label: str | None = None, wording: str = "mixed",
+                   labels: bool = True) -> dict:
     """Write one study folder `<out_root>/<accession>/` and return its study.json record.
     `label` forces the class (documentation, tests); None draws it from the archive prior.
-    `wording` forces the report wording split ("train" / "test"; "mixed" draws it)."""
+    `wording` forces the report wording split ("train" / "test"; "mixed" draws it).
+    `labels` also writes the exact label map of every DICOM image under `<accession>/labels/`
+    (dicom.labelmaps; study.json "label_maps" names the folder, None without them)."""
     if wording not in WORDINGS:
         raise ValueError(f"wording must be one of {WORDINGS}, not {wording!r}")
     profile = get_profile(profile) if isinstance(profile, str) else profile
     done = existing_record(seed, index, profile, out_root, label, wording)
     sheet = Path(out_root) / "preview" / f"{done['folder']}.png" if done else None
-    if done is not None and (not preview or sheet.is_file()):   # an earlier run with the same arguments
-        return done                                             # finished it: keep it
-    sim = simulate_study(seed, index, profile, label, wording)
+    has_maps = done is not None and (not labels or done.get("label_maps") is not None)
+    if has_maps and (not preview or sheet.is_file()):   # an earlier run with the same arguments
+        return done                                     # finished it: keep it
+    sim = simulate_study(seed, index, profile, label, wording, labels)
     study_dir = Path(out_root) / sim["acq"].accession
     series_records = dicom_writer.write_study(study_dir, sim["latent"], sim["acq"], sim["series"],
                                               seed, compress=profile.compress)
     record = _record(seed, index, profile, sim, series_records)
     record["folder"] = study_dir.name
+    record["label_maps"] = None
+    if labels:
+        write_label_maps(study_dir, sim["series"], series_records, seed, index)
+        record["label_maps"] = LABELS_FOLDER
     (study_dir / "report.txt").write_text(record["report"] + "\n")
     (study_dir / "study.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     if preview:
@@ -179,13 +191,15 @@ def _generate_one(job: tuple) -> dict:
 
 def iter_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
                  workers: int = 1, preview: bool = False,
-                 label: str | None = None, wording: str = "mixed") -> Iterator[dict]:
+                 label: str | None = None, wording: str = "mixed",
+                 labels: bool = True) -> Iterator[dict]:
     """Generate studies 0..n-1 under `out`, yielding each record in index order as it is done.
     Studies an earlier run with the same arguments finished are read back, not made again, so a killed
-    run resumes and `--n` can grow an archive (studies depend on (seed, index) only)."""
+    run resumes and `--n` can grow an archive (studies depend on (seed, index) only); with `labels`, a
+    study made without label maps is made again (the same files, plus labels/)."""
     claim_folder(out, {"seed": seed, "profile": profile if isinstance(profile, str) else profile.name,
                        "label": label, "wording": wording})
-    jobs = [(seed, i, profile, str(out), preview, label, wording) for i in range(n)]
+    jobs = [(seed, i, profile, str(out), preview, label, wording, labels) for i in range(n)]
     if workers <= 1:
         yield from map(_generate_one, jobs)
         return
@@ -222,11 +236,13 @@ def manifest_rows(records: list[dict]) -> list[dict]:
 def generate_archive(out: str | Path, n: int, profile: Profile | str = "tiny", seed: int = 0,
                      workers: int = 1, preview: bool = False,
                      on_study: Callable[[dict], None] | None = None,
-                     label: str | None = None, wording: str = "mixed") -> list[dict]:
-    """Generate an archive of n studies; writes reports.csv and returns the records.
-    (manifest.parquet is written by the `cmr synth` command, which may use polars.)"""
+                     label: str | None = None, wording: str = "mixed",
+                     labels: bool = True) -> list[dict]:
+    """Generate an archive of n studies; writes reports.csv and returns the records. `labels`: the
+    label map of every image beside the DICOM (generate_study). (manifest.parquet is written by the
+    `cmr synth` command, which may use polars.)"""
     records = []
-    for rec in iter_archive(out, n, profile, seed, workers, preview, label, wording):
+    for rec in iter_archive(out, n, profile, seed, workers, preview, label, wording, labels):
         records.append(rec)
         if on_study is not None:
             on_study(rec)

@@ -3,6 +3,10 @@
 Panels (when the study has them): cine SAX mid slice at ED and at ES, cine 2CH / 3CH / 4CH at ED,
 LGE SAX mid slice, LGE long axis (4CH, else 2CH / 3CH), each windowed on its own percentiles and
 labelled. Written with numpy + zlib only (no imaging library needed).
+
+Label sheets (`label_sheet`, RGB): rows of images, each row followed by the same images with their ACDC
+label map drawn over them (imaging.labels: RV cavity blue, LV myocardium green, LV cavity red, scar
+yellow); phantom/sheets.py builds the docs' realistic and randomized sheets with them.
 """
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ from scipy.ndimage import zoom
 
 PANEL = 192   # px, each panel is resized to PANEL x PANEL
 LABEL_H = 14  # px, label strip above each panel
+# RGB of the ACDC labels on label sheets: 1 RV cavity, 2 LV myocardium, 3 LV cavity, 4 scar
+SEG_RGB = np.array([[0, 0, 0], [40, 110, 255], [40, 200, 60], [235, 40, 40], [255, 225, 0]], np.float32)
+SEG_ALPHA = 0.45  # opacity of the label colours over the image
 
 # 5x7 bitmap font, column-encoded (bit 0 = top row).
 _FONT = {
@@ -108,14 +115,15 @@ def contact_sheet(series, title: str = "") -> np.ndarray:
 
 
 def write_png(path: str | Path, gray: np.ndarray) -> None:
-    """Write an 8-bit grayscale PNG (numpy + zlib only)."""
-    h, w = gray.shape
-    raw = b"".join(b"\x00" + gray[r].tobytes() for r in range(h))
+    """Write an 8-bit grayscale (H, W) or RGB (H, W, 3) PNG (numpy + zlib only)."""
+    h, w = gray.shape[:2]
+    colour = 2 if gray.ndim == 3 else 0
+    raw = b"".join(b"\x00" + np.ascontiguousarray(gray[r]).tobytes() for r in range(h))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(png)
@@ -123,3 +131,57 @@ def write_png(path: str | Path, gray: np.ndarray) -> None:
 
 def write_contact_sheet(path: str | Path, series, title: str = "") -> None:
     write_png(path, contact_sheet(series, title))
+
+
+# --- label sheets ----------------------------------------------------------------------------------
+def overlay(image: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """(H, W) float image + (H, W) ACDC labels -> (H, W, 3) uint8: the windowed image, label colours
+    blended over it (SEG_RGB, SEG_ALPHA); background pixels stay grey."""
+    g = window(image).astype(np.float32)[..., None].repeat(3, axis=-1)
+    lab = np.clip(seg, 0, len(SEG_RGB) - 1)
+    a = np.where(lab > 0, SEG_ALPHA, 0.0).astype(np.float32)[..., None]
+    return np.clip((1 - a) * g + a * SEG_RGB[lab], 0, 255).astype(np.uint8)
+
+
+def _rgb_panel(rgb: np.ndarray, label: str, size: int) -> np.ndarray:
+    """(h, w, 3) uint8 -> (LABEL_H + size, size, 3): nearest-neighbour resize (labels stay crisp)."""
+    r = (np.arange(size) * rgb.shape[0] // size)[:, None]
+    c = (np.arange(size) * rgb.shape[1] // size)[None, :]
+    out = np.zeros((LABEL_H + size, size, 3), np.uint8)
+    out[LABEL_H:] = rgb[r, c]
+    strip = out[:LABEL_H, :, 0].copy()
+    draw_text(strip, label, 4, 3)
+    out[:LABEL_H] = strip[..., None]
+    return out
+
+
+def label_sheet(rows, title: str = "", size: int = 128) -> np.ndarray:
+    """(H, W, 3) uint8 sheet. rows: (name, images (N, H, W), seg (N, H, W), panel labels (N,)); each
+    row of images is followed by the same images with their labels drawn over them."""
+    strips = []
+    for name, images, seg, labels in rows:
+        grey = [_rgb_panel(window(im)[..., None].repeat(3, axis=-1), f"{name} {lab}", size)
+                for im, lab in zip(images, labels)]
+        over = [_rgb_panel(overlay(im, sg), f"{name} labels", size) for im, sg in zip(images, seg)]
+        for panels in (grey, over):
+            strips.append(np.concatenate([np.pad(p, ((0, 2), (0, 2), (0, 0))) for p in panels], axis=1))
+    width = max(s.shape[1] for s in strips)
+    sheet = np.concatenate([np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in strips])
+    head = np.zeros((LABEL_H, width), np.uint8)
+    draw_text(head, title, 4, 3)
+    return np.concatenate([head[..., None].repeat(3, axis=-1), sheet])
+
+
+def crop_box(seg: np.ndarray, margin: float = 0.35, min_px: int = 32) -> tuple[slice, slice]:
+    """A square (rows, cols) box around every labelled pixel of seg (..., H, W), widened by `margin`
+    of its side on each side; the whole image when nothing is labelled."""
+    h, w = seg.shape[-2:]
+    any_lab = (seg > 0).reshape(-1, h, w).any(0)
+    if not any_lab.any():
+        return slice(0, h), slice(0, w)
+    rr, cc = np.flatnonzero(any_lab.any(1)), np.flatnonzero(any_lab.any(0))
+    side = max(rr[-1] - rr[0], cc[-1] - cc[0], min_px) * (1 + 2 * margin)
+    side = int(min(side, h, w))
+    r0 = int(np.clip((rr[0] + rr[-1]) / 2 - side / 2, 0, h - side))
+    c0 = int(np.clip((cc[0] + cc[-1]) / 2 - side / 2, 0, w - side))
+    return slice(r0, r0 + side), slice(c0, c0 + side)

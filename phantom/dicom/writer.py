@@ -47,6 +47,11 @@ def study_instance_uid(seed: int, study_index: int) -> str:
     return _uid(seed, study_index, "study")
 
 
+def sop_instance_uid(seed: int, study_index: int, series_number: int, instance: int) -> str:
+    """SOPInstanceUID of image `instance` (InstanceNumber, slice-major) of series `series_number`."""
+    return _uid(seed, study_index, "sop", series_number, instance)
+
+
 def _uid(seed: int, study_index: int, *parts) -> str:
     # generate_uid concatenates its entropy sources, so join them with a separator ("1","11" != "11","1")
     key = "|".join(["cmr-phantom", str(seed), str(study_index), *map(str, parts)])
@@ -323,7 +328,7 @@ def _pixel_module(ds: Dataset, signed_storage: bool, slope: float, intercept: fl
 def _instance_tags(ds: Dataset, j: Job, c: StudyContext, pos: int, f: int, inst: int) -> None:
     s = j.slices[pos]
     plane, src = j.src.planes[s], j.src
-    ds.SOPInstanceUID = _uid(c.seed, c.index, "sop", j.number, inst)
+    ds.SOPInstanceUID = sop_instance_uid(c.seed, c.index, j.number, inst)
     ds.InstanceNumber = str(inst)
     ds.AcquisitionNumber = str(pos + 1 if len(j.slices) > 1 else 1)
     ipp = plane.ipp()

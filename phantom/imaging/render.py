@@ -50,6 +50,7 @@ class _Study:
     lv_len: float                 # mm, LV length (base -> apex)
     lax_pose: dict                # view -> (in-plane jitter deg, display rotation deg)
     texture: tuple                # (wave vectors (K, 3) rad/mm, phases (K,), amplitudes (K,))
+    labels: bool = True           # also render each series' label maps (RenderedSeries.tissue / lge_pct)
 
 
 @dataclass
@@ -227,23 +228,32 @@ def _render(st: _Study, rec: _Recipe, psir: bool = False) -> list[RenderedSeries
     shape = (n_sl, len(times), rec.planes[0].rows, rec.planes[0].cols)
     mag = np.empty(shape, np.float32)                      # (slices, F, H, W)
     ps = np.empty(shape, np.float32) if psir else None
+    tissue = np.empty(shape, np.uint8) if st.labels else None
+    lge = np.zeros(shape, np.uint8) if st.labels else None
+    fibrosis = False
     for i, plane in enumerate(rec.planes):
         smp = SlabSampler(st.heart, st.frame, plane, k, n, offsets[i])
-        x = smp.render(times, rec.signal_fn, rec.static)  # (F, H, W) clean, signed
+        x = smp.render(times, rec.signal_fn, rec.static, labels=st.labels)   # (F, H, W) clean
+        if st.labels:
+            tissue[i] = smp.tissue
+            if smp.lge_pct is not None:
+                lge[i], fibrosis = smp.lge_pct, True
         if st.nuisance:
             x = x * _texture(st, smp)
         z = _acquire(st, rec, x, smp, trig[i], blur[i]) if st.nuisance else x
         mag[i] = np.abs(z) * scale
         if psir:                               # same acquisition, phase-sensitive (signed) recon
             ps[i] = z.real * scale
-    out = [_series(rec, mag, "magnitude")]
-    return out + [_series(rec, ps, "psir")] if psir else out
+    maps = (tissue, lge if fibrosis else None)
+    out = [_series(rec, mag, "magnitude", maps)]
+    return out + [_series(rec, ps, "psir", maps)] if psir else out
 
 
-def _series(rec: _Recipe, images: np.ndarray, recon: str) -> RenderedSeries:
+def _series(rec: _Recipe, images: np.ndarray, recon: str, maps: tuple) -> RenderedSeries:
+    """maps: (tissue, lge_pct) label arrays of the series (None, None without labels)."""
     inv = None if rec.inversion_ms is None else [float(t) for t in rec.inversion_ms]
     return RenderedSeries(rec.kind, list(rec.planes), images,
-                          [float(t) for t in rec.trigger_ms], inv, recon == "psir", recon)
+                          [float(t) for t in rec.trigger_ms], inv, recon == "psir", recon, *maps)
 
 
 # --- series ---------------------------------------------------------------------------------------
@@ -301,7 +311,7 @@ DISTRACTORS: dict[str, Callable[[_Study], RenderedSeries]] = {
     "localizer": _localizer, "ti_scout": _ti_scout, "t2": _t2, "flow": _flow}
 
 
-def _setup(latent, acq, profile, heart, frame, rng, nuisance: bool) -> _Study:
+def _setup(latent, acq, profile, heart, frame, rng, nuisance: bool, labels: bool) -> _Study:
     lv_len = float(heart.lv_length_mm())
     centre = frame.to_lps(np.array([0.0, 0.0, 0.5 * lv_len]))
     bias = art.draw_bias(rng, centre, acq.bias_ratio) if nuisance else None
@@ -309,18 +319,21 @@ def _setup(latent, acq, profile, heart, frame, rng, nuisance: bool) -> _Study:
             for v in ("2CH", "3CH", "4CH")}
     return _Study(latent, acq, profile, heart, frame, rng, nuisance,
                   sig.tissue_table(latent, acq.field_strength), bias, 60000.0 / latent.hr_bpm,
-                  lv_len, pose, draw_texture(latent))
+                  lv_len, pose, draw_texture(latent), labels)
 
 
 def render_study(latent: Latent, acq: Acquisition, profile: Profile, heart, frame: HeartFrame,
-                 rng: np.random.Generator, *, nuisance: bool = True) -> list[RenderedSeries]:
+                 rng: np.random.Generator, *, nuisance: bool = True,
+                 labels: bool = True) -> list[RenderedSeries]:
     """Every series of the study, in acquisition order. `nuisance=False` (tests, previews of pure
-    contrast) renders without noise, bias, misregistration, artifacts or intensity scale."""
+    contrast) renders without noise, bias, misregistration, artifacts or intensity scale.
+    `labels` (default) also renders every series' label maps (RenderedSeries.tissue / lge_pct, from
+    the same samples: a few per cent of the time); the images are the same either way."""
     unknown = set(acq.distractors) - set(DISTRACTORS)
     if unknown:
         raise ValueError(f"unknown distractor series {sorted(unknown)}; "
                          f"known: {', '.join(DISTRACTORS)}")
-    st = _setup(latent, acq, profile, heart, frame, rng, nuisance)
+    st = _setup(latent, acq, profile, heart, frame, rng, nuisance, labels)
     out = [_localizer(st)] if "localizer" in acq.distractors else []
     out.append(_cine(st, "cine_sax", [_sax(st, z) for z in plan_sax(heart, acq, rng)]))
     out += [_cine(st, f"cine_{v.lower()}", [_lax(st, v)]) for v in acq.cine_lax]

@@ -1,4 +1,6 @@
-"""What the renderer hands the DICOM writer: one acquired series, pixels plus geometry and timing."""
+"""What the renderer hands the DICOM writer: one acquired series, pixels plus geometry and timing, and
+its exact label maps (the tissue code of every pixel of every frame; phantom/dicom/labelmaps.py writes
+them beside the DICOM)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,3 +28,9 @@ class RenderedSeries:
     inversion_times: list[float] | None = None  # (n_frames,) ms for LGE / TI scout, else None
     signed: bool = False          # PSIR reconstruction (phase-sensitive, signed)
     recon: str = "magnitude"      # magnitude | psir (the LGE pair shares one acquisition)
+    tissue: np.ndarray | None = None  # (n_slices, n_frames, rows, cols) uint8 cases.latent.TISSUE code
+                                  # of each pixel at its centre on the slab's mid plane at the frame's
+                                  # trigger time (the anatomy as imaged: misregistration included,
+                                  # image artifacts not); None when rendered without labels
+    lge_pct: np.ndarray | None = None  # same shape, uint8 LGE fibrosis % (0..100) at the same points;
+                                  # None without labels or where the series shows no fibrosis
