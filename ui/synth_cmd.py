@@ -1,6 +1,6 @@
 """`cmr synth`: generate a synthetic CMR archive, or audit one (`cmr synth audit DIR`).
 
-    cmr synth --n 50 --profile tiny --seed 1 --out synth-archive [--workers 2] [--preview]
+    cmr synth --n 50 --profile tiny --seed 1 --out synth-archive [--workers 2] [--preview] [--no-labels]
     cmr synth audit synth-archive
 
 Everything written is synthetic (no real patient): study.json says so, and so does this command.
@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "train / test force one split (training and evaluation sets)")
     p.add_argument("--preview", action="store_true",
                    help="also write one PNG contact sheet per study under OUT/preview/")
+    p.add_argument("--no-labels", dest="labels", action="store_false",
+                   help="do not write the exact label map of every image (STUDY/labels/*.npz, "
+                        "written by default; see labels/README.txt)")
     return p
 
 
@@ -61,7 +64,7 @@ def run_generate(args: argparse.Namespace) -> int:
         with _progress(args.n) as bar:
             records = generate_archive(args.out, args.n, args.profile, args.seed, args.workers,
                                        args.preview, on_study=lambda _: bar.update(1),
-                                       label=args.label, wording=args.wording)
+                                       label=args.label, wording=args.wording, labels=args.labels)
     except ValueError as e:              # the folder holds another run's studies
         print(f"cmr synth: {e}", file=sys.stderr)
         return 2
