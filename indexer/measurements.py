@@ -3,21 +3,25 @@ ejection fractions, LV mass, maximum wall thickness, their values indexed to bod
 quality flag (model.segmentation.measure.measure_cine), plus a small mask for display.
 
     seg = load_segmenter()                       # None (and a warning, once) when no checkpoint exists
-    fields, masks = measure_study(seg, cine, height_cm=178, weight_kg=80)
+    fields, masks, frames = measure_study(seg, cine, height_cm=178, weight_kg=80)   # + mask_path: prepare.py
 
-What is segmented, and why (2 CPU cores; numbers measured on the `demo` archive, seg-unet-small, one
-torch thread per worker): a whole-matrix segmentation of every image of a stack (S x T = 8-13 slices x
-25-30 phases, 192-256 px at 1.3-1.8 mm) costs ~115 ms an image, 30-40 s a study, 20x what `cmr prepare`
-spends on the study otherwise. So:
+What is segmented, and why (2 CPU cores shared with other work; measured on the `demo` archive of
+bench/ingest.py, 14 studies, seg-unet-small, one torch thread per worker): a whole-matrix segmentation of
+every image of a stack (S x T = 8-13 slices x 25-30 phases, 208-256 px at 1.3-1.8 mm) costs ~115 ms an
+image, 30-40 s a study, against ~1 CPU-s for everything else `cmr prepare` does with it. So:
   1. every slice is cropped to SEG_FIELD_MM square around the heart centre the assembler found (projected
      into each slice's plane) and resampled to the segmenter's own pixels (seg.cfg.pixel_mm: 96 x 96 at
-     2 mm; ~25 ms an image);
-  2. the mid-ventricular slice is segmented at every CURVE_STEP-th phase, then at the neighbours of the
-     largest and smallest LV cavity: ED and ES are the phases of the largest and smallest cavity area
-     there (the mid slice's area curve stands in for the LV volume curve);
-  3. every other slice is segmented at ED and ES only.
-That is about T / CURVE_STEP + 4 + 2 (S - 1) images (35-45 a demo study instead of 200-390) and the
-volumes use the same ED and ES on every slice, as a reader does. The masks are measured on the 2 mm grid.
+     2 mm, room for a large RV; ~24 ms an image, ~15-20 ms with the weights in channels-last layout);
+  2. ED and ES come from the mid slice's blood curve (blood_curve: the mean intensity in a disk around
+     the LV centre, largest at ED, smallest at ES; no network), with NEAR_PHASES neighbours each side
+     segmented and the largest / smallest LV cavity among them kept (NEAR_PHASES = 1 costs 4 more
+     images a study; segmenting the mid slice at every phase would cost 25-30);
+  3. every slice is segmented at ED and ES: 2 S images a study (16-26) instead of S x T (200-390), and
+     the volumes use the same ED and ES on every slice, as a reader does. The masks are measured on the
+     2 mm grid.
+bench/ingest.py, same run, prepare without / with measurements: 12.2 s / 16.1 s (1.31x) and 19.8 s /
+24.0 s (1.22x) with NEAR_PHASES = 0; 14.7 s / 24.5 s (1.67x) and 25.6 s / 37.9 s (1.48x) with
+NEAR_PHASES = 1 (a loaded machine: the spread is the neighbours' load). Hence NEAR_PHASES = 0.
 
 Stored per study (columns of studies.parquet, MEASURE_COLUMNS): the measurements, `seg_quality`,
 `seg_flags`, `seg_fingerprint` (the segmenter's weights hash: a cache measured by another segmenter is
@@ -42,7 +46,7 @@ from cmr_search.model.segmentation.measure import measure_cine
 
 SEG_FIELD_MM = 192.0        # square field around the heart centre that is segmented (LV, RV and margin)
 BLOOD_DISK_MM = 30.0        # the blood curve: mean intensity of the mid slice in this disk around the LV centre
-NEAR_PHASES = 1             # the mid slice is segmented at the curve's ED and ES and this many phases each side
+NEAR_PHASES = 0             # phases each side of the blood curve's ED and ES also segmented on the mid slice
 SEG_BATCH = 16              # images per forward pass
 DEFAULT_SLICE_MM = 10.0     # slice spacing when the stack has neither geometry nor a slice thickness
 LV_CAVITY = 3               # LABELS: the LV cavity (model/segmentation/config.py)
@@ -117,7 +121,8 @@ def blood_curve(cine: CineStack) -> np.ndarray:
 
 def _ed_es(seg: Segmenter, cine: CineStack) -> tuple[int, int, dict[int, np.ndarray]]:
     """ED and ES (module docstring, step 2) and the mid slice's masks by phase: the blood curve proposes
-    them, the segmenter's LV cavity area on the mid slice at each proposal and its neighbours decides."""
+    them; with NEAR_PHASES > 0 the segmenter's LV cavity area on the mid slice at each proposal and its
+    neighbours decides."""
     t = cine.stack.shape[1]
     curve = blood_curve(cine)
     ed0, es0 = int(np.argmax(curve)), int(np.argmin(curve))
