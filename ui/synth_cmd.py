@@ -2,6 +2,7 @@
 
     cmr synth --n 50 --profile tiny --seed 1 --out synth-archive [--workers 2] [--preview] [--no-labels]
     cmr synth audit synth-archive
+    cmr synth seg --hearts 1200 --out seg-data   # randomized training slices for the segmenter
 
 Everything written is synthetic (no real patient): study.json says so, and so does this command.
 """
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["audit"]:
         return run_audit(argv[1:])
+    if argv[:1] == ["seg"]:
+        from cmr_search.ui.synth_seg_cmd import main as seg_main   # its own parser and flags
+        return seg_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:

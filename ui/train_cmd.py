@@ -3,6 +3,7 @@
     cmr train --cache cmr-data/cache --config cmr-tiny --out runs/tiny --epochs 20 --batch 64 --seed 0
     cmr train ... --resume                       # continue an interrupted run (same arguments)
     cmr train --cache site-a/cache site-b/cache ...   # several archives' caches, trained on together
+    cmr train --task seg --data seg-data --out runs/seg --steps 4000   # the segmenter (synthetic slices)
     torchrun --nproc_per_node 2 -m cmr_search.model.training.run --cache ... --out ...   # DDP (gloo on CPU, nccl on GPU)
 
 The run itself (hold-out, schedule, card, DDP) is model.training.run; this command parses the flags
@@ -14,6 +15,7 @@ import sys
 from functools import partial
 
 from cmr_search.model.errors import ModelError, RunUsageError
+from cmr_search.model.segmentation import train as seg_train
 from cmr_search.model.training import run as training
 from cmr_search.model.training.options import build_parser
 from cmr_search.ui.cli import fail
@@ -24,6 +26,9 @@ _fail = partial(fail, "train")   # (msg, code=1) -> code
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--task" in argv and argv[argv.index("--task") + 1:argv.index("--task") + 2] == ["seg"]:
+        return _train_segmenter(argv)
     try:
         opts = build_parser().parse_args(argv)
     except SystemExit as e:
@@ -34,6 +39,22 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), 2)
     except ModelError as exc:
         return _fail(str(exc))
+
+
+def _train_segmenter(argv: list[str]) -> int:
+    """`cmr train --task seg`: model.segmentation.train (its own flags: `cmr train --task seg --help`)."""
+    try:
+        recipe = seg_train.recipe_from_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        out = seg_train.train(recipe)
+    except RunUsageError as exc:
+        return _fail(str(exc), 2)
+    except ModelError as exc:
+        return _fail(str(exc))
+    print(f"segmenter checkpoint: {out}")
+    return 0
 
 
 if __name__ == "__main__":

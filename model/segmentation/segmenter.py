@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
@@ -77,7 +78,7 @@ class Segmenter:
             cfg = seg_config_from_dict(json.loads((folder / "config.json").read_text()))
             net = UNet(cfg.channels, cfg.classes)
             net.load_state_dict(load_file(str(folder / "model.safetensors")))
-        except (OSError, ValueError, RuntimeError, KeyError) as e:
+        except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as e:
             raise CheckpointError(f"segmenter checkpoint {folder} cannot be loaded: {e}") from e
         card_path = folder / "card.json"
         card = json.loads(card_path.read_text()) if card_path.exists() else {}

@@ -3,8 +3,8 @@
 The renderer knows every pixel's tissue (cases.latent.TISSUE, 24 codes: the heart's structures and the
 body's tissues as several background classes). `seg_labels` folds them into the ACDC convention
 (Bernard et al., IEEE TMI 2018): 1 RV cavity, 2 LV myocardium, 3 LV cavity, 0 everything else;
-papillary muscles and LV trabeculations belong to the LV cavity, RV trabeculae and the moderator band
-to the RV cavity; atria, aortic root and valves are background. With `scar=True`, myocardium whose LGE
+papillary muscles, LV trabeculations and an LV thrombus belong to the LV cavity (ACDC's LV cavity
+masks have no holes), RV trabeculae and the moderator band to the RV cavity; atria and aortic root are background. With `scar=True`, myocardium whose LGE
 fibrosis fraction reaches SCAR_FRACTION gets its own label 4 (LGE scar within myocardium).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ SEG_NAMES = {BACKGROUND: "background", RV_CAVITY: "rv_cavity", LV_MYOCARDIUM: "l
 SCAR_FRACTION = 0.5
 
 _LUT = np.zeros(256, np.uint8)
-_LUT[[TISSUE["lv_blood"], TISSUE["papillary"]]] = LV_CAVITY
+_LUT[[TISSUE["lv_blood"], TISSUE["papillary"], TISSUE["thrombus"], TISSUE["valve"]]] = LV_CAVITY
 _LUT[TISSUE["lv_myo"]] = LV_MYOCARDIUM
 _LUT[[TISSUE["rv_blood"], TISSUE["rv_trabecula"]]] = RV_CAVITY
 

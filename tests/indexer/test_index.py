@@ -31,7 +31,7 @@ class _KeepOpen:
 def _drop_lge(study_dir: Path) -> None:
     """Remove the inversion-recovery series (LGE, TI scout) of one study: a study without LGE."""
     import pydicom
-    for series in [p for p in study_dir.iterdir() if p.is_dir()]:
+    for series in [p for p in study_dir.iterdir() if p.is_dir() and p.name != "labels"]:
         first = next(series.rglob("*.dcm"), None) or next((f for f in series.rglob("*") if f.is_file()), None)
         if first is not None and "InversionTime" in pydicom.dcmread(first, stop_before_pixels=True):
             shutil.rmtree(series)

@@ -1,0 +1,46 @@
+"""`cmr synth seg`: SYNTHETIC training slices for the segmenter (phantom.randomized), as .npz shards.
+
+    cmr synth seg --hearts 1200 --per-heart 12 --seed 0 --out runs/seg-data [--workers 2]
+
+Every slice is a random cut through a freshly drawn synthetic heart with randomized contrast and
+acquisition, and its exact label map (ACDC convention). Resumable: finished shards are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cmr_search.phantom.randomized import write_shards
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cmr synth seg", description=(
+        "Write SYNTHETIC domain-randomized short-axis slices with label maps, for `cmr train --task seg`."))
+    p.add_argument("--hearts", type=int, default=1200, help="synthetic hearts to draw (default 1200)")
+    p.add_argument("--per-heart", type=int, default=12, help="random cuts per heart (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed => identical shards")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if args.hearts < 1 or args.per_heart < 1:
+        print("cmr synth seg: --hearts and --per-heart must be at least 1", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    write_shards(args.out, args.hearts, args.seed, args.workers, args.per_heart,
+                 progress=lambda name: print(f"  {name}", file=sys.stderr))
+    print(f"wrote {args.hearts * args.per_heart} SYNTHETIC slices ({args.hearts} hearts, seed {args.seed}) "
+          f"to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
