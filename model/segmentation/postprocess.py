@@ -1,41 +1,82 @@
-"""Keep what can be a heart in a predicted label image (ACDC labels: 1 RV cavity, 2 LV myocardium,
-3 LV cavity): the largest LV blob (cavity + myocardium), the RV blob that touches or nears it. Stray
-islands elsewhere in the field of view (stomach, aorta, a bright vessel) are set to background."""
+"""Keep what can be a heart in the predicted labels of one stack (ACDC labels: 1 RV cavity, 2 LV
+myocardium, 3 LV cavity).
+
+The images of a stack (slices and phases of one study) share one LV long axis, so the LV is chosen in
+3-D, not image by image: a first pass takes the largest LV blob (cavity + myocardium) of each image;
+their area-weighted median centre is the stack's LV axis (large mid-ventricular blobs dominate, so a
+stray blob on an apical or basal image cannot move it). A second pass keeps, on every image, the LV blob
+nearest that axis, or none when the nearest lies more than AXIS_MM from it (a bright stomach or vessel
+on a slice beyond the apex). Then the RV: the largest RV component within RV_NEAR_MM of the kept LV.
+Everything else (islands anywhere in the field of view) becomes background."""
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
 RV_NEAR_MM = 10.0      # an RV component this close to the kept LV counts as the RV
+AXIS_MM = 30.0         # an LV blob whose centre is further than this from the stack's axis is dropped
 
 
-def _largest(mask: np.ndarray) -> np.ndarray:
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """labels, count, sizes (n,), centres (n, 2) of the connected components of a 2-D mask."""
     lab, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    sizes = ndimage.sum(mask, lab, range(1, n + 1))
-    return lab == (1 + int(np.argmax(sizes)))
+    if n == 0:
+        return lab, 0, np.zeros(0), np.zeros((0, 2))
+    idx = range(1, n + 1)
+    return lab, n, np.asarray(ndimage.sum(mask, lab, idx)), np.asarray(ndimage.center_of_mass(mask, lab, idx))
 
 
-def clean_slice(labels: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
-    """(H, W) -> (H, W): one LV (cavity + myocardium), the RV components near it."""
+def stack_axis(labels: np.ndarray) -> np.ndarray | None:
+    """(N, H, W) -> (row, col) area-weighted median centre of each image's largest LV blob; None if no LV."""
+    centres, weights = [], []
+    for img in labels:
+        _, n, sizes, cms = _components(img >= 2)
+        if n:
+            k = int(np.argmax(sizes))
+            centres.append(cms[k])
+            weights.append(sizes[k])
+    if not centres:
+        return None
+    c, w = np.asarray(centres), np.asarray(weights, float)
+    return np.array([_weighted_median(c[:, i], w) for i in range(2)])
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(x)
+    cum = np.cumsum(w[order])
+    return float(x[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def clean_slice(labels: np.ndarray, spacing_mm: tuple[float, float], axis: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) -> (H, W): one LV (the blob nearest `axis`, else the largest), the RV components near it."""
     out = np.zeros_like(labels)
-    lv = _largest(labels >= 2)
-    if not lv.any():
+    lab, n, sizes, cms = _components(labels >= 2)
+    if n == 0:
         return out
+    if axis is None:
+        k = int(np.argmax(sizes))
+    else:
+        d = np.hypot((cms[:, 0] - axis[0]) * spacing_mm[0], (cms[:, 1] - axis[1]) * spacing_mm[1])
+        k = int(np.argmin(d))
+        if d[k] > AXIS_MM:
+            return out
+    lv = lab == k + 1
     out[lv] = labels[lv]
     rv = labels == 1
     if rv.any():
         near = ndimage.distance_transform_edt(~lv, sampling=spacing_mm) <= RV_NEAR_MM
-        lab, n = ndimage.label(rv)
-        keep = np.unique(lab[near & rv])
+        rlab, _ = ndimage.label(rv)
+        keep = np.unique(rlab[near & rv])
         keep = keep[keep > 0]
         if keep.size:
-            sizes = ndimage.sum(rv, lab, keep)
-            out[lab == keep[int(np.argmax(sizes))]] = 1
+            rsizes = ndimage.sum(rv, rlab, keep)
+            out[rlab == keep[int(np.argmax(rsizes))]] = 1
     return out
 
 
 def clean_stack(labels: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
-    """(N, H, W) -> each image cleaned on its own."""
-    return np.stack([clean_slice(x, spacing_mm) for x in labels]) if len(labels) else labels
+    """(N, H, W) images of one stack -> each cleaned around the stack's LV axis (module docstring)."""
+    if not len(labels):
+        return labels
+    axis = stack_axis(labels) if len(labels) > 2 else None
+    return np.stack([clean_slice(x, spacing_mm, axis) for x in labels])

@@ -8,7 +8,7 @@ import torch
 
 from cmr_search.model.errors import CheckpointError, DataError
 from cmr_search.model.segmentation import Segmenter, load_seg_config
-from cmr_search.model.segmentation.postprocess import clean_slice
+from cmr_search.model.segmentation.postprocess import clean_slice, clean_stack
 from cmr_search.model.segmentation.segmenter import resolve_seg_checkpoint
 from cmr_search.model.segmentation.train import SegRecipe, load_shards, loss_fn, recipe_from_args, train
 
@@ -112,3 +112,18 @@ def test_training_data_errors_say_how_to_recover(tmp_path):
     with pytest.raises(DataError, match="cmr synth seg|cmr synth --seg"):
         load_shards(tmp_path)
     assert recipe_from_args(["--task", "seg", "--data", "d", "--out", "o", "--steps", "5"]).steps == 5
+
+
+def test_stack_cleaning_follows_the_lv_axis_not_the_largest_blob():
+    yy, xx = np.mgrid[:80, :80]
+    stack = np.zeros((5, 80, 80), np.uint8)
+    for i, radius in enumerate((14, 14, 12, 8, 3)):           # base -> apex, LV at (40, 40)
+        r = np.hypot(yy - 40, xx - 40)
+        stack[i][r < radius + 4] = 2
+        stack[i][r < radius] = 3
+    stray = np.hypot(yy - 10, xx - 70) < 7                      # apical slice: a bigger blob far away
+    stack[4][stray] = 3
+
+    cleaned = clean_stack(stack, (2.0, 2.0))
+    assert cleaned[4][stray].sum() == 0 and cleaned[4][40, 40] == 3
+    assert (cleaned[:4] == stack[:4]).all()
