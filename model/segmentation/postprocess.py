@@ -62,6 +62,7 @@ def clean_slice(labels: np.ndarray, spacing_mm: tuple[float, float], axis: np.nd
             return out
     lv = lab == k + 1
     out[lv] = labels[lv]
+    out[ndimage.binary_fill_holes(out == 3) & lv] = 3          # ACDC: the cavity has no holes
     rv = labels == 1
     if rv.any():
         near = ndimage.distance_transform_edt(~lv, sampling=spacing_mm) <= RV_NEAR_MM
