@@ -13,7 +13,7 @@ Measurements: prepare segments and measures every cine SAX stack (indexer/measur
 times prepare without them (segmenter=False, the cost of prepare before measurements existed) and reports
 `measure_ratio` = prepare / prepare without measurements (goal <= 1.5). --segmenter: `default` (the
 shipped checkpoint, Segmenter.load()), a checkpoint folder, or a config name (e.g. seg-unet-small:
-untrained weights of that size, the same cost as trained ones; the default until a checkpoint ships).
+untrained weights of that size, the same cost as trained ones). Default: `default`.
 Results: printed, and written to bench/results/ingest.json.
 """
 from __future__ import annotations
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive", help="reuse this archive instead of generating one")
     p.add_argument("--seed", type=int, default=41)
     p.add_argument("--profile-out", help="also profile a one-process prepare into this pstats file")
-    p.add_argument("--segmenter", default="seg-unet-small", help="default | FOLDER | config name (untrained "
-                   "weights of that size; default seg-unet-small)")
+    p.add_argument("--segmenter", default="default", help="default | FOLDER | config name (untrained "
+                   "weights of that size; default: the shipped checkpoint)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(args.archive) if args.archive else Path(tmp) / "archive"

@@ -33,28 +33,28 @@ def main(argv: list[str] | None = None) -> int:
         opts = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    try:
-        return training.run(opts)
-    except RunUsageError as exc:
-        return _fail(str(exc), 2)
-    except ModelError as exc:
-        return _fail(str(exc))
+    return _guarded(lambda: training.run(opts))
 
 
 def _train_segmenter(argv: list[str]) -> int:
     """`cmr train --task seg`: model.segmentation.train (its own flags: `cmr train --task seg --help`)."""
+    def run() -> int:
+        print(f"segmenter checkpoint: {seg_train.train(seg_train.recipe_from_args(argv))}")
+        return 0
     try:
-        recipe = seg_train.recipe_from_args(argv)
-    except SystemExit as e:
+        return _guarded(run)
+    except SystemExit as e:              # argparse: --help, or bad flags (its usage message is printed)
         return int(e.code or 0)
+
+
+def _guarded(run) -> int:
+    """A run's typed errors -> message and exit code (2 bad usage, 1 failure)."""
     try:
-        out = seg_train.train(recipe)
+        return run()
     except RunUsageError as exc:
         return _fail(str(exc), 2)
     except ModelError as exc:
         return _fail(str(exc))
-    print(f"segmenter checkpoint: {out}")
-    return 0
 
 
 if __name__ == "__main__":

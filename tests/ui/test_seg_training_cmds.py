@@ -1,0 +1,21 @@
+"""`cmr synth seg` and `cmr train --task seg`: synthetic slices in, a loadable segmenter checkpoint out;
+bad input gets a message and an exit code."""
+from cmr_search.model.segmentation import Segmenter
+from cmr_search.ui.cli import main as cmr
+
+
+def test_synth_seg_then_train_seg_writes_a_checkpoint(tmp_path, capsys):
+    data, out = tmp_path / "data", tmp_path / "ck"
+    assert cmr(["synth", "seg", "--hearts", "2", "--per-heart", "3", "--out", str(data)]) == 0
+    assert "SYNTHETIC" in capsys.readouterr().out
+    assert cmr(["train", "--task", "seg", "--data", str(data), "--out", str(out), "--config", "seg-unet-tiny",
+                "--steps", "3", "--batch", "2", "--warmup", "1", "--threads", "1"]) == 0
+    assert Segmenter.load(out).card["slices"] == 6
+
+
+def test_train_seg_errors_name_the_problem(tmp_path, capsys):
+    assert cmr(["train", "--task", "seg", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert "no shard-*.npz" in capsys.readouterr().err
+    assert cmr(["train", "--task", "seg", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                "--steps", "0"]) == 2
+    assert cmr(["synth", "seg", "--hearts", "0", "--out", str(tmp_path / "x")]) == 2
