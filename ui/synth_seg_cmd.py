@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from cmr_search.phantom.randomized import write_shards
+from cmr_search.phantom.randomized.scene import SceneConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed => identical shards")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--random-contrast", type=float, default=0.5, metavar="P",
+                   help="chance of a fully random contrast per image, else bSSFP-like (default 0.5)")
     return p
 
 
@@ -31,12 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    if args.hearts < 1 or args.per_heart < 1:
-        print("cmr synth seg: --hearts and --per-heart must be at least 1", file=sys.stderr)
+    if args.hearts < 1 or args.per_heart < 1 or not 0 <= args.random_contrast <= 1:
+        print("cmr synth seg: --hearts and --per-heart must be at least 1, --random-contrast in 0..1",
+              file=sys.stderr)
         return 2
     t0 = time.perf_counter()
+    cfg = SceneConfig(random_contrast_p=args.random_contrast)
     write_shards(args.out, args.hearts, args.seed, args.workers, args.per_heart,
-                 progress=lambda name: print(f"  {name}", file=sys.stderr))
+                 progress=lambda name: print(f"  {name}", file=sys.stderr), cfg=cfg)
     print(f"wrote {args.hearts * args.per_heart} SYNTHETIC slices ({args.hearts} hearts, seed {args.seed}) "
           f"to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -37,6 +37,7 @@ class SegRecipe:
     data: str                    # folder of shard-*.npz (phantom.randomized.write_shards)
     out: str                     # checkpoint folder to write
     config: str = "seg-unet-small"   # segmenter config name or JSON path
+    init: str = ""               # start from this checkpoint folder's weights (a second stage); "" = fresh
     steps: int = 4000            # optimiser steps
     batch: int = 16              # images per step
     lr: float = 2e-3             # peak learning rate (AdamW)
@@ -105,7 +106,8 @@ def train(r: SegRecipe, log=print) -> Path:
     images, labels, data_recipe = load_shards(r.data)
     cfg = load_seg_config(r.config)
     torch.manual_seed(r.seed)
-    net = UNet(cfg.channels, cfg.classes).to(r.device)
+    net = Segmenter.load(r.init).net if r.init else UNet(cfg.channels, cfg.classes)
+    net = net.to(r.device)
     opt = torch.optim.AdamW(net.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     gen = torch.Generator().manual_seed(r.seed)
     out = Path(r.out)
@@ -113,6 +115,8 @@ def train(r: SegRecipe, log=print) -> Path:
     logf = (out / "train" / "log.jsonl").open("a")
     card = {"trained_on": "synthetic only (phantom.randomized)", "recipe": asdict(r), "data": data_recipe,
             "slices": int(len(images))}
+    if r.init:
+        card["init_card"] = Segmenter.load(r.init).card
     t0, net_sum = time.time(), 0.0
     for step in range(r.steps):
         if r.reload_every and step and step % r.reload_every == 0:

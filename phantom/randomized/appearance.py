@@ -3,7 +3,7 @@
 
 Per image: a mean and a spread per tissue class, either bSSFP-like (bright blood and fat, dark
 myocardium, black lungs; every value jittered) or fully random (any order, non-physical contrasts
-included; probability RANDOM_P). Classes that a reader cannot tell apart share their draw: all blood
+included; probability `random_p`, scene.SceneConfig.random_contrast_p). Classes that a reader cannot tell apart share their draw: all blood
 pools (LV, RV, atria, aorta) one, all muscle of the heart (LV, RV, atrial wall, papillary muscles,
 trabeculae) another, so that papillary muscles look like myocardium yet are labelled cavity (the
 ACDC convention). LGE scar (fibrosis fraction) brightens myocardium in some images. Then, in order:
@@ -20,7 +20,6 @@ from scipy import ndimage
 
 from cmr_search.phantom.cases.latent import TISSUE
 
-RANDOM_P = 0.5          # fully random contrast (else bSSFP-like with jitter)
 N_CODES = 256
 GROUPS = {              # classes that share one intensity draw
     "blood": ("lv_blood", "rv_blood", "la_blood", "ra_blood", "aorta_blood"),
@@ -44,9 +43,9 @@ def _group_of() -> dict[int, str]:
 GROUP_OF = _group_of()
 
 
-def draw_contrast(rng) -> tuple[np.ndarray, np.ndarray, float]:
+def draw_contrast(rng, random_p: float = 0.5) -> tuple[np.ndarray, np.ndarray, float]:
     """(means (256,), spreads (256,), scar gain): one image's intensity table."""
-    random = rng.random() < RANDOM_P
+    random = rng.random() < random_p
     drawn: dict[str, tuple[float, float]] = {}
     for group in sorted(set(GROUP_OF.values())):
         lo, hi = (0.0, 1.0) if random else BSSFP.get(group, (0.1, 0.7))
@@ -77,10 +76,11 @@ def _blobs(rng, shape: tuple[int, int], background: np.ndarray, img: np.ndarray)
     return img
 
 
-def render(tissue: np.ndarray, lge: np.ndarray, oversample: int, rng, heart_mask: np.ndarray) -> np.ndarray:
+def render(tissue: np.ndarray, lge: np.ndarray, oversample: int, rng, heart_mask: np.ndarray,
+           random_p: float = 0.5) -> np.ndarray:
     """tissue, lge (slab, H·k, W·k) -> (H, W) float32 image; `heart_mask` (H·k, W·k) bool marks the
     heart's own tissue (blobs stay off it)."""
-    means, spreads, scar = draw_contrast(rng)
+    means, spreads, scar = draw_contrast(rng, random_p)
     fine = tissue.shape[1:]
     img = means[tissue] + spreads[tissue] * rng.standard_normal(tissue.shape, dtype=np.float32)
     texture = 1.0 + _smooth_field(rng, fine, int(rng.integers(6, 24)), rng.uniform(0, 0.12))

@@ -40,6 +40,7 @@ class SceneConfig:
     scale: tuple[float, float] = (0.8, 1.25)           # per-axis anatomical scale range
     tilt_deg: float = 12.0                  # cut plane tilt against the long axis
     mirror_p: float = 0.5                   # chance of a mirrored image (stored orientation varies)
+    random_contrast_p: float = 0.5          # appearance: chance of a fully random contrast (else bSSFP-like)
 
 
 @dataclass

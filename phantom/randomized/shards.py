@@ -31,17 +31,17 @@ def sample_slices(seed: int, index: int, n: int, cfg: scene.SceneConfig | None =
     for _ in range(n):
         c = scene.cut(heart, frame, warp, rng, cfg)
         on_heart = seg_labels(c.tissue[c.tissue.shape[0] // 2]) > 0
-        images.append(appearance.render(c.tissue, c.lge, cfg.oversample, rng, on_heart))
+        images.append(appearance.render(c.tissue, c.lge, cfg.oversample, rng, on_heart, cfg.random_contrast_p))
         labels.append(seg_labels(c.centre))
     return np.stack(images), np.stack(labels)
 
 
 def _write_one(args) -> str:
-    out, shard, seed, first, count, per_heart = args
+    out, shard, seed, first, count, per_heart, cfg = args
     path = Path(out) / f"shard-{shard:05d}.npz"
     if path.exists():
         return path.name
-    imgs, labs = zip(*(sample_slices(seed, i, per_heart) for i in range(first, first + count)))
+    imgs, labs = zip(*(sample_slices(seed, i, per_heart, cfg) for i in range(first, first + count)))
     tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
     np.savez(tmp, images=np.concatenate(imgs).astype(np.float16), labels=np.concatenate(labs))
     os.replace(tmp, path)
@@ -49,15 +49,16 @@ def _write_one(args) -> str:
 
 
 def write_shards(out: str | Path, hearts: int = 2000, seed: int = 0, workers: int = 2, per_heart: int = 12,
-                 per_shard: int = 50, progress=None) -> Path:
+                 per_shard: int = 50, progress=None, cfg: scene.SceneConfig | None = None) -> Path:
     """Write hearts x per_heart slices into `out` (created); returns the folder."""
+    cfg = cfg or scene.SceneConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(out), s, seed, first, min(per_shard, hearts - first), per_heart)
+    jobs = [(str(out), s, seed, first, min(per_shard, hearts - first), per_heart, cfg)
             for s, first in enumerate(range(0, hearts, per_shard))]
     (out / "recipe.json").write_text(json.dumps({"generator": "cmr_search.phantom.randomized", "seed": seed,
                                                  "hearts": hearts, "per_heart": per_heart,
-                                                 "scene": scene.SceneConfig().__dict__}, indent=2, default=list))
+                                                 "scene": cfg.__dict__}, indent=2, default=list))
     with ProcessPoolExecutor(max(1, workers)) as pool:
         for name in pool.map(_write_one, jobs):
             if progress:

@@ -127,3 +127,15 @@ def test_stack_cleaning_follows_the_lv_axis_not_the_largest_blob():
     cleaned = clean_stack(stack, (2.0, 2.0))
     assert cleaned[4][stray].sum() == 0 and cleaned[4][40, 40] == 3
     assert (cleaned[:4] == stack[:4]).all()
+
+
+def test_a_second_stage_starts_from_the_first_stages_weights(tmp_path):
+    data = _shards(tmp_path / "data")
+    first = train(SegRecipe(data=str(data), out=str(tmp_path / "a"), config="seg-unet-tiny", steps=2, batch=4,
+                            warmup=1, threads=1), log=lambda row: None)
+    second = train(SegRecipe(data=str(data), out=str(tmp_path / "b"), config="seg-unet-tiny", steps=1, batch=4,
+                             warmup=1, lr=1e-9, threads=1, init=str(first)), log=lambda row: None)
+    a, b = Segmenter.load(first), Segmenter.load(second)
+    assert b.card["init_card"]["recipe"]["steps"] == 2
+    wa, wb = dict(a.net.named_parameters()), dict(b.net.named_parameters())   # (BN running stats move)
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)
