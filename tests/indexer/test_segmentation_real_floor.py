@@ -1,9 +1,9 @@
 """Real-data floors of the shipped segmenter (trained on synthetic hearts only): a regression fails CI.
 
 Loose floors below the issue's acceptance targets (bench/real_measure.py reports the numbers with spread):
-ACDC dev mean Dice over ED and ES, LV cavity >= 0.80, myocardium >= 0.68, RV cavity >= 0.68; Sunnybrook
-LV cavity Dice >= 0.84 on every contoured image (the shipped checkpoint measured 0.817 / 0.727 / 0.729
-and 0.876: bench/results/real_measure.json). Marked slow; skipped without the shipped checkpoint or
+ACDC dev mean Dice over ED and ES, LV cavity >= 0.80, myocardium >= 0.70, RV cavity >= 0.65; Sunnybrook
+LV cavity Dice >= 0.86 on every contoured image (the shipped checkpoint measured 0.832 / 0.736 / 0.687
+and 0.894: bench/results/real_measure.json). Marked slow; skipped without the shipped checkpoint or
 ../shared. Sunnybrook segments the contoured images only (the whole cine is the bench's job).
 """
 from __future__ import annotations
@@ -37,8 +37,8 @@ def test_acdc_dice_floors(seg):
     r = evaluate_acdc(cases, lambda imgs, sp: seg.segment_cine(imgs, sp), probe_seeds=2)
     got = {k: round(r["dice"][k]["all"]["mean"], 3) for k in ("lv_cavity", "lv_myocardium", "rv_cavity")}
     assert got["lv_cavity"] >= 0.80, got
-    assert got["lv_myocardium"] >= 0.68, got
-    assert got["rv_cavity"] >= 0.68, got
+    assert got["lv_myocardium"] >= 0.70, got
+    assert got["rv_cavity"] >= 0.65, got
 
 
 def test_sunnybrook_lv_cavity_floor(seg):
@@ -46,4 +46,4 @@ def test_sunnybrook_lv_cavity_floor(seg):
     cases = [read_sunnybrook(f, root) for f in sunnybrook_studies(root)]
     r = evaluate_sunnybrook(cases, lambda imgs, sp: seg.segment_cine(imgs, sp), whole_cine=False)
     assert r["n_images"] == 96
-    assert r["dice"]["lv_cavity"]["mean"] >= 0.84, r["dice"]
+    assert r["dice"]["lv_cavity"]["mean"] >= 0.86, r["dice"]
