@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
 
 import numpy as np
 import torch
@@ -164,16 +163,6 @@ def display_masks(mid_masks: np.ndarray, pixel_mm: float) -> np.ndarray:
     return out
 
 
-_FINGERPRINTS: "weakref.WeakKeyDictionary[Segmenter, str]" = weakref.WeakKeyDictionary()
-
-
-def seg_fingerprint(seg: Segmenter) -> str:
-    """seg.fingerprint (a hash of every weight), computed once per segmenter, not once per study."""
-    if seg not in _FINGERPRINTS:
-        _FINGERPRINTS[seg] = seg.fingerprint
-    return _FINGERPRINTS[seg]
-
-
 def _rounded(v):
     return round(float(v), ROUND) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v
 
@@ -189,7 +178,7 @@ def measure_study(seg: Segmenter, cine: CineStack, *, height_cm: float | None = 
     m["ed_phase"], m["es_phase"] = ed, es
     fields = {k: _rounded(m.get(k)) for k in VALUE_COLUMNS}
     fields.update(ed_phase=ed, es_phase=es, seg_quality=m.get("seg_quality"),
-                  seg_flags=list(m.get("seg_flags") or []), seg_fingerprint=seg_fingerprint(seg))
+                  seg_flags=list(m.get("seg_flags") or []), seg_fingerprint=seg.fingerprint)
     t = cine.stack.shape[1]
     frames = [int(round(p * CACHE_PHASES / t)) % CACHE_PHASES for p in (ed, es)]
     return fields, display_masks(masks[cine.mid], pixel), frames
@@ -199,7 +188,7 @@ def unmeasured(seg: Segmenter, reason: str) -> dict:
     """The measurement fields of a study that could not be measured by `seg` (it is not tried again by the
     same segmenter): values None, the reason in seg_flags."""
     return {**dict.fromkeys(VALUE_COLUMNS), "ed_phase": None, "es_phase": None, "seg_quality": None,
-            "seg_flags": [reason], "seg_fingerprint": seg_fingerprint(seg), "mask_path": None}
+            "seg_flags": [reason], "seg_fingerprint": seg.fingerprint, "mask_path": None}
 
 
 # ---- the segmenter inside prepare's worker processes ---------------------------------------------------
@@ -213,7 +202,7 @@ def init_worker(seg: Segmenter | None, threads: int | None = 1) -> None:
     _WORKER["seg"] = seg
     if seg is None:
         return
-    seg_fingerprint(seg)                              # hashed once, before the layout changes
+    _ = seg.fingerprint                               # hashed once (cached), before the layout changes
     seg.net.to(memory_format=torch.channels_last)
     if threads:
         torch.set_num_threads(threads)

@@ -27,7 +27,7 @@ from cmr_search.indexer.cache import CacheWriter, fingerprint, write_arrays, wri
 from cmr_search.indexer.errors import CorruptPixelsError
 from cmr_search.indexer.identifiers import load_or_create_salt, patient_key, study_key
 from cmr_search.indexer.measurements import (body_size, init_worker, load_segmenter, measure_study,
-                                             seg_fingerprint, unmeasured, worker_segmenter)
+                                             unmeasured, worker_segmenter)
 from cmr_search.indexer.nifti import is_acdc, prepare_acdc
 from cmr_search.indexer.records import ErrorRecord, StudyRecord
 from cmr_search.indexer.redact import redact_report
@@ -206,7 +206,7 @@ def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, 
         row = cached.get(key)
         if row is None or row["source_fingerprint"] != fp:
             tasks.append(_Task(s, key, patient_key(s.patient_id, salt), report, fp, str(out)))
-        elif seg is not None and row.get("seg_fingerprint") != seg_fingerprint(seg):    # measure it only
+        elif seg is not None and row.get("seg_fingerprint") != seg.fingerprint:    # measure it only
             tasks.append(_Task(s, key, row["patient_key"], report, fp, str(out), cached=row))
     return _run(tasks, str(archive), writer, keys, workers, pool, progress, t0)
 

@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
 from ..atomic import atomic_write
+from ..checkpoint import is_checkpoint_folder
 from ..errors import CheckpointError
 from .config import SegConfig, load_seg_config, seg_config_from_dict
 from .network import UNet
@@ -39,7 +41,7 @@ def resolve_seg_checkpoint(path: str | Path | None = None) -> Path:
         if cand is None:
             continue
         p = Path(cand)
-        if (p / "model.safetensors").exists() and (p / "config.json").exists():
+        if is_checkpoint_folder(p):
             return p
         if cand is not SHIPPED:
             raise CheckpointError(f"{p} is not a segmenter checkpoint folder (config.json + model.safetensors); "
@@ -97,9 +99,10 @@ class Segmenter:
         atomic_write(folder / "card.json", json.dumps(info, indent=2, default=str))
         return folder
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """Short hash of the weights: a cache written by another segmenter is recomputed."""
+        """Short hash of the weights (computed once: a Segmenter's weights are fixed once it is built): a
+        cache written by another segmenter is recomputed."""
         h = hashlib.sha256()
         for k, v in sorted(self.net.state_dict().items()):
             h.update(k.encode())

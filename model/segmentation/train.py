@@ -106,8 +106,8 @@ def train(r: SegRecipe, log=print) -> Path:
     images, labels, data_recipe = load_shards(r.data)
     cfg = load_seg_config(r.config)
     torch.manual_seed(r.seed)
-    net = Segmenter.load(r.init).net if r.init else UNet(cfg.channels, cfg.classes)
-    net = net.to(r.device)
+    start = Segmenter.load(r.init) if r.init else None
+    net = (start.net if start else UNet(cfg.channels, cfg.classes)).to(r.device)
     opt = torch.optim.AdamW(net.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     gen = torch.Generator().manual_seed(r.seed)
     out = Path(r.out)
@@ -115,8 +115,8 @@ def train(r: SegRecipe, log=print) -> Path:
     logf = (out / "train" / "log.jsonl").open("a")
     card = {"trained_on": "synthetic only (phantom.randomized)", "recipe": asdict(r), "data": data_recipe,
             "slices": int(len(images))}
-    if r.init:
-        card["init_card"] = Segmenter.load(r.init).card
+    if start:
+        card["init_card"] = start.card
     t0, net_sum = time.time(), 0.0
     for step in range(r.steps):
         if r.reload_every and step and step % r.reload_every == 0:

@@ -18,7 +18,6 @@ from cmr_search.phantom.randomized import appearance, scene
 from cmr_search.phantom.randomness import study_rng
 
 STREAM = 41
-HEART_CODES = None
 
 
 def sample_slices(seed: int, index: int, n: int, cfg: scene.SceneConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
