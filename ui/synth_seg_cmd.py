@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--random-contrast", type=float, default=0.5, metavar="P",
                    help="chance of a fully random contrast per image, else bSSFP-like (default 0.5)")
+    p.add_argument("--rv-variety", type=float, default=0.0, metavar="P",
+                   help="chance a heart's RV shape and size are redrawn (wider arc, wide base, dilated; default 0)")
+    p.add_argument("--lv-variety", type=float, default=0.0, metavar="P",
+                   help="chance a heart's LV wall, size and EF are redrawn (massive hypertrophy, tiny ES cavities; default 0)")
+    p.add_argument("--es-share", type=float, default=0.0, metavar="P",
+                   help="chance a cut is taken near end-systole rather than at any phase (default 0)")
     return p
 
 
@@ -34,12 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    if args.hearts < 1 or args.per_heart < 1 or not 0 <= args.random_contrast <= 1:
-        print("cmr synth seg: --hearts and --per-heart must be at least 1, --random-contrast in 0..1",
+    shares = (args.random_contrast, args.rv_variety, args.lv_variety, args.es_share)
+    if args.hearts < 1 or args.per_heart < 1 or not all(0 <= p <= 1 for p in shares):
+        print("cmr synth seg: --hearts and --per-heart must be at least 1; --random-contrast, --rv-variety, "
+              "--lv-variety and --es-share in 0..1",
               file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    cfg = SceneConfig(random_contrast_p=args.random_contrast)
+    cfg = SceneConfig(random_contrast_p=args.random_contrast, rv_variety=args.rv_variety,
+                      lv_variety=args.lv_variety, es_share=args.es_share)
     write_shards(args.out, args.hearts, args.seed, args.workers, args.per_heart,
                  progress=lambda name: print(f"  {name}", file=sys.stderr), cfg=cfg)
     print(f"wrote {args.hearts * args.per_heart} SYNTHETIC slices ({args.hearts} hearts, seed {args.seed}) "

@@ -85,6 +85,13 @@ def _g2_cells() -> np.ndarray:
 class Heart:
     """Analytic beating heart of one study; see the module docstring."""
 
+    # RV crescent shape (a subclass or an instance may change them before __init__ builds the RV;
+    # phantom.randomized does, for shape variety in segmenter training)
+    rv_insertion_deg: tuple[float, float] = RV_INSERTION_DEG   # anterior / inferior insertion angles
+    rv_end_s: float = RV_END_S        # RV cavity reaches this fraction of the LV cavity length
+    rv_base_width: float = 0.6        # crescent depth at the annulus relative to mid-ventricle
+    rv_arc_power: float = 0.35        # crescent depth across the arc: sin(pi u) ** power (small = blunt)
+
     def __init__(self, latent: Latent, frame: HeartFrame):
         self.latent, self.frame = latent, frame
         self.es_fraction: float = motion.es_fraction(latent.hr_bpm)   # ES time, fraction of RR
@@ -155,12 +162,13 @@ class Heart:
 
     def _build_rv(self) -> None:
         lat = self.latent
-        u = np.clip((PHI_DEG - RV_INSERTION_DEG[0]) / (RV_INSERTION_DEG[1] - RV_INSERTION_DEG[0]),
-                    0.0, 1.0)
-        ang = np.sin(np.pi * u) ** 0.35                               # (NPHI,)
-        lon = np.sqrt(np.clip(1.0 - (S / RV_END_S) ** 2, 0.0, None)) \
-            * (0.6 + 0.4 * smoothstep(S, 0.0, 0.2))                   # (NS,) narrower at the annulus
-        lon_w = np.sqrt(np.clip(1.0 - (S / (RV_END_S + 0.06)) ** 2, 0.0, None))
+        a0, a1 = self.rv_insertion_deg
+        u = np.clip((PHI_DEG - a0) / (a1 - a0), 0.0, 1.0)
+        ang = np.sin(np.pi * u) ** self.rv_arc_power                  # (NPHI,)
+        w0 = self.rv_base_width
+        lon = np.sqrt(np.clip(1.0 - (S / self.rv_end_s) ** 2, 0.0, None)) \
+            * (w0 + (1.0 - w0) * smoothstep(S, 0.0, 0.2))             # (NS,) narrower at the annulus
+        lon_w = np.sqrt(np.clip(1.0 - (S / (self.rv_end_s + 0.06)) ** 2, 0.0, None))
         self._rv_b = ang[:, None] * lon[None, :]                      # (NPHI, NS)
         self._rv_w = (np.clip(ang / 0.12, 0, 1)[:, None] * np.clip(lon_w / 0.12, 0, 1)[None, :]
                       * lat.rv_wall_mm)
@@ -181,7 +189,7 @@ class Heart:
     def _build_layers(self) -> None:
         """Epicardial fat and pericardial fluid depth tables (NPHI, NS), constant in time."""
         phi = PHI_DEG[:, None]
-        groove = sum(np.exp(-(angle_diff_deg(phi, a) / 12.0) ** 2) for a in RV_INSERTION_DEG)
+        groove = sum(np.exp(-(angle_diff_deg(phi, a) / 12.0) ** 2) for a in self.rv_insertion_deg)
         self._fat = (1.2 + 4.0 * np.exp(-S / 0.08)[None, :] + 2.5 * groove
                      + 1.5 * smoothstep(S, 0.8, 1.0)[None, :]) * np.ones((NPHI, 1))
         e0 = max(float(self.latent.pericardial_effusion_mm), 0.0)

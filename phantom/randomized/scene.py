@@ -15,7 +15,7 @@ pixels, at `slab` depths across the slice thickness, for partial volume in both 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,6 +41,9 @@ class SceneConfig:
     tilt_deg: float = 12.0                  # cut plane tilt against the long axis
     mirror_p: float = 0.5                   # chance of a mirrored image (stored orientation varies)
     random_contrast_p: float = 0.5          # appearance: chance of a fully random contrast (else bSSFP-like)
+    rv_variety: float = 0.0                 # chance a heart's RV is redrawn (RandomRV: arc, base, length, size)
+    lv_variety: float = 0.0                 # chance a heart's LV is redrawn (RandomLV: wall, size, EF)
+    es_share: float = 0.0                   # chance a cut is taken near end-systole (else any phase)
 
 
 @dataclass
@@ -77,13 +80,81 @@ def unit_rows(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def draw_heart(rng, index: int) -> tuple[anatomy.Heart, HeartFrame]:
-    """A fresh heart of a uniformly drawn class, in a random pose in a random body."""
+@dataclass
+class RandomRV:
+    """A redrawn RV: the phantom's classes give a narrow family of crescents (120 deg arc, narrow at the
+    annulus, modest volumes), while real RVs wrap further round the septum, are widest at the base and
+    reach 250 mL when dilated. Ranges are anatomical (insertion arc 90-160 deg, RV EDVI 55-190 mL/m2,
+    RVEF 15-70 %), not fitted to any image set."""
+    insertion_deg: tuple[float, float]
+    end_s: float
+    base_width: float
+    arc_power: float
+    edvi_scale: float
+    ef: float | None
+
+    @classmethod
+    def draw(cls, rng) -> "RandomRV":
+        ins = (float(rng.uniform(12, 45)), float(rng.uniform(135, 172)))
+        ef = float(rng.uniform(15, 70)) if rng.random() < 0.5 else None
+        return cls(ins, float(rng.uniform(0.7, 0.95)), float(rng.uniform(0.6, 1.3)), float(rng.uniform(0.15, 0.6)),
+                   float(np.exp(rng.uniform(np.log(0.8), np.log(1.9)))), ef)
+
+    def apply(self, latent, frame: HeartFrame) -> anatomy.Heart:
+        edvi = float(np.clip(latent.rv_edvi * self.edvi_scale, 55, 190))
+        latent = replace(latent, rv_edvi=edvi, rv_ef=latent.rv_ef if self.ef is None else self.ef)
+        return RedrawnRVHeart(latent, frame, self)
+
+
+class RedrawnRVHeart(anatomy.Heart):
+    """anatomy.Heart whose RV crescent takes its shape from a RandomRV."""
+
+    def __init__(self, latent, frame: HeartFrame, rv: RandomRV):
+        self.rv_insertion_deg, self.rv_end_s = rv.insertion_deg, rv.end_s
+        self.rv_base_width, self.rv_arc_power = rv.base_width, rv.arc_power
+        super().__init__(latent, frame)
+
+
+@dataclass
+class RandomLV:
+    """A redrawn LV: walls thickened up to 1.8x (massive hypertrophy, 35 mm at most), cavity volume
+    scaled 0.7-1.6x, and on half the hearts an LVEF drawn from 15-85 %, so small, nearly obliterated
+    end-systolic cavities inside thick grey walls (hypertrophic hearts at ES) are seen in training."""
+    wall_scale: float
+    edvi_scale: float
+    ef: float | None
+
+    @classmethod
+    def draw(cls, rng) -> "RandomLV":
+        ef = float(rng.uniform(15, 85)) if rng.random() < 0.5 else None
+        return cls(float(rng.uniform(1.0, 1.8)), float(np.exp(rng.uniform(np.log(0.7), np.log(1.6)))), ef)
+
+    def apply(self, latent):
+        wall = tuple(float(min(w * self.wall_scale, 35.0)) for w in latent.wall_ed_mm)
+        return replace(latent, wall_ed_mm=wall, lv_edvi=float(latent.lv_edvi * self.edvi_scale),
+                       lv_ef=latent.lv_ef if self.ef is None else self.ef)
+
+
+def draw_heart(rng, index: int, rv_variety: float = 0.0, lv_variety: float = 0.0) -> tuple[anatomy.Heart, HeartFrame]:
+    """A fresh heart of a uniformly drawn class, in a random pose in a random body; with probability
+    `rv_variety` its RV is redrawn (RandomRV), with `lv_variety` its LV (RandomLV). A share of 0 draws
+    nothing extra, so older seeds reproduce."""
     label = str(rng.choice(CLASSES))
     latent = params.sample_latent(rng, index, label)
     frame = HeartFrame.from_angles(HEART_ORIGIN_LPS + rng.normal(0, 6, 3), rng.uniform(20, 70),
                                    rng.uniform(5, 50), rng.uniform(-30, 30))
-    return anatomy.Heart(latent, frame), frame
+    rv = RandomRV.draw(rng) if rv_variety and rng.random() < rv_variety else None
+    if lv_variety and rng.random() < lv_variety:
+        latent = RandomLV.draw(rng).apply(latent)
+    return (rv.apply(latent, frame) if rv else anatomy.Heart(latent, frame)), frame
+
+
+def cut_phase(heart: anatomy.Heart, rng, es_share: float) -> float:
+    """Cycle time of one cut: uniform over RR, or with probability `es_share` near end-systole (where
+    cavities are small and walls thick: the hard case for a segmenter)."""
+    if es_share and rng.random() < es_share:
+        return float(np.clip(heart.es_fraction + rng.normal(0, 0.04), 0.0, 0.999))
+    return rng.random()
 
 
 def _plane_axes(rng, frame: HeartFrame, cfg: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +171,7 @@ def cut(heart: anatomy.Heart, frame: HeartFrame, warp: Warp, rng, cfg: SceneConf
     """One random short-axis slice through `heart` (see the module docstring)."""
     z_base, z_apex = heart.sax_extent()
     z = rng.uniform(z_base - DEPTH_MARGIN_MM[0], z_apex + DEPTH_MARGIN_MM[1])
-    t = rng.random()
+    t = cut_phase(heart, rng, cfg.es_share)
     sp, th = rng.uniform(*cfg.pixel_mm), rng.uniform(*cfg.thickness_mm)
     row, col = _plane_axes(rng, frame, cfg)
     normal = np.cross(row, col)

@@ -19,3 +19,14 @@ def test_train_seg_errors_name_the_problem(tmp_path, capsys):
     assert cmr(["train", "--task", "seg", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
                 "--steps", "0"]) == 2
     assert cmr(["synth", "seg", "--hearts", "0", "--out", str(tmp_path / "x")]) == 2
+    assert cmr(["synth", "seg", "--hearts", "1", "--lv-variety", "1.5", "--out", str(tmp_path / "x")]) == 2
+    assert "--lv-variety" in capsys.readouterr().err
+
+
+def test_synth_seg_records_the_shape_shares(tmp_path):
+    import json
+    data = tmp_path / "data"
+    assert cmr(["synth", "seg", "--hearts", "1", "--per-heart", "2", "--rv-variety", "1", "--lv-variety", "1",
+                "--es-share", "0.5", "--out", str(data)]) == 0
+    scene = json.loads((data / "recipe.json").read_text())["scene"]
+    assert scene["rv_variety"] == 1.0 and scene["lv_variety"] == 1.0 and scene["es_share"] == 0.5

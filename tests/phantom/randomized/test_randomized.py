@@ -58,3 +58,41 @@ def test_shards_are_written_once_and_resumable(tmp_path):
     write_shards(out, hearts=2, seed=0, workers=1, per_heart=2, per_shard=1)
     assert (out / names[0]).stat().st_mtime_ns == mtime
     assert (out / "recipe.json").exists()
+
+
+def test_rv_variety_widens_the_rv_and_leaves_old_seeds_alone():
+    import dataclasses
+    from cmr_search.phantom.randomized.scene import RandomRV, RedrawnRVHeart, draw_heart
+    plain = [sample_slices(4, h, 4, SMALL) for h in range(3)]
+    again = [sample_slices(4, h, 4, dataclasses.replace(SMALL, rv_variety=0.0, es_share=0.0)) for h in range(3)]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(plain, again))      # 0 draws nothing extra
+    rng = np.random.default_rng(0)
+    rvs = [RandomRV.draw(rng) for _ in range(200)]
+    arcs = np.array([r.insertion_deg[1] - r.insertion_deg[0] for r in rvs])
+    assert arcs.min() >= 90 and arcs.max() > 140                         # beyond the fixed 120 deg arc
+    assert max(r.base_width for r in rvs) > 1.0                          # some RVs widest at the base
+    heart, _ = draw_heart(np.random.default_rng(3), 0, rv_variety=1.0)
+    assert isinstance(heart, RedrawnRVHeart) and heart.rv_insertion_deg != (30.0, 150.0)
+    assert heart.rv_edv > 0 and heart.rv_esv < heart.rv_edv
+
+
+def test_es_share_puts_cuts_near_end_systole():
+    from cmr_search.phantom.randomized.scene import cut_phase, draw_heart
+    heart, _ = draw_heart(np.random.default_rng(5), 0)
+    rng = np.random.default_rng(0)
+    near = [abs(cut_phase(heart, rng, 1.0) - heart.es_fraction) < 0.15 for _ in range(100)]
+    anywhere = [abs(cut_phase(heart, rng, 0.0) - heart.es_fraction) < 0.15 for _ in range(100)]
+    assert np.mean(near) > 0.95 and np.mean(anywhere) < 0.6
+
+
+def test_lv_variety_thickens_walls_and_redraws_ef():
+    from cmr_search.phantom.cases import params
+    from cmr_search.phantom.randomized.scene import RandomLV
+    rng = np.random.default_rng(2)
+    latent = params.sample_latent(rng, 0, "NORMAL")
+    lvs = [RandomLV.draw(rng) for _ in range(100)]
+    thick = [lv.apply(latent) for lv in lvs]
+    assert max(max(t.wall_ed_mm) for t in thick) > 1.5 * max(latent.wall_ed_mm)
+    assert all(max(t.wall_ed_mm) <= 35.0 for t in thick)
+    efs = [t.lv_ef for t in thick]
+    assert min(efs) < 25 and max(efs) > 75                        # failing and hyperdynamic hearts
