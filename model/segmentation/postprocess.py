@@ -6,7 +6,9 @@ The images of a stack (slices and phases of one study) share one LV long axis, s
 their area-weighted median centre is the stack's LV axis (large mid-ventricular blobs dominate, so a
 stray blob on an apical or basal image cannot move it). A second pass keeps, on every image, the LV blob
 nearest that axis, or none when the nearest lies more than AXIS_MM from it (a bright stomach or vessel
-on a slice beyond the apex). Then the RV: the largest RV component within RV_NEAR_MM of the kept LV.
+on a slice beyond the apex); its cavity's holes are filled and a gap in its myocardial ring (cavity
+touching background) is closed with wall of the slice's own thickness (close_ring: ACDC's experts close
+the ring on every slice; on the dev set this lifts myocardium Dice 0.740 -> 0.746). Then the RV: the largest RV component within RV_NEAR_MM of the kept LV.
 Everything else (islands anywhere in the field of view) becomes background."""
 from __future__ import annotations
 
@@ -47,6 +49,21 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     return float(x[order][np.searchsorted(cum, cum[-1] / 2)])
 
 
+def close_ring(out: np.ndarray, spacing_mm: tuple[float, float]) -> None:
+    """Where the LV cavity touches background, add myocardium of the slice's mean wall thickness (in
+    place): experts' masks (ACDC) close the ring on every slice, the basal ones included, and a cavity
+    open to the background is a gap in the predicted wall, not anatomy."""
+    cav, myo = out == 3, out == 2
+    if not cav.any() or not myo.any():
+        return
+    to_cavity = ndimage.distance_transform_edt(~cav, sampling=spacing_mm)
+    rim = (to_cavity > 0) & (to_cavity <= 1.5 * max(spacing_mm))
+    if not (rim & (out == 0)).any():
+        return
+    wall = float(np.clip(np.median(to_cavity[myo]) * 2.0, 3.0, 12.0))    # mean thickness ~ 2x median depth
+    out[(to_cavity <= wall) & (out == 0)] = 2
+
+
 def clean_slice(labels: np.ndarray, spacing_mm: tuple[float, float], axis: np.ndarray | None = None) -> np.ndarray:
     """(H, W) -> (H, W): one LV (the blob nearest `axis`, else the largest), the RV components near it."""
     out = np.zeros_like(labels)
@@ -63,6 +80,7 @@ def clean_slice(labels: np.ndarray, spacing_mm: tuple[float, float], axis: np.nd
     lv = lab == k + 1
     out[lv] = labels[lv]
     out[ndimage.binary_fill_holes(out == 3) & lv] = 3          # ACDC: the cavity has no holes
+    close_ring(out, spacing_mm)
     rv = labels == 1
     if rv.any():
         near = ndimage.distance_transform_edt(~lv, sampling=spacing_mm) <= RV_NEAR_MM

@@ -1,7 +1,7 @@
 """Train the cine short-axis segmenter on synthetic slices only: `cmr train --task seg`.
 
-    cmr synth --seg 1200 --out runs/seg-data             # randomized phantom slices (phantom.randomized)
-    cmr train --task seg --data runs/seg-data --out runs/seg --steps 4000
+    cmr synth seg --hearts 600 --out runs/seg-data        # randomized phantom slices (phantom.randomized)
+    cmr train --task seg --data runs/seg-data --out runs/seg --steps 4000   # --data A,B: several folders
 
 Recipe (every number is a flag; the card records them): shards of (image, label) pairs are held in
 memory; each step draws a batch at random, applies label-preserving augmentation that the renderer
@@ -34,7 +34,7 @@ from .segmenter import Segmenter, normalise_images
 
 @dataclass
 class SegRecipe:
-    data: str                    # folder of shard-*.npz (phantom.randomized.write_shards)
+    data: str                    # folder(s) of shard-*.npz (phantom.randomized.write_shards), comma-separated
     out: str                     # checkpoint folder to write
     config: str = "seg-unet-small"   # segmenter config name or JSON path
     init: str = ""               # start from this checkpoint folder's weights (a second stage); "" = fresh
@@ -54,13 +54,19 @@ class SegRecipe:
     device: str = "cpu"          # cpu | cuda
 
 
-def load_shards(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """All shards of `folder`: images (N, H, W) float16, labels (N, H, W) uint8, and recipe.json."""
-    folder = Path(folder)
+def load_shards(data: str | Path) -> tuple[np.ndarray, np.ndarray, dict | list]:
+    """All shards of `data` (one folder, or several separated by commas): images (N, H, W) float16,
+    labels (N, H, W) uint8, and the folder's recipe.json (a list of them for several folders)."""
+    folders = [f for f in str(data).split(",") if f.strip()]
+    if len(folders) > 1:
+        parts = [load_shards(f.strip()) for f in folders]
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                [p[2] for p in parts])
+    folder = Path(folders[0] if folders else data)
     paths = sorted(folder.glob("shard-*.npz"))
     if not paths:
         raise DataError(f"{folder} holds no shard-*.npz training slices; make them with "
-                        f"`cmr synth --seg N --out {folder}`.")
+                        f"`cmr synth seg --hearts N --out {folder}`.")
     images, labels = [], []
     for p in paths:
         try:

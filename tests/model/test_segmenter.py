@@ -67,6 +67,21 @@ def test_postprocess_keeps_one_lv_and_the_rv_beside_it():
     assert out[30, 30] == 3 and (out == 1).sum() > 0
 
 
+def test_postprocess_closes_a_gap_in_the_myocardial_ring():
+    from cmr_search.model.segmentation.measure import ring_closed
+    lab = np.zeros((60, 60), np.uint8)
+    yy, xx = np.mgrid[:60, :60]
+    r = np.hypot(yy - 30, xx - 30)
+    lab[r < 12] = 2
+    lab[r < 8] = 3
+    lab[(yy < 30) & (np.abs(xx - 30) < 3) & (r >= 8)] = 0          # a gap in the wall (outflow-like)
+    assert not ring_closed(lab == 2, lab == 3)
+    out = clean_slice(lab, (1.5, 1.5))
+    assert ring_closed(out == 2, out == 3)
+    assert (out == 3).sum() == (lab == 3).sum()                   # the cavity is not touched
+    assert out[0, 0] == 0 and (out == 2).sum() < 1.2 * (r < 12).sum()   # wall of the slice's thickness
+
+
 def test_loss_is_low_for_the_right_answer():
     y = torch.zeros(2, 16, 16, dtype=torch.long)
     y[:, 4:12, 4:12] = 3
@@ -106,6 +121,16 @@ def test_training_writes_a_loadable_checkpoint_that_learned(tmp_path):
     pred = seg.segment(images[:8].astype(np.float32), (2.0, 2.0), clean=False) >= 2
     truth = labels[:8] >= 2
     assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > 0.6      # the heart, found
+
+
+def test_training_reads_several_data_folders(tmp_path):
+    from cmr_search.phantom.randomized import write_shards
+    from cmr_search.phantom.randomized.scene import SceneConfig
+    small = SceneConfig(size=48, pixel_mm=(3.5, 4.5))
+    a = write_shards(tmp_path / "a", hearts=1, seed=0, workers=1, per_heart=2, cfg=small)
+    b = write_shards(tmp_path / "b", hearts=1, seed=1, workers=1, per_heart=3, cfg=small)
+    images, labels, recipes = load_shards(f"{a},{b}")
+    assert images.shape[0] == labels.shape[0] == 5 and [r["seed"] for r in recipes] == [0, 1]
 
 
 def test_training_data_errors_say_how_to_recover(tmp_path):
