@@ -23,7 +23,9 @@ from ..device import pick_device
 from ..errors import DataError, RunUsageError
 from ..factory import create_model
 from ..training.data import HOLDOUT_FRACTION, HOLDOUT_SALT, CacheDataset, holdout_mask, read_keys
-from .evaluate import evaluate
+from ..embed import embed_texts
+from .evaluate import embed_dataset, evaluate
+from .real import ACDC_GROUP_PROMPTS, format_real_markdown, real_group_metrics
 from .report import format_markdown, json_safe
 
 WORDING_NOTE = ("\nNote: this model trained on reports of both wording splits, so the 'test' wording was seen "
@@ -107,3 +109,64 @@ def run(opts: EvalOptions) -> EvalResult:
         card["eval"] = {k: report[k] for k in ("created", "cache", "selection", "n_evaluated", "groups", "prompts")}
         atomic_write(ckpt / "card.json", json.dumps(json_safe(card), indent=2))
     return EvalResult(report, out / "eval.json", out / "eval.md")
+
+
+@dataclass
+class RealEvalOptions:
+    """What `cmr eval --acdc` asks for, once the labelled real studies are in a cache."""
+    cache: str                            # a cache of labelled real studies (prepare of an ACDC folder)
+    checkpoint: str
+    out: str | None = None                # default CKPT/eval
+    update_card: bool = False             # merge the result into CKPT/card.json under "eval_real"
+    folds: int = 4
+    repeats: int = 10
+    seed: int = 0
+    batch: int = 64
+    device: str = "auto"
+    source: str | None = None             # the folder the cache was prepared from (recorded)
+
+
+def raw_pixels(ds, pool: int = 4) -> np.ndarray:
+    """(N, F * (S / pool)^2) the clip frames average-pooled `pool` x `pool`: the probe's raw-pixel floor."""
+    rows = []
+    for i in range(len(ds)):
+        frames, _, mask = ds.clip(i)
+        f = frames * mask[:, None, None]
+        n, s = f.shape[0], f.shape[1] // pool * pool
+        rows.append(f[:, :s, :s].reshape(n, s // pool, pool, s // pool, pool).mean((2, 4)).ravel())
+    return np.stack(rows)
+
+
+def run_real(opts: RealEvalOptions) -> EvalResult:
+    """Evaluate `opts.checkpoint`'s study vectors on a labelled real cache (model.evaluation.real);
+    writes OUT/eval_real.json and OUT/eval_real.md (and the card's "eval_real" when `update_card`)."""
+    device = str(pick_device(opts.device))
+    ckpt = Path(opts.checkpoint)
+    is_folder = is_checkpoint_folder(ckpt)
+    model = create_model(str(ckpt), device=device).eval()
+    ds = CacheDataset(opts.cache, model.clip_spec)
+    known = [i for i, lab in enumerate(ds.labels) if lab]
+    if len(known) < 4 or len({ds.labels[i] for i in known}) < 2:
+        raise DataError(f"{opts.cache}: fewer than 4 labelled studies in 2 groups; an ACDC folder's "
+                        "Info.cfg must name each patient's Group")
+    video = embed_dataset(model, ds, opts.batch)[0][known]
+    labels = [ds.labels[i] for i in known]
+    prompts = {g: embed_texts(model, list(ps)) for g, ps in ACDC_GROUP_PROMPTS.items()}
+    res = real_group_metrics(video, labels, prompts, raw=raw_pixels(ds)[known], folds=opts.folds,
+                             repeats=opts.repeats, seed=opts.seed)
+    report = {"kind": "real-data evaluation", "checkpoint": str(ckpt.resolve()) if is_folder else str(ckpt),
+              "source": opts.source, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+              "device": device, "prompts": {g: list(p) for g, p in ACDC_GROUP_PROMPTS.items()}, **res}
+    out = Path(opts.out) if opts.out else (ckpt / "eval" if is_folder else Path("eval"))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "eval_real.json", json.dumps(json_safe(report), indent=2))
+    name = Path(opts.source).name if opts.source else Path(opts.cache).name
+    atomic_write(out / "eval_real.md", format_real_markdown(res, f"{ckpt.name} on real studies: {name}"))
+    if opts.update_card:
+        if not is_folder:
+            raise RunUsageError("--update-card needs a checkpoint folder")
+        card = json.loads((ckpt / "card.json").read_text()) if (ckpt / "card.json").exists() else {}
+        card["eval_real"] = {k: report[k] for k in ("created", "source", "n", "groups", "probe",
+                                                      "probe_raw_pixels", "zero_shot", "study_to_study")}
+        atomic_write(ckpt / "card.json", json.dumps(json_safe(card), indent=2))
+    return EvalResult(report, out / "eval_real.json", out / "eval_real.md")

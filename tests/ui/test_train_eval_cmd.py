@@ -52,3 +52,24 @@ def test_cli_lists_train_and_eval(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "train" in out and "eval" in out
+
+
+def test_eval_acdc_folder_end_to_end(tmp_path, monkeypatch):
+    """`cmr eval --acdc`: a generated ACDC-layout folder (two groups) -> eval_real.json/md, card merged."""
+    from cmr_search.model.checkpoint import save_checkpoint
+    from cmr_search.model.model import CMRClip
+    from cmr_search.ui.eval_cmd import main
+    from tests.helpers.model_helpers import small_config
+    from tests.indexer.test_nifti import _patient
+    for n in range(1, 9):
+        _patient(tmp_path / "acdc", n, "DCM" if n % 2 else "NOR", four_d=n < 3)
+    ckpt = save_checkpoint(CMRClip(small_config()), tmp_path / "fresh", card={"note": "untrained"})
+    args = ["--acdc", str(tmp_path / "acdc"), "--checkpoint", str(ckpt), "--salt-file", str(tmp_path / "salt"),
+            "--repeats", "2", "--no-progress", "--update-card"]
+    assert main(args) == 0
+    res = json.loads((ckpt / "eval" / "eval_real.json").read_text())
+    assert res["n"] == 8 and res["groups"] == {"DCM": 4, "NOR": 4} and res["probe"]["repeats"] == 2
+    assert set(res["zero_shot"]) == {"DCM", "NOR"} and 0 <= res["study_to_study"]["mean"] <= 1
+    assert "eval_real" in json.loads((ckpt / "card.json").read_text())
+    assert sorted(p.name for p in (ckpt / "eval").iterdir()) == ["eval_real.json", "eval_real.md"]
+    assert main(["--acdc", str(tmp_path), "--checkpoint", str(ckpt)]) == 2      # not an ACDC folder
