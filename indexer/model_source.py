@@ -23,7 +23,7 @@ from cmr_search.search.data_folder import DataFolder
 FRESH_SEED = 0                             # seed of the untrained stand-in model
 FRESH_CONFIG = "cmr-tiny"
 SOURCE_CARD_FIELDS = ("kind", "demonstration_only", "data", "schedule", "device", "wall_seconds_this_run",
-                      "seed", "final_loss", "eval")
+                      "seed", "final_loss", "eval", "eval_real")
 
 
 class UntrainedModelWarning(UserWarning):

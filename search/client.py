@@ -13,6 +13,7 @@ the shipped one: with none of them, ModelNotFoundError).
 """
 from __future__ import annotations
 
+import json
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -26,7 +27,9 @@ from .cohort import Cohort
 from .collection import DEFAULT_COLLECTION, VIEWS, model_id
 from .errors import IndexCorruptError, ModelNotFoundError, QueryError
 from .filters import Filter, to_filter
+from .fusion import IMAGE_VECTORS, MEASURED_WEIGHT, image_weight, weighted_rrf
 from .labeling import score_studies
+from .measured_terms import measured_intents, rank_by_intents
 from .results import to_frame
 from .settings import Settings
 from .store import Store
@@ -113,7 +116,8 @@ class Client:
                view: str = "study") -> pl.DataFrame:
         """Text -> studies. mode: image (the `view` vector: the CMR-CLIP model's zero-shot match), report
         (the report text: RRF of the whole affirmed report, its best clause and BM25 on its words), hybrid
-        (RRF of all)."""
+        (all of them, weighted by their measured reliability, plus a ranking by the measurements the
+        query names: search/fusion.py, search/measured_terms.py)."""
         _check_choice("mode", mode, MODES)
         _check_choice("view", view, VIEWS)
         text = _clean_query(text)                  # once: a cut query warns once, not once per encoder
@@ -126,7 +130,35 @@ class Client:
         if len(queries) == 1:
             (using, vec), = queries.items()
             return to_frame(self.store.nearest(vec, using, filters, k))
+        if mode == "hybrid":
+            return to_frame(self._hybrid(text, queries, filters, k))
         return to_frame(self.store.fuse(queries, filters, k))
+
+    def _hybrid(self, text: str, queries: dict, filters: Filter | None, k: int) -> list:
+        """Weighted RRF of the rankings and of the measurements the query names; plain RRF in the
+        engine when every weight is 1 and no measurement is named."""
+        intents = measured_intents(text)
+        weights = {u: self.image_weight for u in queries if u in IMAGE_VECTORS}
+        if not intents and all(w == 1.0 for w in weights.values()):
+            return self.store.fuse(queries, filters, k)
+        pre = max(100, 4 * k)
+        rankings = {u: self.store.nearest(v, u, filters, pre) for u, v in queries.items() if weights.get(u, 1.0) > 0}
+        if intents:
+            seen = {h.key: h for hits in rankings.values() for h in hits}
+            using = next((u for u in ("report_text", "report") if u in queries), next(iter(queries)))
+            for h in self.store.nearest(queries[using], using, _with_cuts(filters, intents), pre):
+                seen.setdefault(h.key, h)
+            rankings["measured"] = rank_by_intents(list(seen.values()), intents)
+            weights["measured"] = MEASURED_WEIGHT
+        return weighted_rrf(rankings, weights, k)
+
+    @property
+    def image_weight(self) -> float:
+        """The image ranking's vote in hybrid search, from the checkpoint card's real-data evaluation
+        (search/fusion.py); 1.0 for a model handed in or a checkpoint never measured on real studies."""
+        if not hasattr(self, "_image_weight"):
+            self._image_weight = image_weight(_card_of(self.settings))
+        return self._image_weight
 
     def similar(self, study, k: int = 10, view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
         """Study -> studies: `study` is a study key (excluded from the result) or an embedding vector."""
@@ -238,6 +270,31 @@ def _load_folder(folder: str, settings: Settings):
             raise IndexCorruptError(f"the model saved beside the index at {folder}", reason,
                                     str(settings.data)) from None
         raise CheckpointError(f"checkpoint {folder}: {reason}. Copy or train it again.") from None
+
+
+def _card_of(settings: Settings) -> dict:
+    """card.json of the query model's checkpoint folder ({} when there is none or it cannot be read)."""
+    found, _ = settings.resolve_checkpoint(shipped=False)
+    try:
+        return json.loads((Path(found) / "card.json").read_text()) if found else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _with_cuts(filters: Filter | None, intents) -> Filter:
+    """`filters` narrowed by each intent's cut (intents with a fallback field are left to the ranking:
+    a study without height and weight has no index to filter on)."""
+    fields = dict(filters.fields) if filters is not None else {}
+    for i in intents:
+        if i.fallback:
+            continue
+        lo, hi = fields.get(i.field, (None, None))
+        if i.high:
+            lo = i.cut if lo is None else max(lo, i.cut)
+        else:
+            hi = i.cut if hi is None else min(hi, i.cut)
+        fields[i.field] = (lo, hi)
+    return Filter(**fields)
 
 
 def _key_list(name: str, keys) -> list:

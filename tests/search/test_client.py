@@ -84,3 +84,20 @@ def test_the_default_mode_is_hybrid(aligned_client):
     q = "asymmetric septal hypertrophy"
     assert aligned_client.search(q, k=8)["study_key"].to_list() == \
         aligned_client.search(q, k=8, mode="hybrid")["study_key"].to_list()
+
+
+def test_hybrid_uses_the_measurements_a_query_names(aligned_client):
+    """'reduced ejection fraction': every top hit has a measured LVEF under 50 % (NICM and ICM here)."""
+    res = aligned_client.search("reduced ejection fraction", k=6, mode="hybrid")
+    assert res["lvef"].drop_nulls().len() == 6 and (res["lvef"] < 50).all()
+
+
+def test_hybrid_weights_the_image_ranking_by_its_measured_reliability(aligned_client):
+    """An image ranking worth nothing (weight 0) leaves hybrid = the fused report rankings."""
+    from cmr_search.search.fusion import weighted_rrf
+    q = "amyloid infiltration with diffuse enhancement"            # names no measurement
+    aligned_client._image_weight = 0.0
+    got = aligned_client.search(q, k=8, mode="hybrid")["study_key"].to_list()
+    queries = aligned_client._report_queries_for(q)
+    rankings = {u: aligned_client.store.nearest(v, u, None, 100) for u, v in queries.items()}
+    assert got == [h.key for h in weighted_rrf(rankings, {}, 8)]
