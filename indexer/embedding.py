@@ -13,6 +13,7 @@ import numpy as np
 
 from cmr_search.indexer.cache import load_arrays
 from cmr_search.model.embed import embed_clips, embed_texts
+from cmr_search.model.measures import measure_matrix
 from cmr_search.model.preprocess import CINE_VIEWS, LGE_VIEWS, build_clip
 from cmr_search.model.report_text import ReportTextEncoder
 from cmr_search.search.errors import EmbedSizeMismatchError
@@ -31,9 +32,11 @@ def study_clips(views: dict[str, np.ndarray], spec) -> dict[str, tuple | None]:
 
 
 def embed_batch(model, clips: list[dict], texts: list[str | None], device,
-                report_encoder=None) -> list[dict[str, np.ndarray | None]]:
+                report_encoder=None, measures: list[dict] | None = None) -> list[dict[str, np.ndarray | None]]:
     """Clips of B studies (study_clips) + impressions -> per study {vector name: unit vector or None}.
-    All image clips go through the video tower in one pass; impressions through the text tower, and with
+    All image clips go through the video tower in one pass (the `study` and `cine` clips with the study's
+    measurements, `measures` = its cache rows, for a model with a measure head: model/measures.py; the
+    `lge` clip without them); impressions through the text tower, and with
     a `report_encoder` (model/report_text.py) also into report_text and report_clauses, and their words into
     report_terms (search/terms.py)."""
     todo = [(i, name) for i, c in enumerate(clips) for name in ("study", "cine", "lge") if c[name] is not None]
@@ -42,7 +45,8 @@ def embed_batch(model, clips: list[dict], texts: list[str | None], device,
         frames = np.stack([clips[i][n][0] for i, n in todo])           # (K, F, S, S)
         ids = np.stack([clips[i][n][1] for i, n in todo])              # (K, F)
         mask = np.stack([clips[i][n][2] for i, n in todo])             # (K, F)
-        emb = embed_clips(model, [(frames, ids, mask)], device=device)
+        rows = [measures[i] if measures is not None and n != "lge" else None for i, n in todo]
+        emb = embed_clips(model, [(frames, ids, mask, None, measure_matrix(rows))], device=device)
         for (i, n), e in zip(todo, emb):
             out[i][n] = e
     has_text = [i for i, t in enumerate(texts) if t and t.strip()]

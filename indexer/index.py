@@ -146,7 +146,7 @@ def _embed_and_upsert(store: Store, model, mid: str, cache: Path, todo: list[dic
             keep = [(r, c) for r, c in zip(chunk, clips) if c["study"] is not None]
             empty += [r["study_key"] for r, c in zip(chunk, clips) if c["study"] is None]
             vecs = embed_batch(model, [c for _, c in keep], [r["impression"] for r, _ in keep], device,
-                               report_encoder)
+                               report_encoder, measures=[r for r, _ in keep])
             store.upsert_studies(payload_row(r, v, mid) for (r, _), v in zip(keep, vecs))
             bar.update(len(chunk))
     finally:

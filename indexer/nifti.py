@@ -16,9 +16,10 @@ from typing import Iterator
 import nibabel as nib
 import numpy as np
 
-from cmr_search.indexer.assemble import crop_plane, locate_heart, normalise, resample_phases
+from cmr_search.indexer.assemble import CineStack, crop_plane, locate_heart, normalise, resample_phases
 from cmr_search.indexer.cache import fingerprint, write_arrays
 from cmr_search.indexer.identifiers import patient_key, study_key
+from cmr_search.indexer.measurements import measure_study, unmeasured
 from cmr_search.indexer.records import ErrorRecord, QARecord
 from cmr_search.indexer.stacks import Plane
 from cmr_search.indexer.study_rows import PrepareResult, study_row
@@ -43,8 +44,8 @@ def read_info(path: Path) -> dict:
     return info
 
 
-def _load_cine(folder: Path, info: dict, warnings: list[str]) -> tuple[np.ndarray, tuple[float, float]]:
-    """-> stack (S, T, H, W) float32 with ED first, in-plane spacing (row, col) mm."""
+def _load_cine(folder: Path, info: dict, warnings: list[str]) -> tuple[np.ndarray, tuple[float, float], float]:
+    """-> stack (S, T, H, W) float32 with ED first, in-plane spacing (row, col) mm, slice spacing mm."""
     four_d = folder / f"{folder.name}_4d.nii.gz"
     if four_d.exists():
         img = nib.load(str(four_d))
@@ -59,17 +60,20 @@ def _load_cine(folder: Path, info: dict, warnings: list[str]) -> tuple[np.ndarra
         data = np.stack([np.asarray(nib.load(str(f)).dataobj, np.float32) for f in frames], axis=3)
         warnings.append(f"no 4-D cine; built from {len(frames)} frame volumes (ED/ES)")
     zooms = img.header.get_zooms()
-    return data.transpose(2, 3, 1, 0), (float(zooms[1]), float(zooms[0]))   # (z, t, y, x)
+    return data.transpose(2, 3, 1, 0), (float(zooms[1]), float(zooms[0])), float(zooms[2])   # (z, t, y, x)
 
 
-def assemble_acdc(folder: Path) -> tuple[dict[str, np.ndarray], QARecord, dict]:
-    """One ACDC patient folder -> (views, QA, info)."""
+def assemble_acdc(folder: Path, seg=None) -> tuple[dict[str, np.ndarray], QARecord, dict]:
+    """One ACDC patient folder -> (views, QA, info); with a segmenter `seg`, info["measurements"] holds
+    the row's measurement fields (indexer/measurements.py), or a failure's reason in their seg_flags."""
     info = read_info(folder / "Info.cfg")
     warnings: list[str] = []
-    stack, spacing = _load_cine(folder, info, warnings)
+    stack, spacing, thickness = _load_cine(folder, info, warnings)
     loc = locate_heart(stack, spacing)
     h, w = stack.shape[2:]
-    plane = Plane(np.zeros(3), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), spacing, (h, w))
+    planes = [Plane(np.array([0.0, 0.0, s * thickness]), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), spacing,
+                    (h, w)) for s in range(stack.shape[0])]
+    plane = planes[loc.mid_slice]
     centre = plane.to_patient(loc.row, loc.col)
     cine = normalise(crop_plane(resample_phases(stack[loc.mid_slice]), plane, centre))
     views = {"cine_sax": cine} if cine is not None else {}
@@ -77,18 +81,29 @@ def assemble_acdc(folder: Path) -> tuple[dict[str, np.ndarray], QARecord, dict]:
     frames = {"cine_sax": int(stack.shape[1]), "cine_sax_slices": int(stack.shape[0])}
     qa = QARecord(list(views), [v for v in ("cine_2ch", "cine_3ch", "cine_4ch", "lge_sax", "lge_2ch",
                                              "lge_3ch", "lge_4ch")], frames, warnings)
+    if seg is not None:
+        info["measurements"] = _measure(seg, CineStack(stack, planes, loc.mid_slice, centre, thickness), info)
     return views, qa, info
 
 
-def import_acdc(root) -> Iterator[tuple[str, dict[str, np.ndarray], dict]]:
+def _measure(seg, cine: CineStack, info: dict) -> dict:
+    """The measurement fields of the studies row (cached display masks are not kept for NIfTI imports)."""
+    try:
+        fields, _, _ = measure_study(seg, cine, height_cm=info.get("Height"), weight_kg=info.get("Weight"))
+    except Exception as exc:          # one study that cannot be measured keeps its image and report
+        return unmeasured(seg, f"measurement failed: {type(exc).__name__}")
+    return {**fields, "mask_path": None}
+
+
+def import_acdc(root, seg=None) -> Iterator[tuple[str, dict[str, np.ndarray], dict]]:
     """Yield (study key source, views, info) per patient folder; info holds Info.cfg values plus
-    'label' (the Group), 'qa' (QARecord), 'files' ((path, size, mtime_ns) of the sources) and,
-    for a folder that cannot be read, 'error' (and empty views)."""
+    'label' (the Group), 'qa' (QARecord), 'files' ((path, size, mtime_ns) of the sources), with a
+    segmenter 'measurements' and, for a folder that cannot be read, 'error' (and empty views)."""
     for folder in sorted(p.parent for p in Path(root).glob("patient*/Info.cfg")):
         files = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file()]
         source = f"acdc:{folder.name}"
         try:
-            views, qa, info = assemble_acdc(folder)
+            views, qa, info = assemble_acdc(folder, seg)
         except Exception as exc:     # one bad folder must not stop the import
             yield source, {}, {"error": f"{type(exc).__name__}: {exc}", "files": files, "folder": str(folder)}
             continue
@@ -97,10 +112,11 @@ def import_acdc(root) -> Iterator[tuple[str, dict[str, np.ndarray], dict]]:
                               "folder": str(folder)}
 
 
-def prepare_acdc(root, writer, salt: bytes, t0: float, progress: bool):
-    """prepare() for an ACDC folder: every patient becomes a cine SAX study (serial; NIfTI is fast)."""
-    done, keys, built, failed = writer.done(), set(), 0, 0
-    for source, views, info in import_acdc(root):
+def prepare_acdc(root, writer, salt: bytes, t0: float, progress: bool, seg=None):
+    """prepare() for an ACDC folder: every patient becomes a cine SAX study (serial; NIfTI is fast),
+    measured by `seg` (a model.segmentation.Segmenter) when one is given."""
+    done, keys, built, failed, measured = writer.done(), set(), 0, 0, 0
+    for source, views, info in import_acdc(root, seg):
         key, fp = study_key(source, salt), fingerprint(info["files"])
         if "error" in info or not views:
             failed += 1
@@ -112,10 +128,12 @@ def prepare_acdc(root, writer, salt: bytes, t0: float, progress: bool):
         pkey = patient_key(source, salt)
         meta = {"age": None, "sex": None, "study_date": None, "field_strength": None}
         truth = {"label": info["label"], "split": None, "finding_labels": None}
-        row = study_row(key, pkey, meta, views, info["qa"], "", truth, fp,
-                        write_arrays(writer.out, key, views))
+        row = {**study_row(key, pkey, meta, views, info["qa"], "", truth, fp, write_arrays(writer.out, key, views)),
+               **info.get("measurements", {})}
+        measured += "measurements" in info
         writer.add_study(row, {"study_key": key, "patient_key": pkey, "study_instance_uid": source,
                                "accession_number": "", "source_path": info["folder"]})
         built += 1
     table = writer.finish(keep_keys=keys)
-    return PrepareResult(writer.out, table, built, len(keys) - built, failed, failed, time.monotonic() - t0)
+    return PrepareResult(writer.out, table, built, len(keys) - built, failed, failed, time.monotonic() - t0,
+                         n_measured=measured)

@@ -176,9 +176,9 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
     t0 = time.monotonic()
     salt = load_or_create_salt(salt_file, not_inside=(out,))     # never inside the cache it keys
     writer = CacheWriter(out)
-    if is_acdc(archive):
-        return prepare_acdc(archive, writer, salt, t0, progress)
     seg = load_segmenter(segmenter)
+    if is_acdc(archive):
+        return prepare_acdc(archive, writer, salt, t0, progress, seg)
     init_worker(seg, threads=None)              # the in-process path (workers=1) keeps torch's threads
     try:
         with ProcessPoolExecutor(workers, initializer=init_worker, initargs=(seg,)) if workers > 1 \

@@ -65,6 +65,7 @@ class ModelConfig:
     text_head: str = "mlp"                # same choices -> txt_proj
     clip: dict[str, Any] = field(default_factory=dict)   # ClipSpec fields (layout, size); {} = ClipSpec()
     description: str = ""                 # one line for list_models()
+    measure_head: bool = False            # study vector also sees the segmenter's measurements (model/measures.py)
 
     def clip_spec(self) -> ClipSpec:
         if not self.clip:

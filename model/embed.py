@@ -14,17 +14,20 @@ def _normalise(x: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def embed_clips(model, batches: Iterable, device: str | torch.device | None = None) -> np.ndarray:
-    """Iterable of (frames (B, F, H, W), view_ids (B, F), mask (B, F)[, ...]) -> (N, embed_dim) float32,
-    rows L2-normalised. Extra items in a batch (e.g. texts) are ignored."""
+    """Iterable of (frames (B, F, H, W), view_ids (B, F), mask (B, F)[, texts[, measures (B, M)]]) ->
+    (N, embed_dim) float32, rows L2-normalised. Texts are ignored; measures (model/measures.py) reach a
+    model with a measure head (absent: the studies count as unmeasured)."""
     device = torch.device(device) if device is not None else model.device
     was_training = model.training
     model.eval()
     out = []
     try:
-        for frames, view_ids, mask, *_ in batches:
+        for frames, view_ids, mask, *rest in batches:
             f = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames).float()
             v, m = torch.as_tensor(view_ids).long(), torch.as_tensor(mask).bool()
-            out.append(_normalise(model.encode_video(f.to(device), v.to(device), m.to(device))))
+            meas = torch.as_tensor(np.asarray(rest[1])).float().to(device) if len(rest) > 1 and rest[1] is not None \
+                else None
+            out.append(_normalise(model.encode_video(f.to(device), v.to(device), m.to(device), meas)))
     finally:
         model.train(was_training)
     if not out:

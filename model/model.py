@@ -1,7 +1,7 @@
 """CMRClip: video tower + text tower + two projection heads in one joint embedding space.
 
 Submodules (and so state_dict prefixes) follow the published CMR-CLIP: text_model., video_model.,
-txt_proj., vid_proj. The learnable temperature lives in the loss (model/training/loss.py), so the model's keys
+txt_proj., vid_proj. (plus measure_proj. where the config has a measure head, model/measures.py). The learnable temperature lives in the loss (model/training/loss.py), so the model's keys
 are exactly the published ones for cmr-clip-b16. Embeddings are returned un-normalised.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch.nn as nn
 from .preprocess import ClipSpec
 from .config import ModelConfig
 from .errors import TokenizerMissingError
+from .measures import N_FEATURES, MeasureHead
 from .negation import affirmed_text
 from .text import build_text_backbone, load_tokenizer, make_head, mean_pool
 from .towers import build_video_tower
@@ -30,6 +31,7 @@ class CMRClip(nn.Module):
         self.video_model = build_video_tower(cfg.video)
         self.txt_proj = make_head(cfg.text_head, cfg.text.width, cfg.embed_dim)
         self.vid_proj = make_head(cfg.video_head, cfg.video.width, cfg.embed_dim)
+        self.measure_proj = MeasureHead(cfg.embed_dim) if cfg.measure_head else None
         by_path = tokenizer is None or isinstance(tokenizer, (str, os.PathLike))
         self.tokenizer = load_tokenizer(cfg.text, tokenizer) if by_path else tokenizer
         self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
@@ -58,10 +60,17 @@ class CMRClip(nn.Module):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ---- video --------------------------------------------------------------------------------------
-    def encode_video(self, frames: torch.Tensor, view_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """frames (B, F, H, W) in [0, 1], view_ids (B, F), mask (B, F) bool -> (B, embed_dim)."""
+    def encode_video(self, frames: torch.Tensor, view_ids: torch.Tensor, mask: torch.Tensor,
+                     measures: torch.Tensor | None = None) -> torch.Tensor:
+        """frames (B, F, H, W) in [0, 1], view_ids (B, F), mask (B, F) bool -> (B, embed_dim); with a
+        measure head, `measures` (B, N_FEATURES) (model.measures.measure_features; None = unmeasured)."""
         feat = self.video_model.forward_clip(frames, view_ids, mask)      # (B, width)
-        return self.vid_proj(feat.float())
+        out = self.vid_proj(feat.float())
+        if self.measure_proj is not None:
+            if measures is None:
+                measures = out.new_zeros(out.shape[0], N_FEATURES)
+            out = out + self.measure_proj(measures.to(out.device).float())
+        return out
 
     # ---- text ---------------------------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:

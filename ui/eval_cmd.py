@@ -100,7 +100,7 @@ def _real(args) -> int:
 
 
 def _prepare_and_run(args, cache: Path, out: Path) -> evaluation.EvalResult:
-    prepare(args.acdc, out=cache, salt_file=args.salt_file, progress=not args.no_progress, segmenter=False)
+    prepare(args.acdc, out=cache, salt_file=args.salt_file, progress=not args.no_progress)   # measured too
     opts = evaluation.RealEvalOptions(cache=str(cache), checkpoint=args.checkpoint, out=str(out),
                                       update_card=args.update_card, folds=args.folds or 4, repeats=args.repeats,
                                       seed=args.seed, batch=args.batch, device=args.device,

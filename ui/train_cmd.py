@@ -4,6 +4,7 @@
     cmr train ... --resume                       # continue an interrupted run (same arguments)
     cmr train --cache site-a/cache site-b/cache ...   # several archives' caches, trained on together
     cmr train --task seg --data seg-data --out runs/seg --steps 4000   # the segmenter (synthetic slices)
+    cmr train --task measure-head --cache CACHE --init CKPT --out runs/measured   # model.training.measure_head
     torchrun --nproc_per_node 2 -m cmr_search.model.training.run --cache ... --out ...   # DDP (gloo on CPU, nccl on GPU)
 
 The run itself (hold-out, schedule, card, DDP) is model.training.run; this command parses the flags
@@ -11,12 +12,14 @@ The run itself (hold-out, schedule, card, DDP) is model.training.run; this comma
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from functools import partial
 
 from cmr_search.model.errors import ModelError, RunUsageError
 from cmr_search.model.segmentation import train as seg_train
 from cmr_search.model.training import run as training
+from cmr_search.model.training.measure_head import MeasureHeadRecipe, train_measure_head
 from cmr_search.model.training.options import build_parser
 from cmr_search.ui.cli import fail
 
@@ -29,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--task" in argv and argv[argv.index("--task") + 1:argv.index("--task") + 2] == ["seg"]:
         return _train_segmenter(argv)
+    if "--task" in argv and argv[argv.index("--task") + 1:argv.index("--task") + 2] == ["measure-head"]:
+        return _train_measure_head(argv)
     try:
         opts = build_parser().parse_args(argv)
     except SystemExit as e:
@@ -45,6 +50,36 @@ def _train_segmenter(argv: list[str]) -> int:
         return _guarded(run)
     except SystemExit as e:              # argparse: --help, or bad flags (its usage message is printed)
         return int(e.code or 0)
+
+
+def _measure_head_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cmr train --task measure-head",
+                                description="Train the measure head on a frozen checkpoint (model/measures.py).")
+    p.add_argument("--task", choices=["measure-head"], required=True)
+    p.add_argument("--cache", nargs="+", required=True, help="caches prepared with the segmenter (measurements)")
+    p.add_argument("--init", required=True, help="the frozen checkpoint folder the head is added to")
+    p.add_argument("--out", required=True, help="the new checkpoint folder")
+    d = MeasureHeadRecipe()
+    for name in ("steps", "batch", "seed"):
+        p.add_argument(f"--{name}", type=int, default=getattr(d, name))
+    for name in ("lr", "weight_decay", "swap", "noise", "drop"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name), dest=name)
+    return p
+
+
+def _train_measure_head(argv: list[str]) -> int:
+    """`cmr train --task measure-head`: model.training.measure_head."""
+    try:
+        a = _measure_head_parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    recipe = MeasureHeadRecipe(steps=a.steps, batch=a.batch, lr=a.lr, weight_decay=a.weight_decay, swap=a.swap,
+                               noise=a.noise, drop=a.drop, seed=a.seed)
+
+    def run() -> int:
+        print(f"checkpoint with a measure head: {train_measure_head(a.cache, a.init, a.out, recipe, ['cmr', 'train', *argv])}")
+        return 0
+    return _guarded(run)
 
 
 def _guarded(run) -> int:

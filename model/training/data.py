@@ -31,6 +31,7 @@ import polars as pl
 
 from ..cache_folder import CacheFolder
 from ..errors import DataError
+from ..measures import ABSOLUTE, MEASURES, measure_matrix
 from ..preprocess import VIEW_ID, ClipSpec, build_clip
 
 FINDINGS = ("lv_dilation", "lv_dysfunction", "rv_dilation", "rv_dysfunction", "lv_hypertrophy",
@@ -215,12 +216,21 @@ class CacheDataset:
                 np.stack([c[2] for c in clips]), [self.texts[int(i)] for i in idx])
 
     def eval_batches(self, batch_size: int = 64, drop: tuple[str, ...] = (), idx: Sequence[int] | None = None):
-        """In-order batches of all (or `idx`) studies, for embedding."""
+        """In-order batches of all (or `idx`) studies, for embedding: batch() plus the studies'
+        measurement features (model/measures.py), which a model with a measure head reads."""
         idx = np.arange(len(self)) if idx is None else np.asarray(idx)
+        feats = self.measure_features()
         for s in range(0, len(idx), batch_size):
-            yield self.batch(idx[s:s + batch_size], drop)
+            part = idx[s:s + batch_size]
+            yield (*self.batch(part, drop), feats[part])
+
+    def measure_features(self) -> np.ndarray:
+        """(N, N_FEATURES) from the measurement columns `cmr prepare` wrote (zeros: not measured)."""
+        cols = [c for c in self.table.columns if c in MEASURE_COLUMNS]
+        return measure_matrix(self.table.select(cols).to_dicts() if cols else [None] * len(self))
 
 
+MEASURE_COLUMNS = (*MEASURES, *ABSOLUTE.values(), "seg_quality")
 _NOTHING = object()
 
 
