@@ -8,7 +8,8 @@ Words find the wrong finding easily ("mildly dilated LV, normal function" matche
 "reduced"); a measured number settles it. Each phrase maps to one measurement of the study payload
 (search.collection.MEASUREMENTS, from the segmenter at `cmr prepare`), a direction and a cut at an adult
 CMR reference limit (Kawel-Turkbey et al., JCMR 2020; Petersen et al., JCMR 2017 for UK Biobank):
-- LVEF: reduced < 50 % (the heart-failure cut), preserved or normal >= 55 %; `lvef < N` as written;
+- LVEF: reduced < 50 % (the heart-failure cut), preserved or normal >= 55 %;
+- a number written after a named measure wins: "LVEF < 35", "RVEDVi above 150", "EF under 40";
 - LV end-diastolic volume index: dilated / enlarged > 105 ml/m^2 (the upper limit for men; 96 for women),
   or, without height and weight, LVEDV > 200 ml;
 - maximum end-diastolic wall thickness: thick / thickened / hypertrophy > 12 mm (15 mm defines HCM);
@@ -77,10 +78,14 @@ PATTERNS: list[tuple[re.Pattern, Intent]] = [
      Intent("max_wall", True, 12.0, 3.0, "thick LV wall")),
     (re.compile(rf"\b{_BIG}\s+{_RV}\b|\b{_RV}\s+(?:is\s+)?(?:dilated|dilatation|dilation|enlarged|enlargement)\b"),
      Intent("rvedvi", True, 115.0, 20.0, "dilated RV", ("rvedv", 220.0))),
-    (re.compile(rf"\b{_LOW}\s+(?:rv|right ventricular)\s+{_EF}\b|\brv (?:systolic )?dysfunction\b"),
+    (re.compile(rf"\b{_LOW}\s+(?:rv|right ventricular)\s+{_EF}\b|\b{_LOW}\s+rvef\b|\brv (?:systolic )?dysfunction\b"),
      Intent("rvef", False, 45.0, 10.0, "reduced RVEF")),
 ]
-_EF_NUMBER = re.compile(r"\b(?:lv)?ef\s*(?:<|<=|under|below|less than)\s*(\d{1,2})\s*%?")
+# a number written after a named measure: "LVEF < 35", "RVEDVi above 150 ml/m2", "EF under 40 %"
+_NUMBER = re.compile(r"\b(lvef|rvef|ef|lvedvi|rvedvi|lvedv|rvedv)\s*(<=|>=|<|>|under|below|less than|above|over|"
+                     r"more than|greater than)\s*(\d{1,3}(?:\.\d+)?)")
+_NUMBER_FIELD = {"ef": "lvef"}
+_SCALE = {"lvef": 10.0, "rvef": 10.0, "lvedvi": 20.0, "rvedvi": 20.0, "lvedv": 40.0, "rvedv": 40.0}
 
 
 def _negated(text: str, start: int) -> bool:
@@ -91,8 +96,10 @@ def measured_intents(text: str) -> list[Intent]:
     """The measured criteria a query names (at most one per field; a number written wins)."""
     t = " ".join(text.lower().split())
     out: dict[str, Intent] = {}
-    if (m := _EF_NUMBER.search(t)) is not None:
-        out["lvef"] = Intent("lvef", False, float(m.group(1)), 10.0, m.group(0))
+    for m in _NUMBER.finditer(t):
+        name = _NUMBER_FIELD.get(m.group(1), m.group(1))
+        high = m.group(2) in (">", ">=", "above", "over", "more than", "greater than")
+        out.setdefault(name, Intent(name, high, float(m.group(3)), _SCALE[name], m.group(0)))
     for pattern, intent in PATTERNS:
         for m in pattern.finditer(t):
             if not _negated(t, m.start()) and intent.field not in out:

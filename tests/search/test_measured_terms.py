@@ -21,6 +21,8 @@ def test_phrases_map_to_their_measurement():
     assert _fields("reduced RV function") == {("rvef", False, 45.0)}
     assert _fields("HFrEF") == {("lvef", False, 50.0)}
     assert _fields("LVEF < 35 % with LGE") == {("lvef", False, 35.0)}
+    assert _fields("RVEDVi above 150 ml/m2") == {("rvedvi", True, 150.0)}
+    assert _fields("dilated RV with reduced RVEF") == {("rvedvi", True, 115.0), ("rvef", False, 45.0)}
 
 
 def test_negated_or_unrelated_phrases_name_nothing():
