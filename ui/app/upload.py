@@ -66,13 +66,11 @@ def embed_upload(data: bytes, model, progress: Callable[[str], None] = lambda ms
     """Zip bytes -> (vectors {"study", "cine"[, "lge"]}, qa record, studies found)."""
     # imported here, not at the top: it brings torch, and `cmr ui` reads MAX_UPLOAD_MB from this module
     # before it starts Streamlit (a command that must start fast)
-    from cmr_search.indexer.query_by_example import ExampleError, embed_views, study_views
+    from cmr_search.indexer.query_by_example import ExampleError, embed_study
     with tempfile.TemporaryDirectory(prefix="cmr-upload-") as tmp:
         n = extract(data, Path(tmp))
-        progress(f"extracted {n} files; reading the study…")
+        progress(f"extracted {n} files; reading, measuring (a model with a measure head) and embedding…")
         try:
-            views, qa, n_studies = study_views(Path(tmp))
+            return embed_study(Path(tmp), model)
         except ExampleError as exc:
             raise UploadError(str(exc).replace(str(Path(tmp)), "the zip")) from None
-    progress(f"assembled views {', '.join(sorted(views))}; embedding…")
-    return embed_views(model, views), qa, n_studies
