@@ -66,6 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--queries", default=str(ROOT / "bench" / "queries.json"))
     p.add_argument("--checkpoint", default=None, help="default: the one the data folder was indexed with")
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--fusion", choices=("weighted", "plain"), default="weighted",
+                   help="hybrid as shipped (weighted RRF + measurements, search/fusion.py) or the earlier plain RRF")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "precision.json"))
     args = p.parse_args(argv)
     from cmr_search.search import connect
@@ -74,6 +76,9 @@ def main(argv=None) -> int:
     queries = json.loads(Path(args.queries).read_text())["classes"]
     with connect(data=data, checkpoint=args.checkpoint) as client:
         info = client.info()
+        if args.fusion == "plain":
+            client.image_weight, client.use_measurements = 1.0, False
+        info["fusion"] = {"mode": args.fusion, "image_weight": client.image_weight}
         table = precision_table(client, queries, truth, args.k)
     md = markdown(table, args.k)
     print(md)

@@ -55,6 +55,7 @@ class Client:
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._report_queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._report_encoder = None
+        self.use_measurements = True      # hybrid: rank by the measurements a query names (search/fusion.py)
         if model is not None or self.settings.checkpoint is not None:
             self.model                                     # load now: refuse a wrong size at connect
 
@@ -137,7 +138,7 @@ class Client:
     def _hybrid(self, text: str, queries: dict, filters: Filter | None, k: int) -> list:
         """Weighted RRF of the rankings and of the measurements the query names; plain RRF in the
         engine when every weight is 1 and no measurement is named."""
-        intents = measured_intents(text)
+        intents = measured_intents(text) if self.use_measurements else []
         weights = {u: self.image_weight for u in queries if u in IMAGE_VECTORS}
         if not intents and all(w == 1.0 for w in weights.values()):
             return self.store.fuse(queries, filters, k)
@@ -159,6 +160,11 @@ class Client:
         if not hasattr(self, "_image_weight"):
             self._image_weight = image_weight(_card_of(self.settings))
         return self._image_weight
+
+    @image_weight.setter
+    def image_weight(self, w: float) -> None:
+        """Override the measured weight (1.0 with use_measurements False: the engines' plain RRF)."""
+        self._image_weight = float(w)
 
     def similar(self, study, k: int = 10, view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
         """Study -> studies: `study` is a study key (excluded from the result) or an embedding vector."""

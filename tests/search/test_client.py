@@ -96,7 +96,7 @@ def test_hybrid_weights_the_image_ranking_by_its_measured_reliability(aligned_cl
     """An image ranking worth nothing (weight 0) leaves hybrid = the fused report rankings."""
     from cmr_search.search.fusion import weighted_rrf
     q = "amyloid infiltration with diffuse enhancement"            # names no measurement
-    aligned_client._image_weight = 0.0
+    aligned_client.image_weight = 0.0
     got = aligned_client.search(q, k=8, mode="hybrid")["study_key"].to_list()
     queries = aligned_client._report_queries_for(q)
     rankings = {u: aligned_client.store.nearest(v, u, None, 100) for u, v in queries.items()}
