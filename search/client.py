@@ -32,7 +32,7 @@ from .labeling import score_studies
 from .measured_terms import measured_intents, rank_by_intents
 from .results import to_frame
 from .settings import Settings
-from .store import Store
+from .store import Store, check_limit
 from .terms import query_terms
 
 MAX_QUERY_CHARS = 2_000
@@ -138,6 +138,7 @@ class Client:
     def _hybrid(self, text: str, queries: dict, filters: Filter | None, k: int) -> list:
         """Weighted RRF of the rankings and of the measurements the query names; plain RRF in the
         engine when every weight is 1 and no measurement is named."""
+        k = check_limit(k)                          # the engines' check, before any slicing here
         intents = measured_intents(text) if self.use_measurements else []
         weights = {u: self.image_weight for u in queries if u in IMAGE_VECTORS}
         if not intents and all(w == 1.0 for w in weights.values()):

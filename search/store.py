@@ -137,7 +137,7 @@ class Store:
                 exclude: Iterable[str] = (), with_payload: bool | list[str] = True) -> list[Hit]:
         cond = as_conditions(filters, [point_id(k) for k in exclude])
         using = _using(using)
-        return _ranked(self.backend.nearest(using, self._query_vec(vector, using), cond, _limit(limit),
+        return _ranked(self.backend.nearest(using, self._query_vec(vector, using), cond, check_limit(limit),
                                             _sel(with_payload)))
 
     def recommend(self, positives: list, negatives: list = (), using: str = "study",
@@ -149,7 +149,7 @@ class Store:
         cond = as_conditions(filters, [point_id(k) for k in exclude])
         hits = self.backend.recommend(_using(using), [self._vec(v) for v in positives],
                                       [self._vec(v) for v in negatives],
-                                      cond, _limit(limit), _sel(with_payload))
+                                      cond, check_limit(limit), _sel(with_payload))
         return _ranked(hits)
 
     def fuse(self, queries: dict[str, list[float]], filters: Filter | None = None, limit: int = 10,
@@ -159,7 +159,7 @@ class Store:
         RRF scores tie often (ranks (i, j) and (j, i) sum alike), and an engine cuts at `limit` before
         the tie-break by key: the backend is asked for FUSE_SLACK more, ranked here, then cut."""
         cond = as_conditions(filters, [point_id(k) for k in exclude])
-        limit = _limit(limit)
+        limit = check_limit(limit)
         pre = prefetch_limit or max(100, 4 * limit)
         hits = self.backend.fuse([(_using(u), self._query_vec(v, u)) for u, v in queries.items()], cond,
                                  min(limit + FUSE_SLACK, MAX_LIMIT), pre, _sel(with_payload))
@@ -299,7 +299,8 @@ def _using(name: str) -> str:
     return name
 
 
-def _limit(k) -> int:
+def check_limit(k) -> int:
+    """k as a result count: an integer from 1 to MAX_LIMIT, else QueryError."""
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_LIMIT:
         raise QueryError(f"k={k!r}: expected an integer from 1 to {MAX_LIMIT}.")
     return k

@@ -101,3 +101,11 @@ def test_hybrid_weights_the_image_ranking_by_its_measured_reliability(aligned_cl
     queries = aligned_client._report_queries_for(q)
     rankings = {u: aligned_client.store.nearest(v, u, None, 100) for u, v in queries.items()}
     assert got == [h.key for h in weighted_rrf(rankings, {}, 8)]
+
+
+@pytest.mark.parametrize("k", [-0.0, 0, 2.5, True])
+def test_hybrid_refuses_a_bad_k_before_fusing(aligned_client, k):
+    """Found by the slow query fuzzer: a float k reached the weighted fusion's slice (TypeError)."""
+    from cmr_search.search.errors import QueryError
+    with pytest.raises(QueryError):
+        aligned_client.search("dilated LV, EF 25%", k=k, mode="hybrid")
