@@ -117,9 +117,10 @@ def test_five_tiny_studies(tmp_path):
 
 @pytest.mark.slow
 def test_every_class_on_a_generated_archive(tmp_path):
-    """>= 98 % per class on 120 bench studies + 2 demo studies (T2, flow, LGE 3CH), with and without
-    names; the names-only baseline stays below 98 %."""
-    res = accuracy_table(_generate(tmp_path, [("bench", 120, 5), ("demo", 2, 41)]), workers=2)
+    """>= 98 % per class on 80 bench studies + 2 demo studies (T2, flow, LGE 3CH), with and without
+    names; the names-only baseline stays below 98 %. (120 bench studies until CI neared 30 minutes; the
+    full-size table is this module's main, bench/results/typing_accuracy.json.)"""
+    res = accuracy_table(_generate(tmp_path, [("bench", 80, 5), ("demo", 2, 41)]), workers=2)
     print("\n" + format_table(res))
     _check(res, {"cine_sax", "cine_2ch", "cine_3ch", "cine_4ch", "lge_sax", "lge_2ch", "lge_3ch",
                  "lge_4ch", "ti_scout", "localizer", "other"})

@@ -126,10 +126,12 @@ def test_folder_of_another_run_is_refused(archive, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_fifty_tiny_studies_twice_identical_and_readable(tmp_path):
+    """One worker, then two: the same bytes (the work split does not change the archive)."""
     digests = []
-    for name in ("x", "y"):
+    for name, workers in (("x", "1"), ("y", "2")):
         out = tmp_path / name
-        assert cmr(["synth", "--n", "50", "--profile", "tiny", "--seed", "1", "--out", str(out)]) == 0
+        assert cmr(["synth", "--n", "50", "--profile", "tiny", "--seed", "1", "--out", str(out),
+                    "--workers", workers]) == 0
         digests.append(_tree_digest(out))
     assert digests[0] == digests[1]
     for f in (tmp_path / "x").rglob("*.dcm"):
