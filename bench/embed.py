@@ -114,7 +114,7 @@ def from_cache(model, cache: str, batch: int, max_studies: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cache", help="study cache for the end-to-end measurement")
-    p.add_argument("--model", default=str(ROOT / "model" / "checkpoints" / "cmr-tiny-phantom"),
+    p.add_argument("--model", default=str(ROOT / "model" / "checkpoints" / "cmr-tiny-measured"),
                    help="cmr-tiny config name or checkpoint folder for the CPU measurement (default: the "
                         "shipped checkpoint, whose config may differ from the bundled cmr-tiny one)")
     p.add_argument("--threads", type=int, default=2)

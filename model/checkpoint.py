@@ -58,7 +58,7 @@ def is_checkpoint_folder(path: str | Path) -> bool:
 
 
 SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
-SHIPPED_NAMES = ("cmr-tiny-phantom",)      # preferred shipped checkpoint folder(s), in order
+SHIPPED_NAMES = ("cmr-tiny-measured", "cmr-tiny-phantom")   # preferred shipped checkpoint folder(s), in order
 
 
 def shipped_checkpoint() -> Path | None:

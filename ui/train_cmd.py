@@ -62,7 +62,7 @@ def _measure_head_parser() -> argparse.ArgumentParser:
     d = MeasureHeadRecipe()
     for name in ("steps", "batch", "seed"):
         p.add_argument(f"--{name}", type=int, default=getattr(d, name))
-    for name in ("lr", "weight_decay", "swap", "noise", "drop"):
+    for name in ("lr", "weight_decay", "swap", "noise", "drop", "scale"):
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name), dest=name)
     return p
 
@@ -74,7 +74,7 @@ def _train_measure_head(argv: list[str]) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     recipe = MeasureHeadRecipe(steps=a.steps, batch=a.batch, lr=a.lr, weight_decay=a.weight_decay, swap=a.swap,
-                               noise=a.noise, drop=a.drop, seed=a.seed)
+                               noise=a.noise, drop=a.drop, scale=a.scale, seed=a.seed)
 
     def run() -> int:
         print(f"checkpoint with a measure head: {train_measure_head(a.cache, a.init, a.out, recipe, ['cmr', 'train', *argv])}")
