@@ -39,8 +39,9 @@ QUERIES = (
     # (title, text, kwargs of Client.search)
     ("image search", "cardiac amyloidosis with diffuse subendocardial late gadolinium enhancement",
      {"mode": "image", "view": "study"}),
-    ("report search, men 40-80", "dilated left ventricle with severely reduced ejection fraction",
-     {"mode": "report", "filters": {"sex": "M", "age": (40, 80)}}),
+    # hybrid (the default) also ranks by the measured LVEF and LV volume the query names (search/fusion.py)
+    ("hybrid with measurements, men 40-80", "dilated left ventricle with severely reduced ejection fraction",
+     {"mode": "hybrid", "filters": {"sex": "M", "age": (40, 80)}}),
     ("hybrid (image + report), LGE views", "asymmetric septal hypertrophy with patchy enhancement",
      {"mode": "hybrid", "view": "lge"}),
 )
