@@ -219,13 +219,14 @@ def study_point(row: dict, dim: int, now: str, text_dim: int | None = None) -> t
 def model_id(model) -> str:
     """Short fingerprint of a model's projection heads: '<config name>:<12 hex>'. Two checkpoints with the
     same heads embed alike; the frozen text backbone is part of the config name, and a text pipeline that
-    drops negated scopes (config text.negation) is hashed in as well."""
+    drops negated scopes (config text.negation) is hashed in as well, and so is a measure head
+    (model/measures.py): it changes the study vectors, so an index built without it is re-embedded."""
     h = hashlib.sha256()
     negation = getattr(getattr(model.cfg, "text", None), "negation", "keep")
     if negation != "keep":
         h.update(f"text.negation={negation}".encode())
     for name, t in sorted(model.state_dict().items()):
-        if name.startswith(("txt_proj.", "vid_proj.")):
+        if name.startswith(("txt_proj.", "vid_proj.", "measure_proj.")):
             h.update(name.encode())
             h.update(t.detach().cpu().float().numpy().tobytes())
     return f"{model.cfg.name}:{h.hexdigest()[:12]}"

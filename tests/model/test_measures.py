@@ -56,3 +56,13 @@ def test_trained_head_finds_the_report_from_the_numbers(tmp_path):
         best = (video @ text.T).argmax(1)
         return float(np.mean(labels[best][measured] == labels[measured]))
     assert top1(model) >= 0.8 > top1(create_model(str(base))) + 0.3
+
+
+def test_a_measure_head_changes_the_model_id(tiny_model):
+    """An index built without the head must be re-embedded by a model with one (search.collection.model_id)."""
+    from dataclasses import replace
+    from cmr_search.model.model import CMRClip
+    from cmr_search.search.collection import model_id
+    m = CMRClip(replace(tiny_model.cfg, measure_head=True), tokenizer=tiny_model.tokenizer)
+    m.load_state_dict(tiny_model.state_dict(), strict=False)
+    assert model_id(m) != model_id(tiny_model) and model_id(m).startswith(tiny_model.cfg.name)
