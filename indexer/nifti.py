@@ -95,13 +95,17 @@ def _measure(seg, cine: CineStack, info: dict) -> dict:
     return {**fields, "mask_path": None}
 
 
-def import_acdc(root, seg=None) -> Iterator[tuple[str, dict[str, np.ndarray], dict]]:
+def import_acdc(root, seg=None, unchanged=None) -> Iterator[tuple[str, dict[str, np.ndarray], dict]]:
     """Yield (study key source, views, info) per patient folder; info holds Info.cfg values plus
     'label' (the Group), 'qa' (QARecord), 'files' ((path, size, mtime_ns) of the sources), with a
-    segmenter 'measurements' and, for a folder that cannot be read, 'error' (and empty views)."""
+    segmenter 'measurements' and, for a folder that cannot be read, 'error' (and empty views).
+    `unchanged(source, files)` True: the folder is neither read nor measured ('unchanged' in info)."""
     for folder in sorted(p.parent for p in Path(root).glob("patient*/Info.cfg")):
         files = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file()]
         source = f"acdc:{folder.name}"
+        if unchanged is not None and unchanged(source, files):
+            yield source, {}, {"unchanged": True, "files": files, "folder": str(folder)}
+            continue
         try:
             views, qa, info = assemble_acdc(folder, seg)
         except Exception as exc:     # one bad folder must not stop the import
@@ -116,15 +120,20 @@ def prepare_acdc(root, writer, salt: bytes, t0: float, progress: bool, seg=None)
     """prepare() for an ACDC folder: every patient becomes a cine SAX study (serial; NIfTI is fast),
     measured by `seg` (a model.segmentation.Segmenter) when one is given."""
     done, keys, built, failed, measured = writer.done(), set(), 0, 0, 0
-    for source, views, info in import_acdc(root, seg):
+
+    def unchanged(source, files) -> bool:             # cached from these very files: not read again
+        return done.get(study_key(source, salt)) == fingerprint(files)
+
+    for source, views, info in import_acdc(root, seg, unchanged):
         key, fp = study_key(source, salt), fingerprint(info["files"])
+        if info.get("unchanged"):
+            keys.add(key)
+            continue
         if "error" in info or not views:
             failed += 1
             writer.add_errors([ErrorRecord(info["folder"], key, "assemble", info.get("error", "no cine"))])
             continue
         keys.add(key)
-        if done.get(key) == fp:
-            continue
         pkey = patient_key(source, salt)
         meta = {"age": None, "sex": None, "study_date": None, "field_strength": None}
         truth = {"label": info["label"], "split": None, "finding_labels": None}

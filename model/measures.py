@@ -33,12 +33,9 @@ N_FEATURES = 2 * len(MEASURES)
 
 def _value(row: dict, name: str) -> float | None:
     v = row.get(name)
-    if v is None and name in ABSOLUTE and row.get(ABSOLUTE[name]) is not None:
+    if v is None and row.get(ABSOLUTE.get(name)) is not None:
         v = float(row[ABSOLUTE[name]]) / TYPICAL_BSA
-    if v is None:
-        return None
-    v = float(v)
-    return None if np.isnan(v) else v
+    return None if v is None or np.isnan(float(v)) else float(v)
 
 
 def measure_features(row: dict | None) -> np.ndarray:

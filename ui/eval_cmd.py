@@ -81,11 +81,9 @@ def _real(args) -> int:
     """--acdc: prepare the folder into a temporary cache, then evaluate the study vectors on its groups."""
     if not is_acdc(args.acdc):
         return _fail(f"{args.acdc} is not an ACDC-layout folder (patientNNN/Info.cfg); nothing evaluated", 2)
-    ckpt = Path(args.checkpoint)
-    out = Path(args.out) if args.out else (ckpt / "eval" if ckpt.is_dir() else Path("eval"))
     try:
         with tempfile.TemporaryDirectory(prefix="cmr-eval-") as tmp:
-            res = _prepare_and_run(args, Path(tmp) / "cache", out)
+            res = _prepare_and_run(args, Path(tmp) / "cache")
     except RunUsageError as exc:
         return _fail(str(exc), 2)
     except (ModelError, IndexerError) as exc:
@@ -99,9 +97,9 @@ def _real(args) -> int:
     return 0
 
 
-def _prepare_and_run(args, cache: Path, out: Path) -> evaluation.EvalResult:
+def _prepare_and_run(args, cache: Path) -> evaluation.EvalResult:
     prepare(args.acdc, out=cache, salt_file=args.salt_file, progress=not args.no_progress)   # measured too
-    opts = evaluation.RealEvalOptions(cache=str(cache), checkpoint=args.checkpoint, out=str(out),
+    opts = evaluation.RealEvalOptions(cache=str(cache), checkpoint=args.checkpoint, out=args.out,
                                       update_card=args.update_card, folds=args.folds or 4, repeats=args.repeats,
                                       seed=args.seed, batch=args.batch, device=args.device,
                                       source=str(Path(args.acdc).resolve()))

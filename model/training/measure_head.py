@@ -60,14 +60,12 @@ class MeasureHeadRecipe:
 
 
 def _projected_video(model, ds, batch: int = 64) -> np.ndarray:
-    """(N, E) the init checkpoint's projected (un-normalised) video vectors, without measurements."""
-    out = []
+    """(N, E) the init checkpoint's projected (un-normalised) video vectors: encode_video of a model
+    without a measure head."""
     with torch.no_grad():
-        for frames, ids, mask, *_ in ds.eval_batches(batch):
-            feat = model.video_model.forward_clip(torch.as_tensor(frames).float(), torch.as_tensor(ids).long(),
-                                                  torch.as_tensor(mask).bool())
-            out.append(model.vid_proj(feat.float()).numpy())
-    return np.concatenate(out)
+        return np.concatenate([model.encode_video(torch.as_tensor(f).float(), torch.as_tensor(i).long(),
+                                                  torch.as_tensor(m).bool()).numpy()
+                               for f, i, m, *_ in ds.eval_batches(batch)])
 
 
 def _augment(x: torch.Tensor, r: MeasureHeadRecipe, gen: torch.Generator) -> torch.Tensor:
