@@ -43,6 +43,13 @@ class Cavity:
         return cls(pap_r, lv.ravel().astype(np.float32), rv.ravel().astype(np.float32))
 
 
+def heavy_lv_fringe(rng, cover: tuple[float, float], depth_mm: tuple[float, float]) -> np.ndarray:
+    """(NPHI·NS,) a dense, spotty LV trabecular fringe (a non-compacted or dilated heart's): covering
+    cover[0] of the base rising to cover[1] at the apex, 2-7 mm deep; for domain-randomized training only."""
+    c = cover[0] + (cover[1] - cover[0]) * smoothstep(S, 0.2, 0.9)
+    return _pattern(rng, (1.0, 0.8), c, depth_mm).ravel().astype(np.float32)
+
+
 def _pattern(rng, sigma, cover, depth_mm) -> np.ndarray:
     """(NPHI, NS) depth (mm) of a smooth random pattern covering fraction cover(s) of each level."""
     noise = ndimage.gaussian_filter(rng.standard_normal((NPHI, NS)), sigma, mode=("wrap", "nearest"))

@@ -24,7 +24,7 @@ def sample_slices(seed: int, index: int, n: int, cfg: scene.SceneConfig | None =
     """n random cuts through heart `index` of `seed`: images (n, H, W) float32, labels (n, H, W) uint8."""
     cfg = cfg or scene.SceneConfig()
     rng = study_rng(seed, index, STREAM)
-    heart, frame = scene.draw_heart(rng, index, cfg.rv_variety, cfg.lv_variety)
+    heart, frame = scene.draw_heart(rng, index, cfg.rv_variety, cfg.lv_variety, cfg.trab_variety)
     warp = scene.Warp(rng, frame.origin, cfg)
     images, labels = [], []
     for _ in range(n):

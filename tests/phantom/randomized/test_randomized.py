@@ -96,3 +96,17 @@ def test_lv_variety_thickens_walls_and_redraws_ef():
     assert all(max(t.wall_ed_mm) <= 35.0 for t in thick)
     efs = [t.lv_ef for t in thick]
     assert min(efs) < 25 and max(efs) > 75                        # failing and hyperdynamic hearts
+
+
+def test_trab_variety_draws_a_dense_fringe_labelled_cavity():
+    import dataclasses
+    from cmr_search.phantom.cases.latent import TISSUE
+    from cmr_search.phantom.randomized.scene import draw_heart
+    plain = [sample_slices(4, h, 2, SMALL) for h in range(2)]
+    again = [sample_slices(4, h, 2, dataclasses.replace(SMALL, trab_variety=0.0)) for h in range(2)]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(plain, again))      # 0 draws nothing extra
+    sparse, _ = draw_heart(np.random.default_rng(7), 0)
+    dense, _ = draw_heart(np.random.default_rng(7), 0, trab_variety=1.0)
+    cover = [float((h._cav.lv_trab > 0).mean()) for h in (sparse, dense)]
+    assert cover[1] > 1.5 * cover[0] and dense._cav.lv_trab.max() > 2.8      # denser and deeper than default
+    assert TISSUE["papillary"] != TISSUE["lv_myo"]                          # its own code: labelled cavity
