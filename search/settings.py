@@ -12,12 +12,15 @@ Each field is the argument given, else its environment variable, else the defaul
     api_key         --api-key     $QDRANT_API_KEY   none (a server then needs insecure=True)
     tls_ca          --tls-ca      $QDRANT_TLS_CA    none: the system CAs
     insecure        --insecure                      False
+    untrained       --untrained                     False (a config name may then stand for a checkpoint)
 
 The rules that tell them apart (kept exactly as the commands have always behaved):
 
 * Checkpoint order (model.checkpoint.resolve_checkpoint, `Settings.resolve_checkpoint`): the explicit
   `checkpoint`, then $CMR_CHECKPOINT, then DATA/model, then (indexer only, `shipped=True`) the checkpoint
-  shipped in model/checkpoints/. Only the explicit one may be a config name (an untrained model); a
+  shipped in model/checkpoints/. A checkpoint folder is ours or the published CMR-CLIP one
+  (model.checkpoint.checkpoint_kind). Only the explicit one may be a config name, and it builds an
+  untrained model only with `untrained` (--untrained; alone it means cmr-tiny); a
   $CMR_CHECKPOINT that is not a checkpoint folder is passed over. That is why $CMR_CHECKPOINT is kept in
   its own field instead of filling `checkpoint`. The search client never falls back to the shipped
   checkpoint: with none of the three it raises ModelNotFoundError.
@@ -56,6 +59,7 @@ class Settings:
     tls_ca: str | None = None           # PEM bundle of a private CA for an https server
     insecure: bool = False              # allow a server without an API key
     env_checkpoint: str | None = None   # $CMR_CHECKPOINT: second in the checkpoint order
+    untrained: bool = False             # --untrained: a config name builds an untrained model
 
     def __post_init__(self):
         object.__setattr__(self, "data", Path(self.data))
@@ -66,19 +70,20 @@ class Settings:
             if not _set(getattr(self, name)):
                 object.__setattr__(self, name, None)
         object.__setattr__(self, "insecure", bool(self.insecure))
+        object.__setattr__(self, "untrained", bool(self.untrained))
 
     # ---- building one ---------------------------------------------------------------------------------
     @classmethod
     def from_env(cls, environ=None, **given) -> "Settings":
         """Arguments given (None or "" = not given) over the environment over the defaults. `checkpoint`
         is the explicit one only; $CMR_CHECKPOINT goes to `env_checkpoint`."""
-        unknown = set(given) - {"data", "checkpoint", "url", "api_key", "tls_ca", "insecure"}
+        unknown = set(given) - {"data", "checkpoint", "url", "api_key", "tls_ca", "insecure", "untrained"}
         if unknown:
             raise TypeError(f"Settings.from_env: unknown setting(s) {', '.join(sorted(unknown))}")
         env = os.environ if environ is None else environ
         values = {f: given.get(f) if _set(given.get(f)) else (env.get(var) or None) for f, var in ENV.items()}
         return cls(data=values.pop("data") or DEFAULT_DATA, checkpoint=given.get("checkpoint"),
-                   insecure=bool(given.get("insecure")), **values)
+                   insecure=bool(given.get("insecure")), untrained=bool(given.get("untrained")), **values)
 
     @classmethod
     def for_search(cls, environ=None, *, server_client: bool = False, **given) -> "Settings":
@@ -95,8 +100,9 @@ class Settings:
 
     def over(self, **given) -> "Settings":
         """A copy with the values given (None or "" = not given; `insecure` only when True): keyword
-        arguments passed beside a Settings (connect(settings, checkpoint=...))."""
-        changes = {k: v for k, v in given.items() if _set(v) and (k != "insecure" or v)}
+        arguments passed beside a Settings (connect(settings, checkpoint=...)); `insecure` and `untrained`
+        only when True."""
+        changes = {k: v for k, v in given.items() if _set(v) and (k not in ("insecure", "untrained") or v)}
         return replace(self, **changes) if changes else self
 
     # ---- what follows from them -----------------------------------------------------------------------
@@ -127,7 +133,7 @@ class Settings:
         rule (no fallback to the shipped checkpoint)."""
         from cmr_search.model.checkpoint import resolve_checkpoint        # imports torch: only when asked
         return resolve_checkpoint(self.checkpoint, self.folder.model, shipped=shipped,
-                                  environ=self.checkpoint_environ)
+                                  environ=self.checkpoint_environ, untrained=self.untrained)
 
     @property
     def checkpoint_environ(self) -> dict:

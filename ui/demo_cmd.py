@@ -31,7 +31,7 @@ from cmr_search.search import Filter, connect
 from cmr_search.search.errors import SearchError
 from cmr_search.search.settings import Settings
 from cmr_search.ui import ui_cmd
-from cmr_search.ui.search_cmd import print_table
+from cmr_search.ui.search_cmd import add_untrained_arg, print_table
 from cmr_search.ui.synth_cmd import main as synth
 
 DEMO_MARK = ".cmr-demo.json"          # {n, profile, seed} of a complete demo archive
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis and decoding (default 2)")
     p.add_argument("--k", type=int, default=5, help="results per example query (default 5)")
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
+    add_untrained_arg(p)
     p.add_argument("--segmenter", default=None, help="segmenter checkpoint folder for the measurements "
                    "(default: $CMR_SEG_CHECKPOINT, else the shipped one)")
     p.add_argument("--serve", action="store_true", help="start the UI on the demo index afterwards")
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     from cmr_search.indexer.index import index_archive
     from cmr_search.indexer.model_source import UntrainedModelWarning
     # the demo is the embedded default: it indexes and queries DATA/index even where $QDRANT_URL is set
-    settings = Settings.from_env(data=args.data, checkpoint=args.checkpoint).with_(url=None)
+    settings = Settings.from_env(data=args.data, checkpoint=args.checkpoint,
+                                 untrained=args.untrained).with_(url=None)
     data = settings.data
     arch = settings.folder.demo_archive
     t0 = time.monotonic()

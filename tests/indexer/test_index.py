@@ -191,7 +191,7 @@ def test_killed_run_resumes_to_the_same_count(archive, model, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "cmr_search.ui.cli", "index", str(archive["arch"]), "--reports", str(archive["reports"]),
-           "--data", str(data), "--batch", "2", "--checkpoint", "cmr-tiny", "--salt-file", str(archive["salt"])]
+           "--data", str(data), "--batch", "2", "--checkpoint", "cmr-tiny", "--untrained", "--salt-file", str(archive["salt"])]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
     deadline, seen = time.monotonic() + 600, []
     try:

@@ -41,7 +41,7 @@ def _prepare_args(clean, out: Path, workers: int) -> list[str]:
 
 
 def _index_args(data: Path) -> list[str]:
-    return ["--data", str(data), "--checkpoint", "cmr-tiny", "--batch", "1"]
+    return ["--data", str(data), "--checkpoint", "cmr-tiny", "--untrained", "--batch", "1"]
 
 
 def _vectors(data: Path) -> dict[str, list[float]]:

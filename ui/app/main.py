@@ -6,6 +6,7 @@ import importlib
 import streamlit as st
 
 from cmr_search.ui.app import state        # the installed package: `streamlit run` needs no path
+from cmr_search.ui.app.screens.about import demo_model_banner, index_model_card
 
 MODULES = {"Search": "search", "Study": "study", "Query by example": "example", "Cohort": "cohort",
            "Map": "map", "About": "about"}
@@ -15,4 +16,6 @@ state.init_session()
 st.sidebar.title(":material/cardiology: cmr-search")
 st.sidebar.radio("page", state.PAGES, key="page", label_visibility="collapsed")
 st.sidebar.caption(f"cohort basket: {len(st.session_state.basket)} studies")
+if (banner := demo_model_banner(index_model_card())) is not None:
+    st.warning(banner, icon=":material/science:")
 importlib.import_module(f"cmr_search.ui.app.screens.{MODULES[st.session_state.page]}").render()

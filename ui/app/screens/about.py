@@ -12,6 +12,7 @@ from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
 
 from .. import state
 
+DEMO_ON_REAL = "synthetic_model_on_real_studies"   # indexer.model_source.check_demo_model's record
 PACKAGES = ("cmr-search", "streamlit", "torch", "polars", "qdrant-edge-py", "qdrant-client", "pillow", "altair")
 
 
@@ -26,6 +27,27 @@ def checkpoint_dir() -> Path:
 def model_card() -> dict | None:
     p = checkpoint_dir() / "card.json"
     return json.loads(p.read_text()) if p.exists() else None
+
+
+def index_model_card() -> dict | None:
+    """card.json of DATA/model, the model the index was built with (None when absent or unreadable)."""
+    try:
+        return json.loads((state.settings().folder.model / "card.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def demo_model_banner(card: dict | None) -> str | None:
+    """The workbench's banner when `cmr index` recorded that a model trained on synthetic phantoms only
+    built this index of studies that are not synthetic; None otherwise."""
+    rec = (card or {}).get(DEMO_ON_REAL)
+    if not isinstance(rec, dict):
+        return None
+    return (f"Demonstration model: this index was built by a model trained on synthetic phantom studies "
+            f"only, but {rec.get('real_studies', '?')} of its {rec.get('studies', '?')} studies are not "
+            "synthetic, so image similarity on them is not meaningful (report-text search is). Train on this "
+            "archive (`cmr train`) or index it with the published CMR-CLIP weights (`cmr index ARCHIVE "
+            "--rebuild --checkpoint DIR`), then reopen the workbench.")
 
 
 def versions() -> dict[str, str]:
@@ -79,7 +101,7 @@ def labeling_section(client) -> None:
     if not st.button("label every study", key="label_all"):
         return
     bar = st.progress(0.0, text="starting…")
-    frame = client.label(DEFAULT_PROMPTS, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
+    frame = client.label(DEFAULT_PROMPTS, write=True, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
     state.clear_caches()
     counts = frame.group_by("label").len().sort("len", descending=True)
     st.success(f"labelled {frame.height} studies: " + ", ".join(f"{r['label']} {r['len']}" for r in counts.to_dicts()))
