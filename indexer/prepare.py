@@ -11,10 +11,18 @@ that a cached study without measurements by this segmenter (none yet, or another
 measured and its row updated: its arrays and everything else in the row are kept, but its cine SAX stack
 is decoded again (the cache holds only a crop of the mid slice). One bad study never stops the run: it
 becomes a row of errors.parquet. An ACDC-layout folder (patientNNN/Info.cfg) is imported from NIfTI.
+
+An archive without any DICOM study (empty, or nothing in it a DICOM image) raises NoStudiesError naming
+what the folder holds, before anything in the cache changes; a re-run that finds only cached studies is
+no error. With reports, the counts of studies with and without one are saved for the caller
+(reports.ReportSummary, printed by `cmr prepare` and `cmr index`), the keys that matched no study go to
+OUT/unmatched_report_keys.txt (0600), and a reports file none of whose rows matches a study raises
+ReportsMatchNothingError before anything is (re)built: studies cached with their reports keep them.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -31,8 +39,8 @@ from cmr_search.indexer.measurements import (body_size, init_worker, load_segmen
 from cmr_search.indexer.nifti import is_acdc, prepare_acdc
 from cmr_search.indexer.records import ErrorRecord, StudyRecord
 from cmr_search.indexer.redact import redact_report
-from cmr_search.indexer.reports import extract_impression, join_reports, read_reports
-from cmr_search.indexer.scan import scan_archive
+from cmr_search.indexer.reports import ReportSummary, extract_impression, match_reports
+from cmr_search.indexer.scan import NoStudiesError, has_candidates, no_studies_message, scan_archive
 from cmr_search.indexer.series_typing import type_study
 from cmr_search.indexer.study_rows import PrepareResult, find_truth, month, study_row
 
@@ -175,6 +183,8 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
     a MeasurementsSkipped warning, when there is none); False: no measurements."""
     t0 = time.monotonic()
     salt = load_or_create_salt(salt_file, not_inside=(out,))     # never inside the cache it keys
+    check_archive(archive)
+    ReportSummary.clear(out)                    # the summary is this run's or none
     writer = CacheWriter(out)
     seg = load_segmenter(segmenter)
     if is_acdc(archive):
@@ -188,14 +198,31 @@ def prepare(archive, reports=None, out="cmr-data/cache", *, workers: int = 1, sa
         init_worker(None)
 
 
+def check_archive(archive) -> None:
+    """NoStudiesError, before any work, when `archive` is no folder or holds no file that may be DICOM
+    (empty, or only .txt, .png, ... files); an ACDC NIfTI folder passes."""
+    if not os.path.isdir(archive):
+        raise NoStudiesError(f"archive folder {archive} does not exist or is not a folder; check the path.")
+    if not is_acdc(archive) and not has_candidates(archive):
+        raise NoStudiesError(no_studies_message(archive))
+
+
+def _no_studies(archive, scan_errors, cached: dict, out) -> NoStudiesError:
+    kept = f" The cache at {out} keeps its {len(cached)} studies unchanged." if cached else ""
+    return NoStudiesError(no_studies_message(archive, scan_errors) + kept)
+
+
 def _scan_and_run(archive, reports, out, writer, salt, workers, pool, progress, select, t0) -> PrepareResult:
     """prepare() after its set-up: one process pool (or None) serves the header scan and the assembly."""
     studies, scan_errors = scan_archive(str(archive), workers=workers, pool=pool)
+    cached = writer.cached_rows()
+    if not studies:                              # nothing changes: the cache keeps what it holds
+        raise _no_studies(archive, scan_errors, cached, out)
     report_map, report_errors = {}, []
     if reports is not None:
-        report_map, report_errors = join_reports(studies, read_reports(reports), str(reports))
+        report_map, report_errors, _ = match_reports(studies, reports, out)
     writer.add_errors(_keyed(scan_errors, salt) + report_errors)
-    cached, tasks, keys = writer.cached_rows(), [], set()
+    tasks, keys = [], set()
     seg = worker_segmenter()
     for s in studies:
         key, report = study_key(s.study_instance_uid, salt), report_map.get(s.study_instance_uid, "")

@@ -7,11 +7,14 @@ frame). A DICOMDIR, where present, adds the files it references and is never lis
 Bad input never stops the scan: empty, garbage, truncated and non-image files, DICOM without pixel
 data, unreadable folders and duplicate instances each become an ErrorRecord (stage "scan"); instances
 with missing or contradictory geometry are kept and reported with a reason starting "kept:".
+An archive in which nothing is a DICOM image is the caller's error: `no_studies_message` says what the
+folder holds instead ("folder is empty", "12 files, none DICOM: 10 .txt, 2 .png").
 """
 from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
 
@@ -19,7 +22,7 @@ import pydicom
 
 from cmr_search.indexer.dicom_headers import FileHeader, SERIES_FIELDS, STUDY_FIELDS, quiet_pydicom, read_header
 from cmr_search.indexer.dicom_io import check_decodable
-from cmr_search.indexer.errors import DecoderMissingError, NotDicomError
+from cmr_search.indexer.errors import DecoderMissingError, IndexerError, NotDicomError
 from cmr_search.indexer.records import ErrorRecord, SeriesRecord, StudyRecord
 
 # Files that sit next to DICOM in archives (ours and others') and are not images: skipped silently.
@@ -27,6 +30,11 @@ SIDECAR_SUFFIXES = (".txt", ".json", ".csv", ".parquet", ".md", ".png", ".jpg", 
                     ".npz", ".npy", ".xml", ".html", ".htm", ".log", ".pdf", ".py", ".zip", ".gz",
                     ".nii", ".mp4", ".zarr", ".db", ".ini", ".yaml", ".yml")
 Progress = Callable[[int, int], None]      # progress(files_done, files_total)
+SHOWN_SUFFIXES = 6                          # file kinds named in a "none DICOM" message
+
+
+class NoStudiesError(IndexerError):
+    """The archive folder holds no DICOM study: empty, or nothing in it is a readable DICOM image."""
 
 
 def _is_candidate(name: str) -> bool:
@@ -191,3 +199,40 @@ def scan_archive(root, *, workers: int = 1, progress: Progress | None = None, po
     for r in _read_all(files, workers, progress, pool):
         (errors.append(r) if isinstance(r, ErrorRecord) else headers.append(r))
     return _group(headers, errors), errors
+
+
+def has_candidates(root) -> bool:
+    """Whether any file under root may be DICOM (stops at the first: cheap on a real archive)."""
+    for _, _, names in os.walk(root, followlinks=True):
+        if any(_is_candidate(n) for n in names):
+            return True
+    return False
+
+
+def file_kinds(root) -> Counter:
+    """Files under root (hidden ones included) by lower-case suffix ('no suffix' for none)."""
+    kinds: Counter = Counter()
+    for _, _, names in os.walk(root, followlinks=True):
+        kinds.update(os.path.splitext(n)[1].lower() or "no suffix" for n in names)
+    return kinds
+
+
+def no_studies_message(root, errors: list[ErrorRecord] = ()) -> str:
+    """Why an archive gave no study, naming the folder and what it holds (counts by suffix, never file
+    names: an archive's paths may hold patient names), and the first reason a file was refused."""
+    kinds = file_kinds(root)
+    n = sum(kinds.values())
+    if not n:
+        seen = "folder is empty (no files in it or its subfolders)"
+    else:
+        common = sorted(kinds.items(), key=lambda kc: (-kc[1], kc[0]))[:SHOWN_SUFFIXES]
+        shown = ", ".join(f"{c} {k}" for k, c in common)
+        more = ", ..." if len(kinds) > SHOWN_SUFFIXES else ""
+        refused = [e for e in errors if not e.reason.startswith("kept:")]
+        what = "none a readable DICOM image" if refused else "none DICOM"
+        seen = f"{n} files, {what}: {shown}{more}"
+        if refused:                           # a reason may name its file (decoder errors): not shown
+            reason = refused[0].reason.replace(refused[0].path, "the file") if refused[0].path else refused[0].reason
+            seen += f" ({len(refused)} refused, e.g. {reason})"
+    return (f"no DICOM study in archive folder {root}: {seen}. Point ARCHIVE at the folder that holds the "
+            "DICOM files (subfolders are searched; docs/indexing.md, section Bad input).")

@@ -28,6 +28,25 @@ class FilterValueError(SearchError, ValueError):
     usage = True
 
 
+class FilterMatchesNothingError(FilterValueError):
+    """A categorical filter value that no study in the index holds (sex=female where the index holds F
+    and M), so the filter can match nothing; `held` is {value: number of studies} of that field."""
+
+    def __init__(self, name: str, values: list, held: dict, what: str = "the index"):
+        self.name, self.values, self.held = name, list(values), dict(held)
+        given = ",".join(map(str, values))
+        if not held:
+            msg = (f"filter {name}={given} can match nothing: no study in {what} has a {name} value "
+                   f"(leave the filter out{', or set labels with `cmr label`' if name == 'labels' else ''}).")
+        else:
+            ranked = sorted(held.items(), key=lambda vc: (-vc[1], str(vc[0])))
+            shown = ", ".join(f"{v} ({c} {'study' if c == 1 else 'studies'})" for v, c in ranked[:20])
+            shown += ", ..." if len(ranked) > 20 else ""
+            msg = (f"filter {name}={given} can match nothing: {what} holds only these {name} values: "
+                   f"{shown}. Use one of them, e.g. {name}={ranked[0][0]}.")
+        super().__init__(msg)
+
+
 class StudyNotFoundError(SearchError, KeyError):
     usage = True
 

@@ -13,21 +13,31 @@ rvedv, rvesv and the indexed lvedvi, lvesvi, lv_massi, rvedvi, rvesvi) are range
 measurement (not measured, or not measurable) matches no range on it, whatever the bounds. In a
 comparison, `<` and `>` are strict: `lvef<35` is the range (None, the largest float below 35), `lvef<=35`
 is (None, 35).
+
+A categorical value no study holds is refused at query time by `check_can_match` (the client calls it):
+FilterMatchesNothingError lists the values the index holds (sex=female where it holds F and M), instead
+of an empty result. Ranges are never refused (a range may fairly hold no study), except a single
+field_strength value, which is a value widened by FIELD_STRENGTH_TOLERANCE.
 """
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from .collection import MEASUREMENTS, canonical_vendor, iso_date
-from .errors import FilterValueError, PayloadError, UnknownFilterError
+from .errors import FilterMatchesNothingError, FilterValueError, PayloadError, UnknownFilterError
 
 KNOWN = ("age", "sex", "date", "vendor", "field_strength", "views", "labels", *MEASUREMENTS, "seg_quality")
 RANGES = ("age", "date", "field_strength", *MEASUREMENTS)       # fields given as (low, high)
 NUMERIC = ("age", "field_strength", *MEASUREMENTS)              # fields a comparison (<, <=, >, >=) may bound
 _ITEM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|=)(.*)", re.S)
 FIELD_STRENGTH_TOLERANCE = 0.05     # tesla: 1.5 matches 1.494 (some scanners write odd values)
+FACETED = {"sex": "sex", "manufacturer": "vendor", "labels": "labels", "views": "views",
+           "seg_quality": "seg_quality"}      # payload key -> filter field: values checked by check_can_match
+FACET_LIMIT = 1_000                 # more distinct values than this: the field is not checked
+SCAN_LIMIT = 10_000                 # field_strength values are listed from at most this many studies
 
 
 @dataclass
@@ -145,6 +155,53 @@ def as_conditions(filters: "Filter | dict | None", exclude_ids: list[str] = ()) 
     c = filters.conditions() if filters is not None else Conditions()
     c.exclude_ids = list(exclude_ids)
     return c
+
+
+def check_can_match(filters: Filter | None, store) -> Filter | None:
+    """`filters`, when every categorical value it asks for is held by some study of `store` (a
+    search.store.Store: facet, count, scroll); else FilterMatchesNothingError naming the values held.
+    An `any` field (sex, vendor, labels, seg_quality) fails when none of its values is held, `views` when
+    one view is not (all are required). An empty index, or a field the store cannot facet, is not checked."""
+    if filters is None:
+        return None
+    held: dict[str, dict | None] = {}
+    for kind, key, *rest in filters.conditions().must:
+        if kind != "any" or key not in FACETED:
+            continue
+        if key not in held:
+            held[key] = _facet(store, key)
+        if held[key] is not None and not any(v in held[key] for v in rest[0]) and store.count():
+            name = FACETED[key]
+            given = rest[0] if name == "views" else _strings(name, filters.fields[name])
+            raise FilterMatchesNothingError(name, given, held[key])
+    _check_field_strength(filters, store)
+    return filters
+
+
+def _facet(store, key: str) -> dict | None:
+    """{value: studies} of a keyword payload field; None when it cannot be told (too many values, or the
+    store cannot facet on it: an older index), so that the field goes unchecked."""
+    try:
+        pairs = store.facet(key, limit=FACET_LIMIT)
+    except Exception:              # a failed courtesy check must never fail the search itself
+        return None
+    return None if len(pairs) >= FACET_LIMIT else {v: c for v, c in pairs if v not in (None, "")}
+
+
+def _check_field_strength(filters: Filter, store) -> None:
+    """A single field_strength (not a range) that no study is within tolerance of: the values held by up
+    to SCAN_LIMIT studies (field_strength is a float field, which the engines do not facet)."""
+    v = filters.fields.get("field_strength")
+    if v is None or isinstance(v, (tuple, list)) or store.count(Filter(field_strength=v)) or not store.count():
+        return
+    seen: Counter = Counter()
+    for i, hit in enumerate(store.scroll()):
+        if i >= SCAN_LIMIT:
+            break
+        if isinstance(fs := hit.payload.get("field_strength"), (int, float)):
+            seen[f"{fs:g}"] += 1
+    what = "the index" if store.count() <= SCAN_LIMIT else f"the first {SCAN_LIMIT:,} studies of the index"
+    raise FilterMatchesNothingError("field_strength", [f"{float(v):g}"], seen, what)
 
 
 def _strings(name: str, v) -> list[str]:

@@ -7,14 +7,19 @@ from pathlib import Path
 
 from cmr_search.indexer.errors import IndexerError
 from cmr_search.indexer.prepare import prepare
+from cmr_search.indexer.reports import ReportSummary
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmr prepare", description="Decode a DICOM archive (or an ACDC NIfTI "
-                                "folder) once into the study cache used by training and indexing.")
+                                "folder) once into the study cache used by training and indexing.",
+                                epilog="Reports format (columns, key matching, encodings) and what bad input "
+                                "does: docs/indexing.md. Exit 0 done, 1 nothing useful done (no DICOM "
+                                "study, no report matched, no study cached), 2 bad usage.")
     p.add_argument("archive", help="archive folder (DICOM tree, synthetic archive or ACDC layout)")
-    p.add_argument("--reports", help="reports: CSV, Parquet, JSONL or a folder of <accession>.txt files "
-                   "(default: ARCHIVE/reports.csv when it exists, as `cmr synth` writes it)")
+    p.add_argument("--reports", help="reports: CSV, TSV, Parquet, JSON Lines or a folder of <accession>.txt "
+                   "files, in any common encoding; format in docs/indexing.md (default: ARCHIVE/reports.csv "
+                   "when it exists, as `cmr synth` writes it)")
     p.add_argument("--out", default="cmr-data/cache", help="cache folder (default: cmr-data/cache)")
     p.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
     p.add_argument("--salt-file", help="secret salt for study/patient keys (default $CMR_SALT_FILE or "
@@ -39,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"cached {r.studies.height} studies in {r.out} ({r.n_assembled} built, {r.n_skipped} unchanged, "
           f"{r.n_failed} failed, {r.n_errors} errors in errors.parquet) in {r.seconds:.1f} s")
+    summary = ReportSummary.load(r.out) if args.reports else None
+    for line in summary.lines() if summary else ():
+        print(line)
+    if not r.studies.height:
+        print(f"cmr prepare: no study could be cached ({r.n_failed} failed); the reasons are in "
+              f"{Path(r.out) / 'errors.parquet'}", file=sys.stderr)
+        return 1
     return 0
 
 
