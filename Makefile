@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 DATA ?= cmr-data
 DEMO_N ?= 100
 
-.PHONY: install browser test test-fast demo demo-index bench sheets clean
+.PHONY: install browser orthanc test test-fast demo demo-index bench sheets clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,16 @@ browser:
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null || echo "chromium not installed"; \
 	else echo "note: /usr/bin/chromium missing (sudo apt-get install chromium): the browser test will skip"; fi
 
+# Debian's Orthanc PACS and its DICOMweb plugin for the `cmr index --dicomweb` tests (tests/helpers/orthanc.py
+# starts its own server on a free loopback port). Installed when we are root on Debian; otherwise they skip.
+orthanc:
+	@if [ -x /usr/sbin/Orthanc ] && [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null || echo "orthanc not installed"; \
+	else echo "note: Orthanc missing (sudo apt-get install orthanc orthanc-dicomweb): the DICOMweb tests will skip"; fi
+
 # The README's test command: install, then the whole suite (fast and slow tests).
-test: install browser
+test: install browser orthanc
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m ""
 
 # What plain `pytest` runs: the fast suite.
