@@ -2,6 +2,7 @@
 
     DATA/
       index/          the embedded Qdrant index (search.backends.edge)
+        .readers/       private copies of it that reading processes search (backends/edge_turns.py)
       cache/          the study cache written by `cmr prepare` (indexer.cache)
         studies.parquet   one row per study (keys and coarse metadata, never raw identifiers)
       model/          the checkpoint the index was built with (model.checkpoint)
@@ -31,6 +32,11 @@ class DataFolder:
     def index(self) -> Path:
         """The embedded Qdrant index."""
         return self.root / "index"
+
+    @property
+    def index_readers(self) -> Path:
+        """The reading processes' copies of the embedded index (one per process, removed on close)."""
+        return self.index / ".readers"
 
     @property
     def cache(self) -> Path:

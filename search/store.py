@@ -12,7 +12,6 @@ ties broken by study key, so both backends and re-runs give the same order.
 from __future__ import annotations
 
 import datetime as _dt
-import shutil
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -21,7 +20,7 @@ import numpy as np
 from .backends.base import Backend, Hit
 from .collection import (DEFAULT_COLLECTION, MULTI_VECTORS, PAYLOAD_INDEXES, SPARSE_VECTORS, TEXT_VECTORS,
                          VECTORS, CollectionOptions, as_sparse, layout, point_id, study_point)
-from .errors import (EmbedSizeMismatchError, IndexCorruptError, IndexMissingError, QueryError,
+from .errors import (EmbedSizeMismatchError, IndexMissingError, QueryError,
                      StudyNotFoundError)
 from .filters import Filter, as_conditions
 from .settings import Settings
@@ -42,7 +41,8 @@ class Store:
     def open(cls, data: Settings | str | Path | None = None, url: str | None = None, api_key: str | None = None,
              collection: str = DEFAULT_COLLECTION, dim: int | None = None, timeout: float | None = None,
              client=None, insecure: bool = False, tls_ca: str | None = None,
-             options: CollectionOptions | None = None, text_dim: int | None = REPORT_TEXT_DIM) -> "Store":
+             options: CollectionOptions | None = None, text_dim: int | None = REPORT_TEXT_DIM,
+             write: bool | None = None) -> "Store":
         """Open the collection; create it when absent and `dim` is given. `data`: the Settings to open
         (search/settings.py), or the data folder, with `url`, `api_key`, `insecure` and `tls_ca` beside it
         (completed by Settings.for_search: a data folder given means its embedded index, $QDRANT_URL
@@ -50,11 +50,14 @@ class Store:
         `client` selects the server backend, otherwise the embedded store in DATA/index/. A server URL
         needs an API key unless `insecure`; `tls_ca`: a private CA bundle (backends/server.py).
         `options`: shards, replicas, quantization of a collection created now (collection.CollectionOptions);
-        `text_dim`: size of its report-text vectors (None: none)."""
+        `text_dim`: size of its report-text vectors (None: none). `write` (embedded only; default: whether
+        `dim` is given): take the writer's turn now and keep it until close, waiting for another writer;
+        else search a private copy, shared with other processes' reads, and take the turn at the first
+        write (backends/edge.py, docs/scale.md "Several processes on one embedded index")."""
         given = dict(url=url, api_key=api_key, tls_ca=tls_ca, insecure=insecure)
         settings = data.over(**given) if isinstance(data, Settings) else Settings.for_search(
             data=data, server_client=client is not None, **given)
-        backend = _backend(settings, collection, timeout, client)
+        backend = _backend(settings, collection, timeout, client, dim is not None if write is None else write)
         try:
             size = backend.vector_size()
             if size is None and dim is None:
@@ -259,8 +262,8 @@ class Store:
     @staticmethod
     def drop(settings: Settings, client=None, *, collection: str = DEFAULT_COLLECTION) -> None:
         """Delete the collection: the settings' server (or a qdrant-client `client`), else the embedded one
-        in DATA/index; the next `open` with a `dim` creates it anew. An embedded index that another process
-        holds is refused; a damaged one is removed (that is what a rebuild is for)."""
+        in DATA/index; the next `open` with a `dim` creates it anew. An embedded index is removed in the
+        writer's turn (after another writer, saying so); a damaged one too (that is what a rebuild is for)."""
         if settings.url or client is not None:
             from .backends.server import ServerBackend
             b = ServerBackend(collection, settings, client=client)
@@ -270,23 +273,21 @@ class Store:
                 b.close()
             return
         from .backends.edge import EdgeBackend
-        index = settings.folder.index
+        backend = EdgeBackend(settings.folder.index, collection, write=True, load=False)
         try:
-            EdgeBackend(index, collection).close()           # opening it checks nobody else holds it
-        except IndexCorruptError:
-            pass                                              # damaged: exactly what a rebuild is for
-        shutil.rmtree(index / collection, ignore_errors=True)
-        (index / f"{collection}.check").unlink(missing_ok=True)
+            backend.remove()                                  # in the writer's turn: no reader copies it now
+        finally:
+            backend.close()
 
 
-def _backend(settings: Settings, collection: str, timeout: float | None, client=None) -> Backend:
+def _backend(settings: Settings, collection: str, timeout: float | None, client=None, write: bool = True) -> Backend:
     """The server backend for a URL or a qdrant-client `client`, else the embedded one in DATA/index.
     Each backend module is imported only when used: qdrant-client and the embedded engine are heavy."""
     if client is not None or settings.url:
         from .backends.server import DEFAULT_TIMEOUT_S, ServerBackend
         return ServerBackend(collection, settings, timeout=timeout or DEFAULT_TIMEOUT_S, client=client)
     from .backends.edge import EdgeBackend
-    return EdgeBackend(settings.folder.index, collection)
+    return EdgeBackend(settings.folder.index, collection, write=write)
 
 
 def _ranked(hits: list[Hit]) -> list[Hit]:

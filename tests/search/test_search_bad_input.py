@@ -60,7 +60,8 @@ HOLDER = textwrap.dedent("""
 """)
 
 
-def test_second_writer_on_the_embedded_store(tmp_path):
+def test_second_writer_on_the_embedded_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("CMR_INDEX_WAIT", "1")       # a writer waits its turn that long, then says who holds it
     code = HOLDER.format(repo=str(REPO), data=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

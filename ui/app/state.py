@@ -1,8 +1,10 @@
 """Where the app's data lives and what one browser session holds (the basket, feedback, last query).
 
-The client is opened once per server process (st.cache_resource): the embedded store admits one process
-at a time, and every session shares the model and the index. With `cmr ui --url` the index is on a Qdrant
-server (several processes may then read and write it) and DATA keeps the cache and the model.
+The client is opened once per server process (st.cache_resource), and every session shares the model and
+the index. The embedded index: this process searches its own copy, which a notebook or another UI on the
+same folder does too, and copies again after a writer (`cmr index`, labels written) is done; writers take
+turns (docs/scale.md, "Several processes on one embedded index"). With `cmr ui --url` the index is on a
+Qdrant server (several processes may then read and write it) and DATA keeps the cache and the model.
 
 The app's settings (`settings()`, search/settings.py) are the search rule with the data folder always
 given: the embedded index in DATA/index unless `cmr ui` handed over a server ($CMR_UI_URL, with
