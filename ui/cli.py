@@ -24,7 +24,9 @@ COMMANDS = {
     "ui": ("cmr_search.ui.ui_cmd", "start the cohort workbench (Streamlit app) on localhost"),
 }
 
-USAGE = "usage: cmr <command> [options]\n\ncommands:\n" + "\n".join(
+DISTRIBUTION = "cmr-search"      # pyproject.toml [project] name: where `cmr --version` reads the version
+
+USAGE = "usage: cmr <command> [options]\n       cmr --version\n\ncommands:\n" + "\n".join(
     f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
 
 
@@ -34,11 +36,23 @@ def fail(verb: str, msg: str, code: int = 1) -> int:
     return code
 
 
+def version() -> str:
+    """The installed distribution's version (importlib.metadata), e.g. '0.1.0'."""
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+    try:
+        return dist_version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("--version", "-V"):
+        print(f"cmr {version()}")
+        return 0
     verb, rest = argv[0], argv[1:]
     if verb not in COMMANDS:
         print(f"cmr: unknown command {verb!r}\n\n{USAGE}", file=sys.stderr)

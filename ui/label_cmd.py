@@ -1,7 +1,12 @@
-"""`cmr label`: zero-shot labels for every study in the index, written to the payload (labels, label_scores).
+"""`cmr label`: zero-shot labels for every study in the index; written to the payload (labels,
+label_scores) only with --write.
 
-    cmr label                          # the built-in prompt sets below (the phantom's classes)
+    cmr label                          # score with the built-in prompt sets below (the phantom's classes)
+    cmr label --write                  # ... and store labels + label_scores in the index
     cmr label --prompts prompts.json   # {"amyloid": ["cardiac amyloidosis", ...], "hcm": [...]}
+
+Probabilities use the temperature fitted for the checkpoint (its card's label_calibration); a study whose
+top probability is under its label's threshold stays unlabelled (search/labeling.py).
 """
 from __future__ import annotations
 
@@ -28,11 +33,13 @@ DEFAULT_PROMPTS = {
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmr label", description=(
-        "Score every study against prompt sets (zero-shot) and write labels + label_scores to the index."))
+        "Score every study against prompt sets (zero-shot); with --write, store labels + label_scores in the index."))
     p.add_argument("--prompts", type=Path, default=None,
                    help="JSON file {label: [prompt, ...]} (default: built-in sets for the phantom's classes)")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="label only these studies")
-    p.add_argument("--dry-run", action="store_true", help="score and print counts, write nothing")
+    p.add_argument("--write", action="store_true", help="store labels + label_scores in the index "
+                   "(default: score and print counts, write nothing)")
+    p.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)   # the old spelling of the default
     add_connection_args(p)
     return p
 
@@ -49,10 +56,13 @@ def _load_prompts(path: Path | None) -> dict:
 def _label(args) -> int:
     prompts = _load_prompts(args.prompts)
     with open_client(args) as client:
-        frame = client.label(prompts, filters=parse_filters(args.filter), write=not args.dry_run)
+        frame = client.label(prompts, filters=parse_filters(args.filter), write=args.write and not args.dry_run)
     counts = frame.group_by("label").len().sort("len", descending=True)
-    verb = "scored" if args.dry_run else "labeled"
-    print(f"{verb} {frame.height} studies: " + ", ".join(f"{r['label']} {r['len']}" for r in counts.iter_rows(named=True)))
+    verb = "labeled" if args.write and not args.dry_run else "scored"
+    print(f"{verb} {frame.height} studies: " + ", ".join(
+        f"{r['label'] or 'unlabelled'} {r['len']}" for r in counts.iter_rows(named=True)))
+    if verb == "scored":
+        print("nothing written: add --write to store the labels in the index", file=sys.stderr)
     return 0
 
 

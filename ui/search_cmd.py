@@ -8,7 +8,8 @@ Filters (--filter key=value, repeatable): age=LO..HI, sex=F, date=2019..2020-06,
 field_strength=1.5 (or 1.4..1.6), views=cine_sax,lge_sax (all of), labels=AMYLOID,HCM (any of); the
 measurements as ranges or comparisons: "lvef<35", "lv_mass>150", max_wall=13..20, "rvef>=45", lvedvi=..100
 (also lvedv, lvesv, rvedv, rvesv, lvesvi, lv_massi, rvedvi, rvesvi), seg_quality=good,check (any of). A
-study without the measurement matches no range on it.
+study without the measurement matches no range on it. A value no study in the index holds (sex=female
+where it holds F and M) is an error listing the values it holds, exit 2 (docs/indexing.md, Bad input).
 """
 from __future__ import annotations
 
@@ -33,7 +34,16 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key", default=None, help="Qdrant API key (default $QDRANT_API_KEY)")
     add_server_security_args(g)
     g.add_argument("--checkpoint", default=None,
-                   help="model checkpoint folder (default $CMR_CHECKPOINT, else DATA/model)")
+                   help="model checkpoint folder: ours (config.json + model.safetensors) or the published "
+                   "CMR-CLIP (config.json + pytorch_model.bin); default $CMR_CHECKPOINT, else DATA/model")
+    add_untrained_arg(g)
+
+
+def add_untrained_arg(g) -> None:
+    """--untrained: the only way a config name (e.g. cmr-tiny) stands for a checkpoint."""
+    g.add_argument("--untrained", action="store_true", help="allow --checkpoint to be a model config name "
+                   "(e.g. cmr-tiny): an UNTRAINED model with fixed-seed random weights, for tests and demos; "
+                   "alone: cmr-tiny")
 
 
 def add_server_security_args(g) -> None:
@@ -60,7 +70,7 @@ def settings_from(args) -> Settings:
     """The connection flags (add_connection_args) over the environment, by the search rule: --data without
     --url means the embedded index in DATA/index (search/settings.py)."""
     return Settings.for_search(data=args.data, url=args.url, api_key=args.api_key, checkpoint=args.checkpoint,
-                               tls_ca=args.tls_ca, insecure=args.insecure)
+                               tls_ca=args.tls_ca, insecure=args.insecure, untrained=args.untrained)
 
 
 def open_client(args):
@@ -124,7 +134,7 @@ def run(prog: str, argv, build, body) -> int:
         return 2 if e.usage else 1
     except ModelError as e:
         print(f"{prog}: {e}", file=sys.stderr)
-        return 1
+        return 2 if getattr(e, "usage", False) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +151,8 @@ def _search(args) -> int:
     filters = parse_filters(args.filter)
     with open_client(args) as client:
         frame = client.search(args.query, k=args.k, filters=filters, mode=args.mode, view=args.view)
-    print_table(frame, f"{args.query!r} ({args.mode}, {args.view})", args.json)
+        print_table(frame, f"{args.query!r} ({args.mode}, {args.view})", args.json)
+        sys.stdout.flush()                  # the table shows before the index closes (a reader's copy goes)
     return 0
 
 

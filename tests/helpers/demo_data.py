@@ -35,7 +35,7 @@ def build_demo(data: str | Path, seed: int = 0, label: bool = True) -> Path:
     index_archive(None, settings=settings, model=model, progress=False, prepare_cache=False)
     if label:
         with connect(settings, model=model) as client:
-            client.label(DEFAULT_PROMPTS)
+            client.label(DEFAULT_PROMPTS, write=True)
     return settings.data
 
 

@@ -53,7 +53,7 @@ def test_similar_reports_for_and_refine_exclude_the_examples(aligned_client):
 
 def test_label_scores_every_study_and_writes_the_payload(aligned_client):
     from tests.helpers.search_helpers import CLASSES
-    out = aligned_client.label({c: [t] for c, t in CLASSES.items()})
+    out = aligned_client.label({c: [t] for c, t in CLASSES.items()}, write=True)
     assert out.height == 30 and {f"score_{c}" for c in CLASSES} <= set(out.columns)
     acc = (out["label"].str.to_lowercase() == out["study_key"].str.split("-").list.first()).mean()
     assert acc >= 0.9
@@ -65,9 +65,11 @@ def test_label_scores_every_study_and_writes_the_payload(aligned_client):
 
 def test_query_embeddings_are_cached(aligned_client, monkeypatch):
     aligned_client.search("dilated LV", k=2)
-    import cmr_search.model as model
-    monkeypatch.setattr(model, "embed_texts", lambda *a, **k: pytest.fail("re-encoded a cached query"))
+    enc = aligned_client.text_encoder
+    monkeypatch.setattr(enc, "encode", lambda *a, **k: pytest.fail("re-encoded a cached query"))
     aligned_client.search("  dilated   LV ", k=2)           # same text after whitespace normalisation
+    with pytest.raises(pytest.fail.Exception, match="re-encoded"):
+        aligned_client.search("a query never seen", k=2)     # the patch bites: an uncached query encodes
 
 
 def test_label_reports_progress_from_zero_to_one(aligned_client):

@@ -84,7 +84,7 @@ def test_label_then_cohort_export_and_rerun(env, capsys, tmp_path):
     conn, _ = env
     prompts = tmp_path / "prompts.json"
     prompts.write_text(json.dumps({c: [t] for c, t in CLASSES.items()}))
-    rc, out, _ = _cmr(capsys, "label", "--prompts", str(prompts), *conn)
+    rc, out, _ = _cmr(capsys, "label", "--prompts", str(prompts), "--write", *conn)
     assert rc == 0 and out.startswith("labeled 30 studies")
     rc, out, _ = _cmr(capsys, "cohort", "export", "--query", "ischemic scar", "--k", "5",
                       "--filter", "labels=ICM", "--out", str(tmp_path / "icm.csv"), *conn)
