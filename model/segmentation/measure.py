@@ -198,7 +198,10 @@ def measure_cine(masks: np.ndarray, pixel_spacing_mm, slice_spacing_mm: float, *
     if v["lvef"] is not None and not EF_RANGE[0] <= v["lvef"] <= EF_RANGE[1]:
         flags.append(f"implausible: LVEF outside {EF_RANGE[0]:g}-{EF_RANGE[1]:g} ({v['lvef']:.0f} %)")
     if v["rvef"] is not None and not EF_RANGE[0] <= v["rvef"] <= EF_RANGE[1]:
-        flags.append(f"implausible: RVEF outside {EF_RANGE[0]:g}-{EF_RANGE[1]:g} ({v['rvef']:.0f} %)")
+        # the RV masks are wrong (e.g. an RV missed at ED: RVEF -2000 %): no RV number reaches the index
+        flags.append(f"implausible: RVEF outside {EF_RANGE[0]:g}-{EF_RANGE[1]:g} ({v['rvef']:.0f} %); "
+                     "RV volumes withheld")
+        v["rvedv"] = v["rvesv"] = v["rvef"] = None
     out = {**v, **_index(v, bsa), "ed_phase": ed, "es_phase": es}
     out.update(seg_quality=_quality(flags), seg_flags=flags)
     return out

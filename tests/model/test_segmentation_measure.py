@@ -139,6 +139,13 @@ def test_rv_missing_is_flagged_and_none():
     assert m["lvef"] is not None
 
 
+def test_implausible_rvef_withholds_the_rv_numbers():
+    m = measure_cine(_cine([24, 15], rv=[6, 18]), (PX, PX), SLICE, ed_es=(0, 1))     # RV grows into systole
+    assert m["rvedv"] is None and m["rvesv"] is None and m["rvef"] is None and m["rvedvi"] is None
+    assert any(f.startswith("implausible: RVEF") and "withheld" in f for f in m["seg_flags"])
+    assert m["lvef"] is not None and m["seg_quality"] == "check"
+
+
 def test_bsa_indexing():
     assert bsa_mosteller(180, 80) == pytest.approx(2.0)
     assert bsa_mosteller(None, 80) is None and bsa_mosteller(170, 0) is None
