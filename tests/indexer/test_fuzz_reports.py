@@ -7,7 +7,7 @@ Inputs (`random_case`): well-formed tables with odd content (broken quoting, NUL
 UTF-16/32, lone surrogates, 200,000-character fields, missing / renamed / duplicate columns, duplicate and
 blank accessions, every JSON type in a column, nested and binary Parquet columns), the same bytes
 truncated or bit-flipped, random bytes, and folders with odd file names and encodings. Fast suite: 1,500
-hypothesis inputs plus the regression examples; slow: 100,000 seeded inputs (docs/fuzzing.md).
+hypothesis inputs plus the regression examples; slow: 50,000 seeded inputs (docs/fuzzing.md).
 """
 from __future__ import annotations
 
@@ -196,9 +196,11 @@ def test_generated_inputs_reach_the_join(root):
 
 
 @pytest.mark.slow
-def test_report_parser_100k_inputs(root):
-    """100,000 seeded inputs: only ReportFormatError, the contract holds, and both outcomes occur often."""
-    rng, tally, bugs, n = random.Random(11), Counter(), [], 100_000
+def test_report_parser_50k_inputs(root):
+    """50,000 seeded inputs: only ReportFormatError, the contract holds, and both outcomes occur often.
+    (100,000 until the reader gained encoding detection and more formats, which halved its rate; halved to
+    keep CI's time; a 100,000 and an extra 50,000 run found nothing new: docs/fuzzing.md.)"""
+    rng, tally, bugs, n = random.Random(11), Counter(), [], 50_000
     start = time.perf_counter()
     for _ in range(n):
         fmt, payload = random_case(rng)
