@@ -4,6 +4,8 @@ add to the cohort, export, check the exported file. Screenshots go to a temp fol
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -71,3 +73,31 @@ def test_browser_flow(phantom_data, tmp_path):
     raw = [v for c in ("study_instance_uid", "accession_number", "source_path") for v in link[c].to_list() if v]
     assert raw and not [v for v in raw if any(v in h for h in html)]
     print(f"screenshots in {shots}: {sorted(os.listdir(shots))}")
+
+
+def test_cmr_ui_a_notebook_and_cmr_index_on_one_embedded_folder(phantom_data):
+    """Issue 19: the workbench (a real `cmr ui` process) and a Python session search one embedded data
+    folder at the same time and agree; `cmr index` run while the UI is open completes; the UI still answers."""
+    from cmr_search.search import connect
+    from tests.helpers import browser as b
+    query = "dilated left ventricle with reduced ejection fraction"
+    with b.serve(phantom_data) as url, b.browser() as page:
+        b.open_app(page, url)
+        run = b.run_count(page)
+        b.submit_query(page, query)
+        b.wait_results(page, run, n=12)
+        in_ui = b.result_keys(page)
+        with connect(phantom_data) as notebook:
+            assert notebook.search(query, k=12)["study_key"].to_list() == in_ui
+            run = b.run_count(page)
+            b.submit_query(page, "amyloid")                          # the UI answers while the notebook is open
+            b.wait_results(page, run, n=12)
+        done = subprocess.run([sys.executable, "-m", "cmr_search.ui.cli", "index", "--data", str(phantom_data),
+                               "--no-progress"], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "already up to date" in done.stdout
+        run = b.run_count(page)
+        b.submit_query(page, query)
+        b.wait_results(page, run, n=12)
+        assert b.result_keys(page) == in_ui
