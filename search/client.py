@@ -278,7 +278,7 @@ class Client:
             >>> co = c.cohort("dilated LV with reduced EF", k=50, filters={"sex": "M"})
             >>> co.export("dcm.csv"); co.save("dcm.cohort.json")    # the rows; the spec to re-run
         """
-        return Cohort.build(self, query, k, self._filters(filters), mode, view)
+        return Cohort.build(self, query, k, _as_filter(filters), mode, view)   # search() checks the filters
 
     def info(self) -> dict:
         """What the index holds: point count, vector size, vectors, where. >>> c.info()["points"]"""

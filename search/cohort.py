@@ -19,7 +19,6 @@ from pathlib import Path
 
 import polars as pl
 
-from .collection import model_id
 from .errors import QueryError
 from .filters import Filter
 from .results import to_frame
@@ -42,7 +41,7 @@ class Cohort:
     def build(cls, client, query: str, k: int, filters: Filter | None, mode: str, view: str) -> "Cohort":
         frame = client.search(query, k=k, filters=filters, mode=mode, view=view)
         spec = {"format": FORMAT, "query": query, "mode": mode, "view": view, "k": k,
-                "filters": filters.to_dict() if filters else {}, "model_id": model_id(client.model),
+                "filters": filters.to_dict() if filters else {}, "model_id": client.text_encoder.model_id,
                 "index": client.info(),
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         return cls(spec, frame["study_key"].to_list(), frame["score"].to_list(), frame)
@@ -66,7 +65,7 @@ class Cohort:
         s = self.spec
         now = client.info()
         changed = [f for f in ("points", "dim", "report_text_dim", "model_ids") if now.get(f) != s["index"].get(f)]
-        if model_id(client.model) != s["model_id"]:
+        if client.text_encoder.model_id != s["model_id"]:
             changed.append("model")
         if changed:
             warnings.warn(f"cohort re-run on a changed index ({', '.join(changed)}): results may differ.",

@@ -9,6 +9,7 @@ test skips when they are not installed. Storage and index live in the given fold
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -78,7 +79,8 @@ class Orthanc:
                     return
             except requests.ConnectionError:
                 pass
-            time.sleep(0.2)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(0.2)                # wakes at once if Orthanc dies; else ask /system again
         raise RuntimeError(f"Orthanc did not answer /system within {START_S:.0f} s")
 
     def upload(self, files) -> int:

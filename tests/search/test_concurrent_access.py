@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -155,7 +156,7 @@ def test_a_second_writer_waits_with_a_message_then_goes_on(data):
         deadline = time.monotonic() + TIMEOUT
         while not (data / "index").joinpath("cmr_studies.lock").exists() or not _waiting(second):
             assert time.monotonic() < deadline and second.proc.poll() is None, second.finish()
-            time.sleep(0.1)
+            select.select([second.proc.stderr], [], [], 1.0)          # until it writes (its wait message)
         assert reader.do("search")["count"] == N                     # readers go on meanwhile (their copy)
         first.do("close")                                            # the turn passes to the second writer
         assert second.reply() == {"ok": "open_writer"}
