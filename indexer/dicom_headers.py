@@ -346,7 +346,7 @@ def read_header(path: str) -> FileHeader:
     with quiet_pydicom():
         try:
             ds = (read_fast(path, st.st_size) if st.st_size else None) or _read_dataset(path, st.st_size)
-            return _file_header(path, st, ds)
+            return file_header(path, st, ds)
         except LAZY_VALUE_ERRORS as e:
             if isinstance(e, OSError) and e.errno is not None:      # a real I/O error, not a value
                 raise
@@ -364,7 +364,8 @@ def _frame_count(ds, size: int) -> int:
     return n
 
 
-def _file_header(path: str, st: os.stat_result, ds) -> FileHeader:
+def file_header(path: str, st: os.stat_result, ds) -> FileHeader:
+    """A read header dataset (a file's, or DICOMweb metadata as a pydicom Dataset) -> FileHeader."""
     study_uid, series_uid = _s(ds, "StudyInstanceUID"), _s(ds, "SeriesInstanceUID")
     sop_uid = _s(ds, "SOPInstanceUID")
     if not (study_uid and series_uid and sop_uid):

@@ -39,7 +39,7 @@ from dicomweb_client.api import DICOMwebClient
 from tqdm import tqdm
 
 from cmr_search.indexer.dicom_headers import FileHeader, quiet_pydicom
-from cmr_search.indexer.dicom_headers import _file_header as header_from_dataset
+from cmr_search.indexer.dicom_headers import file_header as header_from_dataset
 from cmr_search.indexer.errors import IndexerError
 from cmr_search.indexer.identifiers import study_key
 from cmr_search.indexer.records import ErrorRecord, SeriesRecord, StudyRecord
