@@ -22,6 +22,8 @@ coordinate and the LGE table (lge.py) moves with the wall.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from cmr_search.phantom.cases.latent import TISSUE, Latent
@@ -112,6 +114,11 @@ class Heart:
         self._body = Body.around(frame.origin, latent.pleural_effusion_mm, hull,
                                  habitus(latent.study_index, latent.height_cm, latent.weight_kg),
                                  contact)
+
+    def set_lv_trabeculae(self, lv_trab: np.ndarray) -> None:
+        """Replace the LV trabecular fringe (cavity.Cavity.lv_trab, mm deep); cached phase states go."""
+        self._cav = replace(self._cav, lv_trab=lv_trab)
+        self._cache.clear()
 
     # --- construction -------------------------------------------------------------------------
     def _shape(self) -> np.ndarray:

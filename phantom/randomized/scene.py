@@ -151,8 +151,7 @@ class RandomTrab:
         return cls((base, float(rng.uniform(max(base, 0.25), 0.85))), (2.0, float(rng.uniform(3.0, 7.0))))
 
     def apply(self, heart: anatomy.Heart, rng) -> anatomy.Heart:
-        heart._cav = replace(heart._cav, lv_trab=cavity.heavy_lv_fringe(rng, self.cover, self.depth_mm))
-        heart._cache.clear()
+        heart.set_lv_trabeculae(cavity.heavy_lv_fringe(rng, self.cover, self.depth_mm))
         return heart
 
 
