@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
+# medspaCy without its spacy<3.8 pin on Python < 3.12 (pyproject.toml says why); a no-op where pip already has them
+MEDSPACY_SPEC ?= medspacy==1.3.1 PyRuSH==1.0.13
 DATA ?= cmr-data
 DEMO_N ?= 100
 
@@ -14,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "$(TORCH_SPEC)"
 	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install --no-deps $(MEDSPACY_SPEC)
 	touch $@
 
 install: $(VENV)/.installed

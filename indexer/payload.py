@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 
+from cmr_search.model.report_context import finding_keys
 from cmr_search.search.collection import MEASUREMENTS, SEG_FIELDS
 from cmr_search.search.store import Store
 
@@ -37,6 +38,7 @@ def payload_row(row: dict, vectors: dict, mid: str) -> dict:
         out["qa"] = json.loads(row["qa"]) if isinstance(row.get("qa"), str) else (row.get("qa") or {})
     except ValueError:
         out["qa"] = {"raw": row.get("qa")}
+    out["report_findings"] = list(row.get("report_findings") or finding_keys(row.get("impression") or ""))
     out["model_id"] = mid
     out["source_fingerprint"] = row.get("source_fingerprint")
     out.update(measurement_payload(row))

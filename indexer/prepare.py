@@ -43,6 +43,7 @@ from cmr_search.indexer.reports import ReportSummary, extract_impression, match_
 from cmr_search.indexer.scan import NoStudiesError, has_candidates, no_studies_message, scan_archive
 from cmr_search.indexer.series_typing import type_study
 from cmr_search.indexer.study_rows import PrepareResult, find_truth, month, study_row
+from cmr_search.model.report_context import finding_keys
 
 
 @dataclass
@@ -125,7 +126,8 @@ def _process(task: _Task, archive: str) -> tuple[dict | None, dict | None, list[
     del cine
     row = study_row(task.key, task.pkey, meta, views, qa, impression, find_truth(s.source_dir, archive),
                     task.fp, rel)
-    return {**row, **fields}, _link(task), bad + more
+    findings = finding_keys(task.report or "")     # 'LGE:affirmed', ...: concept keys only, never report words
+    return {**row, **fields, "report_findings": findings}, _link(task), bad + more
 
 
 MAX_CORRUPT_FILES = 16     # more corrupt files than this in one study: the study fails

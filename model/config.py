@@ -52,7 +52,7 @@ class TextConfig:
     max_length: int = 256                 # tokens per text (truncation keeps [SEP])
     width: int = 384                      # hidden size of the text transformer (checked at build)
     negation: str = "keep"                # "keep" | "drop": remove negated scopes ("no LGE", "without
-                                          # features of HCM") before tokenizing (model/negation.py)
+                                          # features of HCM") before tokenizing (model/report_context.py)
 
 
 @dataclass

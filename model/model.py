@@ -16,7 +16,7 @@ from .preprocess import ClipSpec
 from .config import ModelConfig
 from .errors import TokenizerMissingError
 from .measures import N_FEATURES, MeasureHead
-from .negation import affirmed_text
+from .report_context import affirmed_text
 from .text import build_text_backbone, load_tokenizer, make_head, mean_pool
 from .towers import build_video_tower
 

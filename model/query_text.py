@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .report_context import affirmed_text
+
 POOLED_CACHE = 4_096          # pooled features kept per backbone, keyed by the exact string
 PACK = 32                     # texts per transformer pass (their tokens packed as rows)
 ST_MAX_LENGTH = 256           # all-MiniLM-L6-v2's sentence_bert_config max_seq_length (the report space)
@@ -192,7 +194,6 @@ def _minilm(folder: str, max_length: int) -> NumpyBert:
 def report_input(text: str) -> str:
     """What the report_text space encodes of a query: its affirmed part ('normal LV, no LGE' asks for a
     normal LV), as ReportTextEncoder.encode_query and sentence-transformers (stripped) see it."""
-    from .negation import affirmed_text
     return affirmed_text(text).strip()
 
 
@@ -221,7 +222,6 @@ class QueryEncoder:
     def input_text(self, text: str) -> str:
         """What the text tower reads of `text` (model.tokenize: negated scopes out with negation "drop")."""
         if self.negation == "drop":
-            from .negation import affirmed_text
             return affirmed_text(text)
         return text
 

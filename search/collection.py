@@ -43,11 +43,13 @@ PAYLOAD_INDEXES = {
     "study_key": "keyword", "patient_key": "keyword", "sex": "keyword", "manufacturer": "keyword",
     "model_name": "keyword", "views": "keyword", "labels": "keyword", "model_id": "keyword",
     "age": "float", "field_strength": "float", "n_frames": "integer", "study_date": "datetime",
-    "seg_quality": "keyword", **dict.fromkeys(MEASUREMENTS, "float"),
+    "seg_quality": "keyword", "report_findings": "keyword", **dict.fromkeys(MEASUREMENTS, "float"),
 }
 PAYLOAD_FIELDS = ("study_key", "patient_key", "age", "sex", "study_date", "manufacturer", "model_name",
                   "field_strength", "views", "n_frames", "impression", "labels", "label_scores",
-                  "model_id", "indexed_at", "qa", *MEASUREMENTS, *SEG_FIELDS)
+                  "model_id", "indexed_at", "qa", "report_findings", *MEASUREMENTS, *SEG_FIELDS)
+# report_findings: 'CONCEPT:status' keys of the report's CMR findings (model/report_context.py: 'LGE:affirmed',
+# 'HCM:family'), from the whole report at `cmr prepare` (from the impression for a cache prepared before)
 # never in the vector store: these live in link.parquet only (architecture.md §3)
 FORBIDDEN = ("study_instance_uid", "accession_number", "patient_id", "patient_name", "birth_date",
              "source_path", "mrn")
@@ -211,6 +213,7 @@ def study_point(row: dict, dim: int, now: str, text_dim: int | None = None) -> t
     payload["manufacturer"] = canonical_vendor(payload.get("manufacturer"))
     payload["views"] = list(payload.get("views") or [])
     payload["labels"] = list(payload.get("labels") or [])
+    payload["report_findings"] = list(payload.get("report_findings") or [])
     payload.setdefault("label_scores", {})
     payload.setdefault("indexed_at", now)
     return point_id(key), vectors, payload

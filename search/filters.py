@@ -6,7 +6,9 @@
     Filter.parse(["age=40..80", "sex=F", "views=cine_sax,lge_sax"])       # the CLI's --filter key=value
     Filter.parse(["lvef<35", "lv_mass>150", "max_wall=13..20", "rvef>=45"])   # ... or a comparison
 
-Semantics: every given field must hold (AND). `views` = the study has ALL listed views; `labels`, `sex`,
+Semantics: every given field must hold (AND). `views` = the study has ALL listed views; `findings` = the
+report states ALL listed 'CONCEPT:status' keys (model/report_context.py: findings=LGE:affirmed,HCM:family);
+`labels`, `sex`,
 `vendor` and `seg_quality` = ANY of the listed values; ranges are inclusive, either end may be None
 (open). The measurements (search.collection.MEASUREMENTS: lvef, lvedv, lvesv, lv_mass, max_wall, rvef,
 rvedv, rvesv and the indexed lvedvi, lvesvi, lv_massi, rvedvi, rvesvi) are ranges; a study without that
@@ -26,15 +28,19 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from cmr_search.model.report_context import STATUSES
+
 from .collection import MEASUREMENTS, canonical_vendor, iso_date
 from .errors import FilterMatchesNothingError, FilterValueError, PayloadError, UnknownFilterError
 
-KNOWN = ("age", "sex", "date", "vendor", "field_strength", "views", "labels", *MEASUREMENTS, "seg_quality")
+KNOWN = ("age", "sex", "date", "vendor", "field_strength", "views", "labels", "findings", *MEASUREMENTS,
+         "seg_quality")
 RANGES = ("age", "date", "field_strength", *MEASUREMENTS)       # fields given as (low, high)
 NUMERIC = ("age", "field_strength", *MEASUREMENTS)              # fields a comparison (<, <=, >, >=) may bound
 _ITEM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|=)(.*)", re.S)
 FIELD_STRENGTH_TOLERANCE = 0.05     # tesla: 1.5 matches 1.494 (some scanners write odd values)
 FACETED = {"sex": "sex", "manufacturer": "vendor", "labels": "labels", "views": "views",
+           "report_findings": "findings",
            "seg_quality": "seg_quality"}      # payload key -> filter field: values checked by check_can_match
 FACET_LIMIT = 1_000                 # more distinct values than this: the field is not checked
 SCAN_LIMIT = 10_000                 # field_strength values are listed from at most this many studies
@@ -123,6 +129,8 @@ class Filter:
         if "views" in f:
             for view in _strings("views", f["views"]):
                 c.must.append(("any", "views", [view]))
+        for key in _finding_keys(f.get("findings")):
+            c.must.append(("any", "report_findings", [key]))
         for name in MEASUREMENTS:             # a study without the value (null, absent) matches no range
             if name in f:
                 c.must.append(("range", name, *_bounds(name, f[name])))
@@ -172,7 +180,7 @@ def check_can_match(filters: Filter | None, store) -> Filter | None:
             held[key] = _facet(store, key)
         if held[key] is not None and not any(v in held[key] for v in rest[0]) and store.count():
             name = FACETED[key]
-            given = rest[0] if name == "views" else _strings(name, filters.fields[name])
+            given = rest[0] if name in ("views", "findings") else _strings(name, filters.fields[name])
             raise FilterMatchesNothingError(name, given, held[key])
     _check_field_strength(filters, store)
     return filters
@@ -289,7 +297,21 @@ def _parse_value(name: str, s: str):
         return parts
     if not parts:
         raise FilterValueError(f"filter {name}={s!r}: no value between the commas (e.g. {name}=a,b).")
-    return parts if name in ("views", "labels") or len(parts) > 1 else parts[0]
+    return parts if name in ("views", "labels", "findings") or len(parts) > 1 else parts[0]
+
+
+def _finding_keys(value) -> list[str]:
+    """findings=['LGE:affirmed', 'hcm:FAMILY'] -> checked 'CONCEPT:status' keys (every one must hold)."""
+    if value is None:
+        return []
+    out = []
+    for item in _strings("findings", value):
+        concept, _, status = item.partition(":")
+        if not concept.strip() or status.strip().lower() not in STATUSES:
+            raise FilterValueError(f"filter findings={item!r}: expected CONCEPT:status with status one of "
+                                   f"{', '.join(STATUSES)} (e.g. findings=LGE:affirmed,HCM:family).")
+        out.append(f"{concept.strip().upper()}:{status.strip().lower()}")
+    return out
 
 
 def _number(name: str, s: str) -> float:

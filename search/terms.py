@@ -1,7 +1,7 @@
 """Report words as a sparse BM25 vector (`report_terms`): the lexical half of text -> report search.
 
 Dense sentence vectors carry synonyms; exact words carry what they miss, above all acronyms and rare terms
-("HOCM", "ATTR", "MDE", "LVOT"). Each report's affirmed text (model/negation.py: a ruled-out "MI" is not
+("HOCM", "ATTR", "MDE", "LVOT"). Each report's affirmed text (model/report_context.py: a ruled-out "MI" is not
 indexed) becomes a sparse vector of BM25 term weights, and Qdrant's IDF modifier supplies the inverse
 document frequency from the collection at query time, so the score of a query is BM25 (Robertson et al.;
 k1 = 1.2, b = 0.75):
@@ -20,7 +20,7 @@ import re
 import zlib
 from collections import Counter
 
-from cmr_search.model.negation import affirmed_text
+from cmr_search.model.report_context import affirmed_text
 
 from .collection import Sparse
 

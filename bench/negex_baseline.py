@@ -1,4 +1,7 @@
-"""Negated scopes out of report text (NegEx-style), before a report is embedded.
+"""The baseline bench/negation.py scores: model/negation.py as it was until issue #20 (a NegEx-style regex),
+replaced in the product by model/report_context.py (medspaCy ConText), which measured better.
+
+Negated scopes out of report text (NegEx-style), before a report is embedded.
 
 A mean-pooled sentence embedding does not see "no" or "without": "No features of hypertrophic
 cardiomyopathy" lands next to "hypertrophic cardiomyopathy". Radiology reports are full of such pertinent
