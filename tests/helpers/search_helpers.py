@@ -49,8 +49,16 @@ def make_rows(n: int = 60, dim: int = 32, seed: int = 0, text_dim: int = 384) ->
             "manufacturer": VENDORS[i % 3], "model_name": "Avanto", "field_strength": (1.5, 3.0)[i % 2],
             "views": ["cine_sax", "cine_4ch"] + ([] if i % 3 == 0 else ["lge_sax"]),
             "n_frames": 32, "impression": f"impression {i}", "labels": [("A", "B", "C")[i % 3]],
-            "model_id": "test:000000000000", **measurements(i)})
+            "report_findings": findings(i), "model_id": "test:000000000000", **measurements(i)})
     return rows
+
+
+def findings(i: int) -> list[str]:
+    """'CONCEPT:status' keys of study i's report (none without a report): LGE affirmed in two of three, HCM in
+    the family of every 5th."""
+    if i % 4 == 0:
+        return []
+    return [f"LGE:{'negated' if i % 3 == 0 else 'affirmed'}"] + (["HCM:family"] if i % 5 == 1 else [])
 
 
 def measurements(i: int) -> dict:

@@ -210,3 +210,11 @@ def test_killed_run_resumes_to_the_same_count(archive, model, tmp_path):
                       progress=False)
     assert r.n_skipped >= 2                          # the first batch survived the kill, same model_id
     assert r.n_points == _count(data) == N_STUDIES
+
+
+def test_payload_findings_come_from_the_cache_or_from_the_impression():
+    from cmr_search.indexer.payload import payload_row
+    row = {"study_key": "k1", "impression": "Possible apical HCM. No LGE. Mild LV dilatation.", "views": []}
+    assert payload_row(row, {}, "m:0")["report_findings"] == ["HCM:uncertain", "LGE:negated", "LV_DILATATION:affirmed"]
+    row["report_findings"] = ["AMYLOID:affirmed"]                   # read from the whole report by `cmr prepare`
+    assert payload_row(row, {}, "m:0")["report_findings"] == ["AMYLOID:affirmed"]

@@ -8,7 +8,8 @@ from cmr_search.search import Filter
 FILTERS = [None, Filter(sex="F"), Filter(age=(30, 55), views=["lge_sax"]),
            Filter(date=("2017", "2019-06"), vendor=["GE", "Philips"]), Filter(field_strength=3.0, labels=["A", "C"]),
            Filter(lvef=(None, 35)), Filter(lv_mass=(150, None), max_wall=(13, 20)),
-           Filter.parse(["lvef<45", "rvef>=40", "seg_quality=good,check"]), Filter(lvedvi=(60, 100), sex="M")]
+           Filter.parse(["lvef<45", "rvef>=40", "seg_quality=good,check"]), Filter(lvedvi=(60, 100), sex="M"),
+           Filter(findings=["LGE:affirmed"]), Filter.parse(["findings=lge:affirmed,HCM:FAMILY", "sex=F"])]
 USING = ["study", "cine", "lge", "report", "report_text", "report_clauses", "report_terms"]
 DIM = {"report_text": 384, "report_clauses": 384}       # report-text space (multivector: MaxSim)
 

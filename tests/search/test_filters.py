@@ -86,3 +86,12 @@ def test_parse_refuses_bad_comparisons(item):
 def test_unknown_measurement_is_named():
     with pytest.raises(UnknownFilterError, match="lvef"):
         Filter.parse(["ejection<35"])
+
+
+def test_findings_filter_requires_every_key_and_checks_the_form():
+    from cmr_search.search.errors import FilterValueError
+    c = Filter.parse(["findings=lge:Affirmed,HCM:family"]).conditions()
+    assert c.must == [("any", "report_findings", ["LGE:affirmed"]), ("any", "report_findings", ["HCM:family"])]
+    for bad in (["findings=LGE"], ["findings=LGE:present"], ["findings=:negated"]):
+        with pytest.raises(FilterValueError, match="CONCEPT:status"):
+            Filter.parse(bad).conditions()
