@@ -1,12 +1,13 @@
 """Report text read the way clinical NLP reads it: medspaCy's ConText (negated, uncertain, historical, family)
 with CMR rules, before a report is embedded or searched.
 
-A mean-pooled sentence embedding does not see "no", "possible" or "family history of": "No features of
-HCM", "possible HCM" and "family history of HCM" all land next to "HCM". So a report is embedded from what it
-affirms with certainty, and each CMR finding it names is kept with its status for criteria:
+A mean-pooled sentence embedding does not see "no" or "family history of": "No features of HCM" and
+"family history of HCM" land next to "HCM". So a report is embedded without what it negates or gives to a
+relative, and each CMR finding it names is kept with its status (negated, uncertain, historical, family,
+affirmed) for criteria, where "possible HCM" and "HCM" differ:
 
-    affirmed_clauses("There is no LGE, mild LV dilatation. Family history of HCM.")
-    -> ["mild LV dilatation"]
+    affirmed_clauses("There is no LGE, mild LV dilatation. Family history of HCM. Likely amyloid.")
+    -> ["mild LV dilatation", "Likely amyloid"]
     read_findings("Impression: possible apical HCM. No LGE.")
     -> [Finding(concept="HCM", text="apical HCM", status="uncertain", section="impression", ...),
         Finding(concept="LGE", text="LGE", status="negated", ...)]
@@ -19,10 +20,12 @@ the defaults that misread CMR phrasing are dropped: "free" would negate "RV free
 scope that runs to the clause end or to a terminator ("but", ", mild ...", "with moderate ..."). Statuses,
 when several apply, in this order: negated > family > uncertain > historical (a hypothetical reads as
 uncertain). Under an Indication heading a finding is a question (uncertain), under History historical.
-The text kept for search drops every cue with its scope; clauses left empty are dropped; a text with
-nothing kept stays as it is (an empty text embeds to nothing useful).
+The text kept for search drops the negation and family cues with their scopes; it keeps hedged and
+historical ones ("likely amyloid", "prior MI"): dropping them too (affirmed-and-certain text only) lowered
+report-mode precision@10 on both synthetic archives and both query sets (docs/search.md), because reports
+hedge their diagnoses. Clauses left empty are dropped; a text with nothing kept stays as it is.
 
-medspaCy's import costs ~3 s; a text with no cue word of any dropping rule is read without it (exactly the
+medspaCy's import costs ~3 s; a text with no cue word of a negation or family rule is read without it (exactly the
 same result: `needs_context`), which keeps a plain query like "amyloid LGE pattern" fast.
 Replaces model/negation.py (NegEx-style regex), which bench/negation.py measured worse.
 """
@@ -41,6 +44,8 @@ PRIORITY = ("negated", "family", "uncertain", "historical")
 CATEGORY_STATUS = {"NEGATED_EXISTENCE": "negated", "FAMILY": "family", "POSSIBLE_EXISTENCE": "uncertain",
                    "HYPOTHETICAL": "uncertain", "HISTORICAL": "historical"}
 DIRECTED = ("FORWARD", "BACKWARD", "BIDIRECTIONAL")      # cues with a scope (not TERMINATE, PSEUDO)
+SEARCH_DROPS = ("negated", "family")    # what the search text leaves out (bench/precision.py measured: hedged
+                                         # and historical diagnoses, "likely amyloid", "prior MI", carry the search)
 SECTION_STATUS = {"indication": "uncertain", "history": "historical"}
 READING = "context-v1"         # what the index records of this reading (a change here means re-embed reports)
 
@@ -165,7 +170,8 @@ def _cue_words() -> re.Pattern:
     except ImportError:
         pass
     words: set[str] = set()
-    for row in (r for r in rows if r["category"] in CATEGORY_STATUS and r["direction"].upper() in DIRECTED):
+    for row in (r for r in rows if CATEGORY_STATUS.get(r["category"]) in SEARCH_DROPS
+                and r["direction"].upper() in DIRECTED):
         words |= _required_words(row)
     alternatives = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
     return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
@@ -189,7 +195,7 @@ def _required_words(row: dict) -> set[str]:
 
 def needs_context(text: str) -> bool:
     """False when no rule that drops text can match `text` (then nothing but clause splitting applies)."""
-    return bool(_cue_words().search((text or "").lower())) or "?" in (text or "")
+    return bool(_cue_words().search((text or "").lower()))
 
 
 # ---- reading ----------------------------------------------------------------------------------------------
@@ -205,7 +211,7 @@ def _dropped(doc) -> set[int]:
     """Token indices of every dropping cue and its scope."""
     out: set[int] = set()
     for mod in doc._.context_graph.modifiers:
-        if mod.category in CATEGORY_STATUS and mod.direction.upper() in DIRECTED:
+        if CATEGORY_STATUS.get(mod.category) in SEARCH_DROPS and mod.direction.upper() in DIRECTED:
             (s, e), (a, b) = mod.modifier_span, mod.scope_span
             out.update(range(min(s, a), max(e, b)))
     return out
@@ -232,7 +238,7 @@ def _kept(doc) -> list[str]:
 
 
 def affirmed_clauses(text: str) -> list[str]:
-    """The clauses of `text` without negated, uncertain, historical and family scopes; empty ones dropped."""
+    """The clauses of `text` without negated and family scopes (SEARCH_DROPS); empty ones dropped."""
     if not needs_context(text):
         return [c for c in (_clean(c) for c in clauses(text)) if c]
     return _kept(reader()(text or ""))
