@@ -2,42 +2,56 @@
 
     redact_report(text, names=["DOE^JOHN"], ids=["12345678", "ACC1"], birth_dates=["19610417"])
 
-Two passes, both replacing with REDACTED:
+Three passes, each replacing what it finds with a TYPED placeholder ([NAME], [DATE], [AGE], [PHONE],
+[EMAIL], [URL], [ID], [ADDRESS], [PLACE]):
 1. the study's own identifiers from its DICOM header: name parts (family, given, middle; length >= 2;
-   honorific prefix and suffix left out), patient ID / accession / UIDs (also without leading zeros) and
-   the birth date in the common written forms (19610417, 1961-04-17, 17/04/1961, 04/17/1961, 17.04.1961,
-   17 Apr 1961, April 17, 1961, ...);
+   honorific prefix and suffix left out) -> [NAME], patient ID / accession / UIDs (also without leading
+   zeros) -> [ID] and the birth date in the common written forms (19610417, 1961-04-17, 17/04/1961,
+   04/17/1961, 17.04.1961, 17 Apr 1961, April 17, 1961, ...) -> [DATE];
 2. generic patterns that catch identifiers of other people or forms the header does not give: a token
    with a digit after MRN / ID / accession / patient ID / hospital or NHS number, a date or year after
    DOB / date of birth / born, names after a title (Dr, Prof, Mr, Mrs, Ms: referring physicians,
-   relatives), every written date (dates of the study included), phone numbers and runs of six or more
-   digits.
-Clinical numbers (EF 35%, 12 mm, 142 mL/m², 120/80) are kept.
+   relatives), every written date (dates of the study included; 3rd March, Mar-2019, 3.12.19 too), phone
+   numbers and runs of six or more digits;
+3. free text (deid_philter.py): UCSF Philter's rules and name lists with a rule tagger, and our rules for
+   institutions, towns, addresses, postcodes, phones, e-mails, URLs, ages over 89 and capitalised words no
+   word list knows; clinical vocabulary and eponyms (Fabry, Fontan, Lake Louise criteria) are protected.
+Clinical numbers (EF 35%, 12 mm, 142 mL/m², 120/80, aged 54, 3 months) are kept; so is a year alone
+("in 2019"), which names no day. Measured by bench/deid.py (docs/privacy.md).
 """
 from __future__ import annotations
 
 import re
 from typing import Iterable
 
-REDACTED = "[REDACTED]"
+from cmr_search.indexer.deid_philter import PHONE_PATTERN, redact_free_text
+
+REDACTED = "[REDACTED]"        # generic placeholder (typed ones below); the philter pass keeps it
+NAME, DATE, ID, PHONE = "[NAME]", "[DATE]", "[ID]", "[PHONE]"
 HONORIFICS = 3            # a DICOM PN is family^given^middle^prefix^suffix: parts past the third are titles
 
 _MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                 "October", "November", "December")
 _MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
            r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_CAP_MONTHS = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+               r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEPT?|OCT|NOV|DEC)")
 _DATE_PATTERNS = (
     r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b",                          # 2023-01-15, 2023/1/5
     r"\b\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})\b",                # 15/01/2023, 01-15-23, 15.01.2023
-    rf"\b\d{{1,2}}(?:st|nd|rd|th)?[ -]{_MONTHS}[ -,]*\d{{2,4}}\b",  # 15 Jan 2023, 15-Jan-23
-    rf"\b{_MONTHS} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b",          # January 15th, 2023
-    rf"\b{_MONTHS} \d{{4}}\b",                                      # March 2023
+    rf"\b\d{{1,2}}(?:st|nd|rd|th)?(?: of)?[ -]{_MONTHS}[ ,-]*\d{{2,4}}\b",  # 15 Jan 2023, 15-Jan-23
+    rf"\b{_MONTHS} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{2,4}}\b",        # January 15th, 2023; Mar 3 19
+    rf"\b{_MONTHS}[ -]\d{{4}}\b",                                   # March 2023, Mar-2023
+    r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b",                      # 03/2019
+    rf"(?-i:\b\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_CAP_MONTHS}\b)",   # 3rd March, 3 of March (capitalised)
+    rf"(?-i:\b{_CAP_MONTHS}\.? \d{{1,2}}(?:st|nd|rd|th)?\b)",       # March 3rd, Mar 3
 )
 _DATE = re.compile("|".join(_DATE_PATTERNS), re.IGNORECASE)
 _BIRTH = re.compile(rf"\b(DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on| in)?)(\s*[:#-]?\s*)"
                     rf"(?:{'|'.join(_DATE_PATTERNS)}|\b\d{{8}}\b|\b(?:19|20)\d{{2}}\b)", re.IGNORECASE)
 _LABELLED_ID = re.compile(r"\b(MRN|medical record(?: number| no\.?)?|accession(?: number| no\.?)?|acc(?:\.|#)|"
-                          r"patient id|ID|hospital (?:number|no\.?)|NHS(?: number| no\.?)?)"
+                          r"patient id|ID(?!\s+\d{5}(?:-\d{4})?\b)|(?:hospital|hosp\.?|unit|case|record|RIS|PACS) (?:number|no\.?|#)|"
+                          r"NHS(?: number| no\.?)?|CHI(?: number| no\.?)?|SSN)"
                           r"(\s*(?:[:#]|no\.?|number)?\s*)"
                           r"[A-Za-z0-9-]*\d[A-Za-z0-9-]*(?: \d+\b)*",      # a token with a digit; 943 476 5919
                           re.IGNORECASE)
@@ -92,35 +106,38 @@ def date_forms(date: str) -> set[str]:
     return forms
 
 
-def _literal(text: str, value: str) -> str:
+def _literal(text: str, value: str, placeholder: str = REDACTED) -> str:
     """Replace whole-word occurrences of `value` (any case); CJK values anywhere (no spaces between words)."""
     pattern = re.escape(value) if _CJK.search(value) else rf"(?<!\w){re.escape(value)}(?!\w)"
-    return re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
+    return re.sub(pattern, placeholder, text, flags=re.IGNORECASE)
 
 
 def redact_known(text: str, names: Iterable[str] = (), ids: Iterable[str] = (),
                  birth_dates: Iterable[str] = ()) -> str:
     """Pass 1: the study's own identifiers, longest first (so '1961-04-17' goes before '1961')."""
-    values = id_forms(ids) | name_parts(names) | {f for d in birth_dates for f in date_forms(d)}
+    values = {v: ID for v in id_forms(ids)} | {v: NAME for v in name_parts(names)}
+    values |= {f: DATE for d in birth_dates for f in date_forms(d)}
     for value in sorted(values, key=len, reverse=True):
-        text = _literal(text, value)
+        text = _literal(text, value, values[value])
     return text
 
 
 def redact_patterns(text: str) -> str:
-    """Pass 2: labelled IDs, birth dates, titled names, all dates, phone numbers, long digit runs."""
-    text = _BIRTH.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    text = _LABELLED_ID.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    text = _TITLED_NAME.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    text = _DATE.sub(REDACTED, text)
-    text = _PHONE.sub(REDACTED, text)
-    return _LONG_NUMBER.sub(REDACTED, text)
+    """Pass 2: labelled IDs, birth dates, titled names, all dates, phone numbers, long digit runs
+    (the rules before the philter pass; bench/deid.py times them alone as the old redaction)."""
+    text = _BIRTH.sub(lambda m: f"{m.group(1)}{m.group(2)}{DATE}", text)
+    text = _LABELLED_ID.sub(lambda m: f"{m.group(1)}{m.group(2)}{ID}", text)
+    text = _TITLED_NAME.sub(lambda m: f"{m.group(1)}{m.group(2)}{NAME}", text)
+    text = _DATE.sub(DATE, text)
+    text = _PHONE.sub(PHONE, PHONE_PATTERN.sub(PHONE, text))          # UK, US, international (ext. too)
+    return _LONG_NUMBER.sub(ID, text)
 
 
 def redact_report(text: str | None, names: Iterable[str] = (), ids: Iterable[str] = (),
                   birth_dates: Iterable[str] = ()) -> str:
-    """Report text with the study's known identifiers and identifier-like patterns replaced by REDACTED.
+    """Report text with the study's known identifiers, identifier-like patterns and free-text identifiers
+    (philter pass) replaced by typed placeholders.
 
     names: PatientName values; ids: PatientID, accession number, StudyInstanceUID, other IDs;
     birth_dates: PatientBirthDate values (YYYYMMDD)."""
-    return redact_patterns(redact_known(text or "", names, ids, birth_dates))
+    return redact_free_text(redact_patterns(redact_known(text or "", names, ids, birth_dates)))

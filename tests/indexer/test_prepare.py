@@ -34,7 +34,7 @@ def test_prepare_and_rerun(tmp_path):
     r = prepare(arch, tmp_path / "reports.csv", tmp_path / "c", **kw)
     t = r.studies
     assert (r.n_assembled, r.n_skipped, r.n_failed) == (3, 0, 0) and t.height == 3
-    redacted = "Normal LV, EF 60%. [REDACTED] [REDACTED] seen [REDACTED], MRN [REDACTED]"
+    redacted = "Normal LV, EF 60%. [NAME] [NAME] seen [DATE], MRN [ID]"
     assert t["impression"].to_list() == [redacted] * 3
     assert t["study_date"].to_list() == ["2023-04"] * 3 and t["n_frames"].to_list() == [8] * 3
     errors = pl.read_parquet(tmp_path / "c" / "errors.parquet")

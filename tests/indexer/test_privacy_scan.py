@@ -5,9 +5,11 @@ they wrote for every planted identifier in every plausible encoding: zero hits o
 
 The link table (DATA/link.parquet and DATA/cache/link.parquet) is the one place raw study identifiers
 (accession number, StudyInstanceUID, source path) may live (architecture.md §3); names, patient IDs and
-birth dates may not live even there. Positive controls keep the scan honest: a canary word planted in the
-reports must be found (redaction keeps clinical text, and the scanner reads the index storage, Parquet and
-logs), the accession must be found in the link table, and every identifier must be found in the input.
+birth dates may not live even there. The reports also name, in free text only, a relative (with a relation
+word and no title), a hospital and a town: the redaction's free-text pass must remove them with no header
+to go by. Positive controls keep the scan honest: a canary word planted in the reports must be found
+(redaction keeps clinical text, and the scanner reads the index storage, Parquet and logs), the accession
+must be found in the link table, and every identifier must be found in the input.
 """
 from __future__ import annotations
 
@@ -39,6 +41,14 @@ ALLOWED_IN_LINK = ("accession", "study UID")
 ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "latin-1")
 FAMILY = ("ZZTESTNAME", "ZZMORTIMER", "ZZBJÖRKLUND", "ZZHALVORSEN", "ZZOKONKWO", "ZZPETROVNA")
 GIVEN = ("QUIXOTE", "DULCINEA", "SØREN", "ROCINANTE", "SANSONIO", "ALDONZA")
+# other people and places a report names (report text only: no header gives them to the redaction)
+REL_GIVEN = ("Zelphina", "Quorvin", "Brindlemae", "Xandriel", "Orlavine", "Tamsquil")
+REL_FAMILY = ("Quorrington", "Vexhollow", "Prendergrue", "Zanthorpe", "Mulvranny", "Oxtabury")
+RELATION = ("wife", "husband", "daughter", "son", "sister", "brother")
+HOSPITAL = ("St Quenburga Hospital", "Vellacourt General Hospital", "Royal Zandersby Infirmary",
+            "Ormskeld Heart Centre", "Pelverton University Hospital", "Tressilwick Community Hospital")
+HOSPITAL_WORDS = {"St", "Royal", "General", "Hospital", "Infirmary", "Heart", "Centre", "University", "Community"}
+TOWN = ("Quillerbury", "Zennorwick", "Bramblethwaite", "Vortlesham", "Hexingdale", "Yarnsworth")
 
 
 @dataclass
@@ -55,6 +65,11 @@ class Planted:
     phone: str
     uid: str
     canary: str
+    rel_given: str
+    rel_family: str
+    relation: str
+    hospital: str
+    town: str
 
     def forms(self) -> dict[str, str]:
         """What to look for: each identifier in the written forms a leak could take."""
@@ -65,13 +80,18 @@ class Planted:
                 "other patient ID": self.other_pid, "accession": self.acc, "phone": self.phone,
                 "birth date DICOM": f"{d:%Y%m%d}", "birth date ISO": f"{d:%Y-%m-%d}",
                 "birth date d/m/y": f"{d:%d/%m/%Y}", "birth date m/d/y": f"{d:%m/%d/%Y}",
-                "birth date d.m.y": f"{d:%d.%m.%Y}", "study UID": self.uid}
+                "birth date d.m.y": f"{d:%d.%m.%Y}", "study UID": self.uid,
+                "relative given name": self.rel_given, "relative family name": self.rel_family,
+                "relative": f"{self.rel_given} {self.rel_family}", "hospital": self.hospital,
+                "hospital name": next(w for w in self.hospital.split() if w not in HOSPITAL_WORDS),
+                "town": self.town}
 
 
 def _planted(i: int, uid: str) -> Planted:
     return Planted(FAMILY[i], GIVEN[i], f"ZZMIDDLE{'ABCDEF'[i]}", f"98765{i:03d}", f"OPID7{i}4409",
                    f"ACC5550{i}", dt.date(1961, 4, 17) + dt.timedelta(days=397 * i), f"ZZREFDOC{'ABCDEF'[i]}",
-                   f"555-01{i}-4567", uid, f"zebracanary{'abcdef'[i]}")
+                   f"555-01{i}-4567", uid, f"zebracanary{'abcdef'[i]}", REL_GIVEN[i], REL_FAMILY[i], RELATION[i],
+                   HOSPITAL[i], TOWN[i])
 
 
 # ---- planting ---------------------------------------------------------------------------------------
@@ -91,15 +111,19 @@ def _rewrite_dicom(folder: Path, p: Planted) -> int:
 
 def _report(i: int, p: Planted, original: str) -> str:
     """Identifiers in the header lines and inside the impression, in several forms; odd studies have no
-    IMPRESSION header (the whole text is kept, so redaction alone must clean it)."""
+    IMPRESSION header (the whole text is kept, so redaction alone must clean it). Besides the patient's
+    own: a relative named with a relation word and no title, a hospital and a town, which no header gives."""
     g, f, d = p.given.title(), p.family.title(), p.dob
+    others = (f"Discussed with {p.rel_given} {p.rel_family} ({p.relation}) on 3rd March. "
+              f"Seen at {p.hospital}, {p.town}.")
     if i % 2 == 0:
         return (f"CLINICAL DETAILS: Patient {g} {f}, MRN {p.pid}, DOB {d:%Y-%m-%d}, accession {p.acc}; "
                 f"referred by Dr {p.ref_family.title()}.\nIMPRESSION:\n{original} Canary {p.canary}. "
                 f"Discussed with {g} {f} (DOB {d:%d/%m/%Y}, ID {p.pid}), born {d:%d.%m.%Y}; accession no. "
-                f"{p.acc}; other ID {p.other_pid}; call {p.phone}.")
+                f"{p.acc}; other ID {p.other_pid}; call {p.phone}. {others}")
     return (f"{p.family}^{p.given} {d:%Y%m%d} MRN: {p.pid} {p.acc}. {original} Canary {p.canary}. "
-            f"Dr {p.ref_family.title()} informed; {p.middle.title()} {f} seen {d:%m/%d/%Y}, tel {p.phone}.")
+            f"Dr {p.ref_family.title()} informed; {p.middle.title()} {f} seen {d:%m/%d/%Y}, tel {p.phone}. "
+            f"Her {p.relation} {p.rel_given} {p.rel_family} lives in {p.town}. {others}")
 
 
 def plant(archive: Path) -> list[Planted]:
@@ -239,7 +263,8 @@ def test_scan_finds_what_is_there(run):
     (clinical text kept by redaction) is in the cache, the index storage, the search output and the export."""
     input_hits = {what.split(" '")[0] for _, what, _ in find(read_all([run["arch"]]), run["pats"])}
     assert {"family name", "given name", "patient ID", "other patient ID", "accession", "birth date DICOM",
-            "birth date ISO", "referring physician", "phone"} <= input_hits
+            "birth date ISO", "referring physician", "phone", "relative given name", "relative family name",
+            "relative", "hospital", "hospital name", "town"} <= input_hits
     link_hits = {what.split(" '")[0] for f, what, _ in find(run["written"], run["pats"])
                  if _allowed((f, what, ""))}
     assert link_hits == {"accession", "study UID"}
@@ -255,8 +280,12 @@ def test_index_payloads_hold_redacted_impressions(run):
     with Store.open(run["data"]) as store:
         payloads = [h.payload for h in store.scroll()]
     assert len(payloads) == N_STUDIES
+    relations = {p.relation for p in run["planted"]}
     for p in payloads:
-        assert "[REDACTED]" in p["impression"] and "zebracanary" in p["impression"]
+        text = p["impression"]
+        assert {"[NAME]", "[PLACE]", "[DATE]"} <= set(re.findall(r"\[[A-Z]+\]", text)) and "zebracanary" in text
+        assert "Discussed with [NAME] (" in text and any(f"({r}) on [DATE]" in text for r in relations), text
+        assert "Seen at [PLACE], [PLACE]." in text, text           # the relation word stays; who, where go
         assert re.fullmatch(r"[0-9a-f]{20}", p["study_key"]) and re.fullmatch(r"[0-9a-f]{20}", p["patient_key"])
     rows = [json.loads(line) for line in run["search"].splitlines()]
-    assert len(rows) == N_STUDIES and all("[REDACTED]" in r["impression"] for r in rows)
+    assert len(rows) == N_STUDIES and all("[NAME]" in r["impression"] for r in rows)
