@@ -6,7 +6,8 @@ bench/negex_baseline.py) vs new (medspaCy ConText, model/report_context.py), on 
 What one report costs the indexer on the text side, as `cmr index` does it: the reading (kept clauses; the
 new one also reads the findings for the payload, finding_keys), the sentence encoder over the kept text
 and each kept clause (all-MiniLM-L6-v2, batched as ReportTextEncoder.encode_reports), and the BM25 words
-(search/terms.py). Reports: the impressions of a prepared cache (--cache), else reports of 3-6 sentences
+(search/terms.py); and, apart, the de-identification `cmr prepare` runs first (indexer/redact.py: the old
+rules alone vs with the philter pass). Reports: the impressions of a prepared cache (--cache), else reports of 3-6 sentences
 drawn (seeded) from the hand-written report-style sentences of bench/data/assertion/dev.jsonl.
 
 Floor: the encoder alone on the raw text (no reading), in the same run. Acceptance (issue #20): the new
@@ -29,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 
 from bench import negex_baseline as old  # noqa: E402
+from cmr_search.indexer.redact import redact_patterns, redact_report  # noqa: E402
 from cmr_search.model import report_context as new  # noqa: E402
 from cmr_search.model.report_text import MAX_CLAUSES, ReportTextEncoder  # noqa: E402
 from cmr_search.search.terms import words  # noqa: E402
@@ -97,6 +99,9 @@ def main(argv=None) -> int:
     reading = {"old": timed(lambda: read_old(texts), args.repeat), "new": timed(lambda: read_new(texts), args.repeat)}
     side = {"old": reading["old"] + timed(lambda: encode(enc, texts, kept_old), args.repeat),
             "new": reading["new"] + timed(lambda: encode(enc, texts, kept_new), args.repeat)}
+    redact_report("warm up: load philter's lists once")
+    redaction = {"old": timed(lambda: [redact_patterns(t) for t in texts], args.repeat),
+                 "new": timed(lambda: [redact_report(t) for t in texts], args.repeat)}
     n = len(texts)
     result = {
         "command": "python -m bench.text " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -108,6 +113,9 @@ def main(argv=None) -> int:
         "text_side_reports_per_s": {k: round(n / v, 1) for k, v in side.items()},
         "text_side_ratio_to_floor": {k: round(v / floor, 2) for k, v in side.items()},
         "new_over_old": round(side["new"] / side["old"], 2),
+        "redaction_ms_per_report": {k: round(v / n * 1000, 3) for k, v in redaction.items()},
+        "with_redaction_reports_per_s": {k: round(n / (side[k] + redaction[k]), 1) for k in side},
+        "with_redaction_new_over_old": round((side["new"] + redaction["new"]) / (side["old"] + redaction["old"]), 2),
         "acceptance": {"new_over_old<=2": side["new"] / side["old"] <= 2.0},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +124,9 @@ def main(argv=None) -> int:
     for k in ("old", "new"):
         print(f"| {k} | {result['reading_ms_per_report'][k]} | {result['text_side_reports_per_s'][k]} "
               f"| {result['text_side_ratio_to_floor'][k]} |")
+    print(f"redaction (prepare): old rules {result['redaction_ms_per_report']['old']} ms, with philter "
+          f"{result['redaction_ms_per_report']['new']} ms per report; text side with redaction new/old "
+          f"{result['with_redaction_new_over_old']}")
     print(f"floor (encoder alone): {result['floor_reports_per_s']} reports/s; new/old {result['new_over_old']}; "
           f"reader load {result['reader_load_s']} s; wrote {args.out}")
     return 0

@@ -52,7 +52,8 @@ READING = "context-v1"         # what the index records of this reading (a chang
 CLAUSE_BREAK = re.compile(r"(?<=[.;!?])\s+|\n+|;\s*")
 LIST_MARK = re.compile(r"^\s*(\d+[.)]|[-*\u2022])\s*")
 FILLER = {"specifically", "also", "and", "with", "there is", "there are", "and there is", "in particular",
-          "there", "is", "are", "the", "this", "it", "but", "however"}
+          "there", "is", "are", "the", "this", "it", "but", "however", "recommendation", "suggestion",
+          "comment", "note", "impression", "overall impression", "conclusion", "summary"}
 STRIP = " ,.;:-("
 CONNECTIVE = re.compile(r"^(?:but|however|although|though|whereas|while|yet|and|with)\b[\s,]*", re.I)
 

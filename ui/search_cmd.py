@@ -7,7 +7,9 @@
 Filters (--filter key=value, repeatable): age=LO..HI, sex=F, date=2019..2020-06, vendor=Siemens,
 field_strength=1.5 (or 1.4..1.6), views=cine_sax,lge_sax (all of), labels=AMYLOID,HCM (any of); the
 measurements as ranges or comparisons: "lvef<35", "lv_mass>150", max_wall=13..20, "rvef>=45", lvedvi=..100
-(also lvedv, lvesv, rvedv, rvesv, lvesvi, lv_massi, rvedvi, rvesvi), seg_quality=good,check (any of). A
+(also lvedv, lvesv, rvedv, rvesv, lvesvi, lv_massi, rvedvi, rvesvi), seg_quality=good,check (any of);
+what the report states, negation-aware: findings=LGE:affirmed,HCM:family (all of; statuses affirmed,
+negated, uncertain, historical, family; docs/search.md, Report reading). A
 study without the measurement matches no range on it. A value no study in the index holds (sex=female
 where it holds F and M) is an error listing the values it holds, exit 2 (docs/indexing.md, Bad input).
 """
