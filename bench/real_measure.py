@@ -48,7 +48,10 @@ from cmr_search.model.segmentation.measure import measure_cine  # noqa: E402
 
 
 def load_segmenter(args) -> Segmenter:
-    return Segmenter.untrained() if args.untrained else Segmenter.load(args.checkpoint)
+    seg = Segmenter.untrained() if args.untrained else Segmenter.load(args.checkpoint)
+    if args.tta is not None:                         # views averaged at inference (SegConfig.tta)
+        seg.cfg.tta = args.tta
+    return seg
 
 
 def run_acdc(seg: Segmenter, root: Path) -> dict:
@@ -191,6 +194,7 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic-dir", type=Path, help="reuse (or fill) this folder of phantom studies")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tta", type=int, default=None, help="dihedral views averaged (1, 2, 4, 8; default: the checkpoint's)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "real_measure.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -20,6 +20,8 @@ class SegConfig:
     classes: int = 4                            # output classes (LABELS)
     pixel_mm: float = 2.0                       # every input is resampled to square pixels of this size
     norm_percentiles: list[float] = field(default_factory=lambda: [1.0, 99.5])   # intensity -> 0..1
+    tta: int = 1                                # views averaged at inference: 1 none, 2 + left-right flip,
+                                                # 4 the rot90s, 8 the rot90s of both (training sees them all)
     description: str = ""                       # one line for humans
 
     def to_dict(self) -> dict:

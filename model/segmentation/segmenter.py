@@ -58,6 +58,9 @@ def normalise_images(images: torch.Tensor, percentiles: list[float]) -> torch.Te
     return out.clamp(0.0, 1.0)
 
 
+DIHEDRAL = ((0, False), (0, True), (2, False), (2, True), (1, False), (3, False), (1, True), (3, True))   # (rot90 k, flip)
+
+
 class Segmenter:
     """A trained U-Net and how to feed it; see the module docstring."""
 
@@ -104,6 +107,8 @@ class Segmenter:
         """Short hash of the weights (computed once: a Segmenter's weights are fixed once it is built): a
         cache written by another segmenter is recomputed."""
         h = hashlib.sha256()
+        if int(self.cfg.tta) > 1:                         # what it measures changes with the views averaged
+            h.update(f"tta={int(self.cfg.tta)}".encode())
         for k, v in sorted(self.net.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().cpu().numpy().tobytes())
@@ -117,19 +122,28 @@ class Segmenter:
             raise ValueError(f"expected (N, H, W) images of at least 8x8 pixels; got shape {images.shape}")
         n, h, w = images.shape
         size = (max(8, round(h * spacing_mm[0] / self.cfg.pixel_mm)), max(8, round(w * spacing_mm[1] / self.cfg.pixel_mm)))
-        m = self.net.multiple
-        pad = (0, (-size[1]) % m, 0, (-size[0]) % m)
         out = np.empty((n, self.cfg.classes, h, w), np.float32)
         with torch.inference_mode():
             for i in range(0, n, batch):
                 x = torch.from_numpy(np.nan_to_num(images[i:i + batch]))
                 x = normalise_images(x, self.cfg.norm_percentiles)[:, None]
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-                x = F.pad(x, pad)
-                logits = self.net(x.to(self.device))[:, :, :size[0], :size[1]]
-                p = torch.softmax(logits.float(), 1)
+                p = self._averaged(x.to(self.device))
                 out[i:i + batch] = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False).cpu().numpy()
         return out
+
+    def _averaged(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) -> (B, C, H, W) softmax, averaged over cfg.tta dihedral views (each mapped back)."""
+        m, views = self.net.multiple, DIHEDRAL[:max(1, min(8, int(self.cfg.tta)))]
+        total = None
+        for k, flip in views:
+            xt = torch.rot90(x.flip(3) if flip else x, k, (2, 3))
+            hh, ww = xt.shape[-2:]
+            logits = self.net(F.pad(xt, (0, (-ww) % m, 0, (-hh) % m)))[:, :, :hh, :ww]
+            p = torch.rot90(torch.softmax(logits.float(), 1), -k, (2, 3))
+            p = p.flip(3) if flip else p
+            total = p if total is None else total + p
+        return total / len(views)
 
     def segment(self, images: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16,
                 clean: bool = True) -> np.ndarray:
