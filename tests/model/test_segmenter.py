@@ -38,6 +38,20 @@ def test_inference_does_not_depend_on_the_batch():
     assert np.allclose(a, b, atol=1e-5)
 
 
+def test_eight_test_time_views_make_the_output_follow_a_flip_or_rotation_of_the_input():
+    seg = Segmenter.untrained(seed=5)
+    x = np.random.default_rng(1).random((2, 48, 48)).astype(np.float32)
+    plain = seg.probabilities(x, (2.0, 2.0))
+    assert not np.allclose(seg.probabilities(x[:, :, ::-1].copy(), (2.0, 2.0))[:, :, :, ::-1], plain, atol=1e-4)
+    seg.cfg.tta = 8
+    p = seg.probabilities(x, (2.0, 2.0))
+    assert np.allclose(p.sum(1), 1.0, atol=1e-5) and not np.allclose(p, plain, atol=1e-4)
+    flipped = seg.probabilities(x[:, :, ::-1].copy(), (2.0, 2.0))[:, :, :, ::-1]
+    turned = np.rot90(seg.probabilities(np.rot90(x, 1, (1, 2)).copy(), (2.0, 2.0)), -1, (2, 3))
+    assert np.allclose(flipped, p, atol=1e-5) and np.allclose(turned, p, atol=1e-5)
+    assert Segmenter.untrained(seed=5).fingerprint != seg.fingerprint     # a cache measured otherwise is redone
+
+
 def test_checkpoint_round_trip_and_clear_errors(tmp_path, monkeypatch):
     seg = Segmenter.untrained(seed=1)
     folder = seg.save(tmp_path / "ck", {"note": "test"})
