@@ -250,6 +250,49 @@ def affirmed_text(text: str) -> str:
     return joined(affirmed_clauses(text), text)
 
 
+def segments(text: str) -> list[tuple[str, str]]:
+    """`text` cut into consecutive (piece, status) runs that join back to `text` exactly: each token takes
+    the status of the cues whose scope covers it (PRIORITY), cue words their own, 'affirmed' elsewhere
+    (punctuation closing a run too). What a display strikes through (negated), greys (uncertain) or tags
+    (historical, family).
+    >>> segments("LV dilated, no LGE.") -> [("LV dilated, ", "affirmed"), ("no LGE", "negated"), (".", "affirmed")]"""
+    if not (text or "").strip():
+        return [(text, "affirmed")] if text else []
+    doc = reader()(text)
+    statuses = _token_statuses(doc)
+    runs: list[list[str]] = []
+    at = 0
+    for token, status in zip(doc, statuses):
+        gap, body = text[at:token.idx], text[token.idx:token.idx + len(token)]
+        if runs and runs[-1][1] == status:
+            runs[-1][0] += gap + body
+        else:
+            if runs:
+                runs[-1][0] += gap                    # whitespace stays with the run it closes
+            else:
+                body = gap + body
+            runs.append([body, status])
+        at = token.idx + len(token)
+    runs[-1][0] += text[at:]
+    return [(piece, status) for piece, status in runs]
+
+
+def _token_statuses(doc) -> list[str]:
+    cats: dict[int, set[str]] = {}
+    for mod in doc._.context_graph.modifiers:
+        if mod.category in CATEGORY_STATUS and mod.direction.upper() in DIRECTED:
+            (s, e), (a, b) = mod.modifier_span, mod.scope_span
+            for i in range(min(s, a), max(e, b)):
+                cats.setdefault(i, set()).add(mod.category)
+    inside = clause_spans(doc.text)                # list marks and the breaks between clauses: affirmed
+    out = [_status(cats[t.i], "") if t.i in cats and any(a <= t.idx < b for a, b in inside) else "affirmed"
+           for t in doc]
+    for i in range(len(out) - 1, -1, -1):          # punctuation that ends a run is not part of it
+        if (doc[i].is_punct or doc[i].is_space) and out[i] != "affirmed" and (i == len(out) - 1 or out[i + 1] != out[i]):
+            out[i] = "affirmed"
+    return out
+
+
 def read_findings(text: str) -> list[Finding]:
     """Every CMR finding `text` names (rules file targets), with its status and section."""
     if not (text or "").strip():

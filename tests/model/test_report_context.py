@@ -5,7 +5,7 @@ import pytest
 
 from cmr_search.model import report_context as rc
 from cmr_search.model.report_context import (Finding, affirmed_clauses, affirmed_text, assertion, clauses,
-                                             finding_keys, needs_context, read_findings)
+                                             finding_keys, needs_context, read_findings, segments)
 
 
 def test_clauses_split_lists_sentences_and_semicolons():
@@ -116,3 +116,17 @@ def test_no_debug_log_reaches_the_terminal(capfd):
     affirmed_clauses("There is no LGE. Possible HCM.")
     out, err = capfd.readouterr()
     assert "DEBUG" not in out + err
+
+
+@pytest.mark.parametrize("text, marked", [
+    ("LV dilated, no LGE.", {"no LGE": "negated"}),
+    ("1. No LGE.\n2. Dilated LV.", {"No LGE": "negated"}),
+    ("There is no LGE, mild LV dilatation. Family history of HCM. Possible apical HCM.",
+     {"no LGE": "negated", "Family history of HCM": "family", "Possible apical HCM": "uncertain"}),
+    ("  Normal LV.  ", {}),
+])
+def test_segments_join_back_and_mark_each_scope(text, marked):
+    runs = segments(text)
+    assert "".join(p for p, _ in runs) == text
+    assert {p.strip(" .,\n"): s for p, s in runs if s != "affirmed"} == marked
+    assert segments("") == []
