@@ -19,8 +19,20 @@ def test_study_page_views_qa_neighbours(app):
     for h in ("Impression", "QA", "Similar studies (study → study)", "Nearest reports of other studies (study → report)"):
         assert h in heads
     assert key not in result_keys(at, "sim_open_")              # similar excludes the study itself
-    rep = at.dataframe[0].value
+    rep = next(d.value for d in at.dataframe if "impression" in d.value.columns)
     assert len(rep) == 5 and key not in set(rep["study_key"]) and "score" in rep.columns
+
+
+def test_study_page_says_why_it_is_a_hit(app):
+    at, key = _open_first(app)
+    query = at.session_state.query
+    assert f"Why this hit for “{query}”" in [s.value for s in at.subheader]
+    clauses = next(d.value for d in at.dataframe if "clause" in d.value.columns)
+    assert len(clauses) >= 1 and clauses["cosine"].between(-1, 1).all()
+    assert list(clauses["cosine"]) == sorted(clauses["cosine"], reverse=True)
+    shown = " ".join(h.proto.body for h in at.get("html"))
+    assert "<mark>" in shown                                   # the best clause is marked
+    assert any(c.value.startswith("image vectors (cosine") for c in at.caption)
 
 
 def test_lge_scrubber_moves_slice(app):

@@ -6,6 +6,7 @@ import streamlit as st
 
 from . import media
 from .measures import measure_line
+from .report_view import show_snippet
 from .state import add_to_basket, data_dir, open_study
 
 COLUMNS = 4
@@ -17,16 +18,6 @@ def array_paths(table) -> dict[str, str]:
     if table is None:
         return {}
     return dict(zip(table["study_key"].to_list(), table["array_path"].to_list()))
-
-
-def snippet(text: str | None, n: int = SNIPPET) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
-
-
-def escape_md(text: str) -> str:
-    """Report text shown as text: no lists, headings or emphasis from its punctuation."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|~$" else ch for ch in text)
 
 
 def headline(r: dict) -> str:
@@ -60,7 +51,7 @@ def card(r: dict, rank: int, paths: dict[str, str], feedback, prefix: str) -> No
     labels = ", ".join(r.get("labels") or []) or "no labels"
     st.caption(f"#{rank} · `{key}` · {labels}")
     st.caption(measure_line(r))
-    st.markdown(escape_md(snippet(r.get("impression"))) or "_no report_")
+    show_snippet(r.get("impression"), SNIPPET)            # as text, negated parts struck through
     b = st.columns(4 if feedback else 2)        # icons, no tooltips: a tooltip doubles each button's DOM
     # 👍 more like this · 👎 less like this · add to the cohort · open the study
     if feedback:

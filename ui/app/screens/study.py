@@ -11,6 +11,7 @@ from cmr_search.search.results import to_frame
 from .. import media, state
 from ..cards import array_paths, result_grid
 from ..measures import measurements_panel
+from ..report_view import LEGEND, findings_table, show_report, why_panel
 
 CINE = ("cine_sax", "cine_2ch", "cine_3ch", "cine_4ch")
 LGE = ("lge_sax", "lge_2ch", "lge_3ch", "lge_4ch")
@@ -70,9 +71,19 @@ def views_panel(key: str, rel: str | None, mask_rel: str | None = None) -> None:
                  width=VIEW_PX)
 
 
-def record_panel(row: dict, table_row: dict | None) -> None:
+def report_panel(client, row: dict) -> None:
+    """The impression as text with its statuses drawn; with a current query, why this study is a hit."""
+    query = (st.session_state.get("query") or "").strip()
+    if query:
+        why_panel(client, row["study_key"], query)
+        return
     st.subheader("Impression")
-    st.write(row.get("impression") or "_no report_")
+    show_report(row.get("impression"))
+    st.html(LEGEND)
+    findings_table(list(row.get("report_findings") or []))
+
+
+def record_panel(row: dict, table_row: dict | None) -> None:
     st.subheader("Record")
     st.markdown(f"age {row.get('age')} · sex {row.get('sex')} · date {row.get('study_date')} · "
                 f"{row.get('manufacturer')} {row.get('model_name') or ''} {row.get('field_strength')} T · "
@@ -105,6 +116,7 @@ def render() -> None:
         views_panel(key, paths.get(key), (trow or {}).get("mask_path"))
     with right:
         measurements_panel(row)
+        report_panel(client, row)
         record_panel(row, trow)
         st.button(":material/playlist_add: add to cohort", on_click=state.add_to_basket, args=([{**row, "score": None}],),
                   disabled=key in st.session_state.basket, key="study_add")

@@ -1,0 +1,112 @@
+"""Report text as the workbench shows it: as TEXT (HTML-escaped, never Markdown), with what the report reader
+found (model/report_context.py) drawn on it: negated parts struck through, uncertain ones in grey italics,
+historical and family ones tagged, the clause that best matched the query marked.
+
+    st.html(report_html(segments("LV dilated, no LGE."), best="LV dilated"))
+"""
+from __future__ import annotations
+
+import html
+import re
+
+import streamlit as st
+
+from cmr_search.model.report_context import segments
+from cmr_search.search.explain import explain
+
+BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")     # direction overrides: shown as nothing
+STYLE = {"negated": ("<del title='negated in the report'>", "</del>"),
+         "uncertain": ("<i style='color:#666' title='uncertain in the report'>", "</i>"),
+         "historical": ("<span style='color:#666' title='historical'>", "<sup>hist</sup></span>"),
+         "family": ("<span style='color:#666' title='a relative'>", "<sup>family</sup></span>")}
+LEGEND = "<small><del>negated</del> · <i style='color:#666'>uncertain</i> · <sup>hist</sup> history · " \
+         "<sup>family</sup> a relative · <mark>best-matching clause</mark></small>"
+
+
+def _esc(text: str) -> str:
+    return html.escape(BIDI.sub("", text))
+
+
+def report_html(runs: list[tuple[str, str]], best: str | None = None) -> str:
+    """(piece, status) runs -> one escaped HTML paragraph; the first occurrence of `best` is marked."""
+    text = "".join(p for p, _ in runs)
+    lo = text.find(best) if best else -1
+    hi = lo + len(best) if lo >= 0 else -1
+    out, at = [], 0
+    for piece, status in runs:
+        start, end = at, at + len(piece)
+        cut = sorted({start, end, *(x for x in (lo, hi) if start < x < end)})
+        body = "".join(_marked(text[a:b], lo <= a and b <= hi) for a, b in zip(cut, cut[1:]))
+        pre, post = STYLE.get(status, ("", ""))
+        out.append(pre + body + post)
+        at = end
+    return "<p style='white-space:pre-wrap;overflow-wrap:anywhere;margin:0'>" + "".join(out) + "</p>"
+
+
+def _marked(text: str, mark: bool) -> str:
+    return f"<mark>{_esc(text)}</mark>" if mark and text else _esc(text)
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def cached_segments(text: str) -> list[tuple[str, str]]:
+    return segments(text)
+
+
+def cut_runs(runs: list[tuple[str, str]], n: int) -> list[tuple[str, str]]:
+    """The first n characters of the runs (whitespace collapsed), '…' when cut."""
+    out, left = [], n
+    for piece, status in runs:
+        piece = " ".join(piece.split()) + (" " if piece[-1:].isspace() else "")
+        if left <= 0:
+            break
+        if len(piece) > left:
+            out.append((piece[:left - 1].rstrip() + "…", status))
+            break
+        out.append((piece, status))
+        left -= len(piece)
+    return out
+
+
+def show_snippet(text: str | None, n: int) -> None:
+    """A card's impression: its first n characters, statuses drawn."""
+    if not text:
+        st.caption("no report")
+        return
+    st.html(report_html(cut_runs(cached_segments(text), n)))
+
+
+def show_report(text: str | None, best: str | None = None) -> None:
+    if not text:
+        st.caption("no report")
+        return
+    st.html(report_html(cached_segments(text), best))
+
+
+def why_panel(client, key: str, query: str) -> None:
+    """The study as a hit for the current query: best clause (marked in the impression above it), every
+    indexed clause's cosine, the image views' cosines, the report's findings."""
+    why = explain(client, key, query)
+    st.subheader("Impression")
+    show_report(why_impression(client, key), why.best_clause)
+    st.html(LEGEND)
+    st.subheader(f"Why this hit for “{query}”")
+    if why.clauses:
+        st.caption("report clauses (cosine with the query in the report-text space, -1..1; best first)")
+        st.dataframe({"clause": [c for c, _ in why.clauses], "cosine": [s for _, s in why.clauses]},
+                     hide_index=True, width="stretch")
+    if why.views:
+        st.caption("image vectors (cosine with the query in the study space, -1..1): "
+                   + " · ".join(f"{v} {s:.3f}" for v, s in why.views.items()) + f" — best: {why.best_view}")
+    findings_table(why.findings)
+
+
+def why_impression(client, key: str) -> str:
+    return (client.store.get([key])[0].payload.get("impression") or "")
+
+
+def findings_table(keys: list[str]) -> None:
+    if not keys:
+        return
+    st.caption("what the report states (findings=CONCEPT:status filters)")
+    pairs = [k.split(":", 1) for k in keys]
+    st.dataframe({"finding": [c for c, _ in pairs], "status": [s for _, s in pairs]}, hide_index=True, width="stretch")
