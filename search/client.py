@@ -24,6 +24,7 @@ import polars as pl
 
 from cmr_search.model.errors import CheckpointError, ModelError
 
+from .audit import audited
 from .cohort import Cohort
 from .collection import DEFAULT_COLLECTION, VIEWS, model_id
 from .errors import IndexCorruptError, ModelNotFoundError, QueryError
@@ -135,7 +136,8 @@ class Client:
             out["report_terms"] = terms
         return out
 
-    # ---- queries --------------------------------------------------------------------------------
+    # ---- queries (each one a record in the audit trail: search/audit.py) ---------------------------
+    @audited("search")
     def search(self, text: str, k: int = 20, filters: Filter | dict | None = None, mode: str = "hybrid",
                view: str = "study") -> pl.DataFrame:
         """Text -> studies. mode: image (the `view` vector: the CMR-CLIP model's zero-shot match), report
@@ -196,6 +198,7 @@ class Client:
         """Override the measured weight (1.0 with use_measurements False: the engines' plain RRF)."""
         self._image_weight = float(w)
 
+    @audited("similar")
     def similar(self, study, k: int = 10, view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
         """Study -> studies: `study` is a study key (excluded from the result) or an embedding vector.
         >>> c.similar(df["study_key"][0], k=5, view="cine")"""
@@ -206,12 +209,14 @@ class Client:
             vec, exclude = study, []
         return to_frame(self.store.nearest(vec, view, self._filters(filters), k, exclude=exclude))
 
+    @audited("reports_for")
     def reports_for(self, study_key: str, k: int = 5) -> pl.DataFrame:
         """Study -> the nearest report impressions of OTHER studies (their `impression` column).
         >>> c.reports_for(df["study_key"][0], k=3)["impression"].to_list()"""
         vec = self.store.vectors_of([study_key], "study")[0]
         return to_frame(self.store.nearest(vec, "report", None, k, exclude=[study_key]))
 
+    @audited("refine")
     def refine(self, positive: list[str], negative: list[str] = (), k: int = 20, query: str | None = None,
                view: str = "study", filters: Filter | dict | None = None) -> pl.DataFrame:
         """Relevance feedback: studies like `positive` and unlike `negative` (keys, excluded from the result).
@@ -230,6 +235,7 @@ class Client:
         hits = self.store.recommend(pos, neg, view, self._filters(filters), k, exclude=positive + negative)
         return to_frame(hits)
 
+    @audited("label")
     def label(self, prompt_sets: dict[str, list[str]], filters: Filter | dict | None = None,
               temperature: float | None = None, write: bool = False, progress=None,
               thresholds: dict | None = None) -> pl.DataFrame:
@@ -256,6 +262,7 @@ class Client:
             self._label_cal = LabelCalibration.for_model(card, self.text_encoder.model_id)
         return self._label_cal
 
+    @audited("near_duplicates")
     def near_duplicates(self, threshold: float = 0.98, k: int = 10, view: str = "study",
                         filters: Filter | dict | None = None) -> pl.DataFrame:
         """Pairs of studies whose `view` vectors have cosine >= threshold (repeat studies of one patient, a
@@ -271,6 +278,7 @@ class Client:
         from .neighbours import near_duplicates
         return near_duplicates(self.store, float(threshold), int(k), view, self._filters(filters))
 
+    @audited("cohort")
     def cohort(self, query: str, k: int = 100, filters: Filter | dict | None = None, mode: str = "hybrid",
                view: str = "study"):
         """A saved query spec + its ranked keys (search/cohort.py): export it, re-run it later.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from . import audit
 from .errors import QueryError
 from .filters import Filter
 from .results import to_frame
@@ -36,6 +37,7 @@ class Cohort:
     keys: list[str]                             # ranked, best first
     scores: list[float]
     frame: pl.DataFrame | None = field(default=None, repr=False)   # the full results when just run
+    audit_to: object = field(default=None, repr=False, compare=False)   # whose audit trail its exports join
 
     @classmethod
     def build(cls, client, query: str, k: int, filters: Filter | None, mode: str, view: str) -> "Cohort":
@@ -44,7 +46,7 @@ class Cohort:
                 "filters": filters.to_dict() if filters else {}, "model_id": client.text_encoder.model_id,
                 "index": client.info(),
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-        return cls(spec, frame["study_key"].to_list(), frame["score"].to_list(), frame)
+        return cls(spec, frame["study_key"].to_list(), frame["score"].to_list(), frame, audit.folder_of(client))
 
     # ---- persistence ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -60,6 +62,7 @@ class Cohort:
         keys, scores = d.pop("keys"), d.pop("scores")
         return cls(d, keys, scores)
 
+    @audit.audited("cohort_run")
     def rerun(self, client) -> "Cohort":
         """Run the saved query again; warns when the index or the model changed since it was saved."""
         s = self.spec
@@ -76,7 +79,8 @@ class Cohort:
     # ---- export -----------------------------------------------------------------------------------
     def export(self, path: str | Path, client=None, link: str | Path | None = None) -> Path:
         """Write rank, study_key, score and payload fields to .csv or .parquet. `link`: a link.parquet to
-        join the raw identifiers (honest-broker step only; never written otherwise): DataFolder.link_table."""
+        join the raw identifiers (honest-broker step only; never written otherwise): DataFolder.link_table.
+        Recorded in the audit trail (search/audit.py) of `client`, else of the client that built it."""
         path = Path(path)
         if path.suffix not in (".csv", ".parquet"):
             raise QueryError(f"cohort export to {path.name}: use a .csv or .parquet file name.")
@@ -88,6 +92,8 @@ class Cohort:
             frame.write_parquet(path)
         else:
             _flat(frame).write_csv(path)
+        audit.record(client if client is not None else self.audit_to, "export",
+                     **audit.export_fields(self.spec, rows=frame.height, file=path, identified=link is not None))
         return path
 
     def _fetch(self, client) -> pl.DataFrame:

@@ -7,6 +7,7 @@
         studies.parquet   one row per study (keys and coarse metadata, never raw identifiers)
       model/          the checkpoint the index was built with (model.checkpoint)
       link.parquet    study_key -> raw identifiers of the indexed studies (never in the index)
+      audit.jsonl     the audit trail: one JSON line per search, cohort run and export (search/audit.py)
       thumbs/         the workbench's cine GIFs and LGE stills (ui/app/media.py)
       cohorts/        cohorts saved from the workbench; exports/: its CSV / Parquet exports
       demo-archive/   the synthetic archive of `cmr demo`
@@ -57,6 +58,11 @@ class DataFolder:
     def link_table(self) -> Path:
         """study_key -> raw identifiers of the indexed studies."""
         return self.root / "link.parquet"
+
+    @property
+    def audit_log(self) -> Path:
+        """The audit trail (search/audit.py): one JSON line per search, cohort run and export."""
+        return self.root / "audit.jsonl"
 
     @property
     def thumbs(self) -> Path:

@@ -1,7 +1,8 @@
 """Privacy scan: plant known identifiers in a SYNTHETIC archive's DICOM headers and reports, run the real
 pipeline as a user would (`cmr prepare`, `cmr index`, `cmr search`, `cmr cohort export` without
 --with-identifiers, as subprocesses with their own HOME, TMPDIR and working folder), then scan every byte
-they wrote for every planted identifier in every plausible encoding: zero hits outside the link table.
+they wrote (the audit trail DATA/audit.jsonl among them) for every planted identifier in every plausible
+encoding: zero hits outside the link table.
 
 The link table (DATA/link.parquet and DATA/cache/link.parquet) is the one place raw study identifiers
 (accession number, StudyInstanceUID, source path) may live (architecture.md §3); names, patient IDs and
@@ -212,7 +213,7 @@ class Runner:
         self.logs, self.cwd = tmp / "logs", tmp / "work"
         for d in (self.logs, self.cwd, tmp / "home", tmp / "tmp"):
             d.mkdir(parents=True, exist_ok=True)
-        drop = ("QDRANT_URL", "QDRANT_API_KEY", "CMR_DATA", "CMR_CHECKPOINT")
+        drop = ("QDRANT_URL", "QDRANT_API_KEY", "CMR_DATA", "CMR_CHECKPOINT", "CMR_AUDIT")   # audit: the default, on
         self.env = {k: v for k, v in os.environ.items() if k not in drop}
         self.env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", CMR_SALT_FILE=str(salt),
                         HOME=str(tmp / "home"), TMPDIR=str(tmp / "tmp"), PYTHONPATH=str(REPO), COLUMNS="200")
@@ -272,6 +273,14 @@ def test_scan_finds_what_is_there(run):
     where = {Path(f).relative_to(run["tmp"]).parts[:2] for f, _, _ in find(run["written"], canaries)}
     assert {("data", "cache"), ("data", "index"), ("logs", "search-json.out"), ("exports", "cohort.csv"),
             ("exports", "cohort.parquet")} <= where, where
+    # the audit trail is read like every other file: its records hold the query (its canary word), one per
+    # search, cohort and export the pipeline ran, so the zero-hit test above covers them
+    audit_log = run["data"] / "audit.jsonl"
+    assert str(audit_log) in run["written"]
+    query = {QUERY.encode(): ("query", "utf-8")}
+    assert str(audit_log) in {f for f, _, _ in find(run["written"], query)}
+    events = [json.loads(line)["event"] for line in audit_log.read_text().splitlines()]
+    assert events == ["search", "search", "cohort", "export", "cohort", "export"], events
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""About page: the model card, index statistics, zero-shot labeling of the index (with progress), versions."""
+"""About page: the model card, index statistics, zero-shot labeling of the index (with progress), the audit
+trail (search/audit.py: the last records, the whole log as CSV), versions."""
 from __future__ import annotations
 
 import json
@@ -6,13 +7,16 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+import polars as pl
 import streamlit as st
 
+from cmr_search.search.audit import audit_csv, read_audit
 from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
 
 from .. import state
 
 DEMO_ON_REAL = "synthetic_model_on_real_studies"   # indexer.model_source.check_demo_model's record
+AUDIT_SHOWN = 200                                  # audit records shown, newest first
 PACKAGES = ("cmr-search", "streamlit", "torch", "polars", "qdrant-edge-py", "qdrant-client", "pillow", "altair")
 
 
@@ -107,6 +111,28 @@ def labeling_section(client) -> None:
     st.success(f"labelled {frame.height} studies: " + ", ".join(f"{r['label']} {r['len']}" for r in counts.to_dicts()))
 
 
+def audit_section() -> None:
+    """The last AUDIT_SHOWN records of DATA/audit.jsonl as a table (plain text cells, never Markdown) and
+    the whole log as a CSV download."""
+    st.subheader("Audit trail")
+    settings = state.settings()
+    try:
+        trail = read_audit(settings.data)
+    except OSError as e:                            # a log another account owns (mode 0600)
+        st.warning(f"the audit log cannot be read: {type(e).__name__}: {e}")
+        return
+    st.caption(f"Every search, cohort run and export is recorded in {settings.folder.audit_log.name} in the data "
+               "folder (time, user, query, filters, counts; never a study key or an identifier): "
+               f"{trail.height} records. `cmr audit` prints or exports it; docs/privacy.md, Audit trail.")
+    if trail.is_empty():
+        return
+    shown = trail.tail(AUDIT_SHOWN).reverse().with_columns(pl.col("time").dt.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    st.dataframe(shown.select([c for c in shown.columns if shown[c].null_count() < shown.height]),
+                 hide_index=True, width="stretch")
+    st.download_button(":material/download: audit log (CSV)", audit_csv(trail), "audit.csv", "text/csv",
+                       key="dl_audit")
+
+
 def render() -> None:
     st.title("About")
     client = state.client()
@@ -133,3 +159,4 @@ def render() -> None:
             st.json(card)
     st.subheader("Versions")
     st.dataframe([{"package": k, "version": v} for k, v in versions().items()], hide_index=True)
+    audit_section()

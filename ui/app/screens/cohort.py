@@ -9,6 +9,7 @@ import warnings
 import altair as alt
 import streamlit as st
 
+from cmr_search.search import audit
 from cmr_search.search.cohort import Cohort
 
 from .. import state
@@ -54,6 +55,12 @@ def facets(client, rows: list[dict]) -> None:
         col.dataframe(facet_frame(client.store.facet(field, filt)), hide_index=True, width="stretch")
 
 
+def _downloaded(spec: dict, rows: int, name: str) -> None:
+    """A download button's callback: the export leaves the workbench, so it joins the audit trail (the
+    files written in DATA/exports at every render do not: they stay in the data folder)."""
+    audit.record(state.settings(), "export", **audit.export_fields(spec, rows=rows, file=name))
+
+
 def exports(cohort) -> None:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", cohort.spec["query"] or "cohort")[:40] or "cohort"
     out = state.settings().folder.exports
@@ -61,9 +68,11 @@ def exports(cohort) -> None:
     c = st.columns(3)
     for col, ext, mime in ((c[0], "csv", "text/csv"), (c[1], "parquet", "application/octet-stream")):
         path = cohort.export(out / f"{stem}.{ext}")
-        col.download_button(f":material/download: {ext.upper()}", path.read_bytes(), f"{stem}.{ext}", mime, key=f"dl_{ext}")
+        col.download_button(f":material/download: {ext.upper()}", path.read_bytes(), f"{stem}.{ext}", mime, key=f"dl_{ext}",
+                            on_click=_downloaded, args=(cohort.spec, len(cohort.keys), f"{stem}.{ext}"))
     spec = json.dumps({**cohort.spec, "keys": cohort.keys, "scores": cohort.scores}, indent=2)
-    c[2].download_button(":material/download: spec JSON", spec, f"{stem}.cohort.json", "application/json", key="dl_spec")
+    c[2].download_button(":material/download: spec JSON", spec, f"{stem}.cohort.json", "application/json", key="dl_spec",
+                         on_click=_downloaded, args=(cohort.spec, len(cohort.keys), f"{stem}.cohort.json"))
 
 
 def saved(client, cohort) -> None:
