@@ -120,3 +120,9 @@ class ModelNotFoundError(SearchError):
         super().__init__("no model checkpoint to encode queries with (looked at: " + ", ".join(tried) +
                          "). Pass --checkpoint / connect(checkpoint=...) or set CMR_CHECKPOINT to the "
                          "checkpoint folder the index was built with (train one with `cmr train`).")
+
+
+class CohortDefinitionError(SearchError, ValueError):
+    """A cohort definition (a file or a dict) that cannot be read: names the file and the problem, one line
+    each (search/cohort_definition.py)."""
+    usage = True

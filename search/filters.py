@@ -52,9 +52,10 @@ class Conditions:
     and point ids to exclude. Backends translate this; nothing else does."""
     must: list[tuple] = field(default_factory=list)
     exclude_ids: list[str] = field(default_factory=list)
+    only_ids: list[str] | None = None       # the point ids a match must be among (None: any point)
 
     def __bool__(self) -> bool:
-        return bool(self.must or self.exclude_ids)
+        return bool(self.must or self.exclude_ids) or self.only_ids is not None
 
 
 class Filter:
@@ -157,11 +158,14 @@ def _checked_fields(d) -> dict:
     return d
 
 
-def as_conditions(filters: "Filter | dict | None", exclude_ids: list[str] = ()) -> Conditions:
-    """Filter, dict of filter fields or None -> Conditions (with ids to exclude)."""
+def as_conditions(filters: "Filter | dict | None", exclude_ids: list[str] = (),
+                  only_ids: list[str] | None = None) -> Conditions:
+    """Filter, dict of filter fields or None -> Conditions (with ids to exclude, and the ids a match must be
+    among: cohort criteria narrowing step by step, search/criteria.py)."""
     filters = to_filter(filters)
     c = filters.conditions() if filters is not None else Conditions()
     c.exclude_ids = list(exclude_ids)
+    c.only_ids = None if only_ids is None else list(only_ids)
     return c
 
 

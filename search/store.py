@@ -176,9 +176,28 @@ class Store:
         return sorted(res, key=lambda vc: (-vc[1], str(vc[0])))
 
     def scroll(self, filters: Filter | None = None, vectors: bool | list[str] = False,
-               batch: int = 512) -> Iterator[Hit]:
-        for page in self.backend.scroll(as_conditions(filters), vectors, batch):
+               batch: int = 512, with_payload: bool | list[str] = True,
+               among: Iterable[str] | None = None) -> Iterator[Hit]:
+        """Every study matching `filters` (and among the study keys `among`, when given: keys, or a
+        {key: point id} dict of Hits), in id order; `with_payload`: True, False or the fields to return."""
+        cond = as_conditions(filters, only_ids=_ids(among))
+        for page in self.backend.scroll(cond, vectors, batch, _sel(with_payload)):
             yield from page
+
+    def above(self, vector, min_score: float, using: str = "study", filters: Filter | None = None,
+              with_payload: bool | list[str] = True, among: Iterable[str] | None = None) -> list[Hit]:
+        """EVERY study whose `using` vector scores >= min_score (cosine, -1..1) against `vector`, best first:
+        an exact (brute-force, unquantized) search, paged MAX_LIMIT at a time; not top-k. Cohort criteria
+        use it (search/criteria.py); a study without that vector is not among them. `among`: only these study keys."""
+        using = _using(using)
+        vec, sel = self._query_vec(vector, using), _sel(with_payload)
+        cond = as_conditions(filters, only_ids=_ids(among))
+        out: list[Hit] = []
+        while True:
+            page = self.backend.above(using, vec, cond, float(min_score), MAX_LIMIT, len(out), sel)
+            out.extend(page)
+            if len(page) < MAX_LIMIT:
+                return _ranked(out)
 
     @property
     def has_report_text(self) -> bool:
@@ -292,6 +311,13 @@ def _backend(settings: Settings, collection: str, timeout: float | None, client=
 
 def _ranked(hits: list[Hit]) -> list[Hit]:
     return sorted(hits, key=lambda h: (-round(h.score, 6), h.key))
+
+
+def _ids(keys: Iterable[str] | None) -> list[str] | None:
+    """Point ids of study keys; a {study key: point id} mapping (Hit.key: Hit.id) is taken as it is."""
+    if keys is None:
+        return None
+    return list(keys.values()) if isinstance(keys, dict) else [point_id(k) for k in keys]
 
 
 def _using(name: str) -> str:

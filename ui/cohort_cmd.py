@@ -1,9 +1,14 @@
-"""`cmr cohort`: save a query as a cohort and export it; re-run a saved cohort.
+"""`cmr cohort`: save a query as a cohort and export it; re-run a saved cohort; run and compare cohorts
+defined by criteria (search/cohort_definition.py).
 
     cmr cohort export --query "amyloid LGE pattern" --k 100 --filter sex=F --out amyloid.csv
         -> amyloid.csv (or .parquet) + amyloid.cohort.json (the spec, ranked keys, index info)
     cmr cohort rerun amyloid.cohort.json --out amyloid-again.parquet
     --with-identifiers joins DATA/link.parquet (StudyInstanceUID, accession, path): honest-broker use only.
+    cmr cohort run docs/cohorts/hfref_lge.cohort.json --level patient --out hfref.csv
+        -> prints the attrition table; hfref.csv, hfref.attrition.csv, hfref.result.json (re-runnable)
+    cmr cohort compare a.cohort.json b.result.json --op difference --level patient [--out d.csv]
+Counts from 1 to 10 are printed and exported as "<11" (small-cell suppression).
 """
 from __future__ import annotations
 
@@ -11,7 +16,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 from cmr_search.search import Cohort
+from cmr_search.search.cohort_definition import PER_PATIENT, CohortDefinition, read_cohort
+from cmr_search.search.cohort_result import LEVELS, OPS, compare, result_path, small
 from cmr_search.search.errors import SearchError
 from cmr_search.ui.search_cmd import add_connection_args, add_query_args, open_client, parse_filters, run, settings_from
 
@@ -27,7 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     re = sub.add_parser("rerun", help="re-run a saved cohort spec (.cohort.json)")
     re.add_argument("spec", type=Path)
     _common(re)
+    ru = sub.add_parser("run", help="run a cohort definition (JSON/YAML criteria) or a saved result's definition")
+    ru.add_argument("file", type=Path)
+    ru.add_argument("--per-patient", choices=PER_PATIENT, default=None,
+                    help="one study per patient: first/last by date, best by the semantic score")
+    ru.add_argument("--count-all", action="store_true",
+                    help="also count the patients of the whole index for the first attrition row (one pass over every study)")
+    _result_args(ru)
+    co = sub.add_parser("compare", help="union, intersection or difference of two cohorts (files or results)")
+    co.add_argument("a", type=Path)
+    co.add_argument("b", type=Path)
+    co.add_argument("--op", choices=OPS, required=True)
+    _result_args(co)
     return p
+
+
+def _result_args(p) -> None:
+    p.add_argument("--level", choices=LEVELS, default="study", help="rows and set operations per study or patient")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the rows (.csv or .parquet), <stem>.attrition.csv and <stem>.result.json")
+    add_connection_args(p)
 
 
 def _common(p) -> None:
@@ -47,6 +76,8 @@ def _link(args, client) -> Path | None:
 
 
 def _cohort(args) -> int:
+    if args.action in ("run", "compare"):
+        return _criteria(args)
     if args.out.suffix not in (".csv", ".parquet"):
         print("cmr cohort: --out must end in .csv or .parquet", file=sys.stderr)
         return 2
@@ -60,6 +91,48 @@ def _cohort(args) -> int:
     spec = cohort.save(args.out.with_suffix(".cohort.json"))
     print(f"cohort of {len(cohort.keys)} studies: {args.out} (spec: {spec})")
     return 0
+
+
+def _criteria(args) -> int:
+    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
+        print("cmr cohort: --out must end in .csv or .parquet", file=sys.stderr)
+        return 2
+    if args.action == "run":
+        definition = CohortDefinition.load(args.file)              # checked before the index is opened
+        with open_client(args) as client:
+            res = definition.run(client, per_patient=args.per_patient, count_all=args.count_all)
+            _write(res, args)
+        title = definition.name
+    else:
+        a, b = read_cohort(args.a), read_cohort(args.b)              # both checked before the index is opened
+        if isinstance(a, CohortDefinition) or isinstance(b, CohortDefinition):
+            with open_client(args) as client:
+                res = compare(*(x.run(client) if isinstance(x, CohortDefinition) else x for x in (a, b)),
+                              args.op, args.level)
+                _write(res, args)
+        else:
+            res = compare(a, b, args.op, args.level)
+            _write(res, args)
+        title = f"{args.a.name} {args.op} {args.b.name} ({args.level})"
+    _print(res, title)
+    return 0
+
+
+def _write(res, args) -> None:
+    if args.out is None:
+        return
+    res.export(args.out, level=args.level)
+    res.save(result_path(args.out))
+
+
+def _print(res, title: str) -> None:
+    table = Table(title=f"{title}: attrition")
+    for col in ("step", "kind", "criterion", "studies", "patients"):
+        table.add_column(col, no_wrap=col != "criterion")
+    for r in res.attrition_shown().iter_rows(named=True):
+        table.add_row(str(r["step"]), r["kind"], r["criterion"], r["studies"], r["patients"])
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    print(f"cohort: {small(len(res.keys))} studies, {small(len(res.patient_keys))} patients")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,14 @@ class Backend(ABC):
     def facet(self, key: str, cond: Conditions, limit: int) -> list[tuple[object, int]]: ...
 
     @abstractmethod
-    def scroll(self, cond: Conditions, with_vectors: bool | list[str], batch: int) -> Iterator[list[Hit]]: ...
+    def scroll(self, cond: Conditions, with_vectors: bool | list[str], batch: int,
+               with_payload: bool | list[str] = True) -> Iterator[list[Hit]]: ...
+
+    @abstractmethod
+    def above(self, using: str, vector: list[float], cond: Conditions, min_score: float, limit: int,
+              offset: int, with_payload: bool | list[str]) -> list[Hit]:
+        """Exact (brute-force, unquantized) nearest search of every point scoring >= min_score, best first:
+        the page of `limit` hits after the first `offset` (cohort criteria: search/criteria.py)."""
 
     @abstractmethod
     def set_payload(self, id_: str, payload: dict) -> None:

@@ -344,12 +344,21 @@ class EdgeBackend(TakesTurns, Backend):
             res = shard.facet(qe.FacetRequest(key=key, limit=limit, exact=True, filter=_filter(cond)))
         return [(h.value, h.count) for h in res.hits]
 
-    def scroll(self, cond, with_vectors, batch) -> Iterator[list[Hit]]:
+    def above(self, using, vector, cond, min_score, limit, offset, with_payload) -> list[Hit]:
+        exact = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
+        req = qe.QueryRequest(limit=limit, offset=offset or None, query=qe.Query.Nearest(_to_edge(vector), using=using),
+                              filter=_filter(cond), with_payload=_payload_sel(with_payload),
+                              score_threshold=float(min_score), params=exact)
+        with self._use() as shard:
+            return [_hit(p) for p in shard.query(req)]
+
+    def scroll(self, cond, with_vectors, batch, with_payload=True) -> Iterator[list[Hit]]:
         offset = None
         while True:
             with self._use() as shard:
                 pts, offset = shard.scroll(qe.ScrollRequest(limit=batch, offset=offset, filter=_filter(cond),
-                                                            with_payload=True, with_vector=with_vectors))
+                                                            with_payload=_payload_sel(with_payload),
+                                                            with_vector=with_vectors))
             if pts:
                 yield [_hit(p) for p in pts]
             if offset is None:

@@ -66,6 +66,9 @@ def _condition(c: tuple):
 def _filter(cond: Conditions | None):
     if not cond:
         return None
-    must = [_condition(c) for c in cond.must] or None
+    must = [_condition(c) for c in cond.must]
+    if cond.only_ids is not None:
+        must.append(qe.HasIdCondition(set(cond.only_ids)))
+    must = must or None
     must_not = [qe.HasIdCondition(set(cond.exclude_ids))] if cond.exclude_ids else None
     return qe.Filter(must=must, must_not=must_not)

@@ -175,14 +175,23 @@ class ServerBackend(Backend):
         return [(h.value, h.count) for h in res.hits]
 
     @_guard
-    def _page(self, cond, with_vectors, batch, offset):
-        return self.client.scroll(self.collection, scroll_filter=_filter(cond), limit=batch, offset=offset,
-                                  with_payload=True, with_vectors=with_vectors)
+    def above(self, using, vector, cond, min_score, limit, offset, with_payload) -> list[Hit]:
+        exact = m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
+        res = self.client.query_points(self.collection, query=_to_client(vector), using=using,
+                                       query_filter=_filter(cond), limit=limit, offset=offset or None,
+                                       with_payload=with_payload, score_threshold=float(min_score),
+                                       search_params=exact)
+        return [_hit(p) for p in res.points]
 
-    def scroll(self, cond, with_vectors, batch) -> Iterator[list[Hit]]:
+    @_guard
+    def _page(self, cond, with_vectors, batch, offset, with_payload=True):
+        return self.client.scroll(self.collection, scroll_filter=_filter(cond), limit=batch, offset=offset,
+                                  with_payload=with_payload, with_vectors=with_vectors)
+
+    def scroll(self, cond, with_vectors, batch, with_payload=True) -> Iterator[list[Hit]]:
         offset = None
         while True:
-            pts, offset = self._page(cond, with_vectors, batch, offset)
+            pts, offset = self._page(cond, with_vectors, batch, offset, with_payload)
             if pts:
                 yield [_hit(p) for p in pts]
             if offset is None:
@@ -241,6 +250,9 @@ def _condition(c: tuple):
 def _filter(cond: Conditions | None):
     if not cond:
         return None
-    must = [_condition(c) for c in cond.must] or None
+    must = [_condition(c) for c in cond.must]
+    if cond.only_ids is not None:
+        must.append(m.HasIdCondition(has_id=list(cond.only_ids)))
+    must = must or None
     must_not = [m.HasIdCondition(has_id=list(cond.exclude_ids))] if cond.exclude_ids else None
     return m.Filter(must=must, must_not=must_not)
