@@ -112,3 +112,33 @@ def class_measurements(name: str, j: int, per_class: int) -> dict:
     return {"lvef": lvef, "lvedv": 150.0 + (50 if name == "NICM" else 0) + j,
             "lv_mass": 180.0 if name == "HCM" else 110.0, "max_wall": 18.0 if name == "HCM" else 9.0, "rvef": 55.0, "seg_quality": "good", "seg_flags": [],
             "seg_fingerprint": "seg000000000"}
+
+
+def cli_store(d, name: str = "data") -> tuple[list[str], list[dict]]:
+    """A tiny untrained cmr-tiny checkpoint in d/ckpt and an embedded index of its aligned_rows in d/name:
+    (the `--data D --checkpoint C` arguments of a `cmr` verb, the rows)."""
+    import torch
+
+    from cmr_search.model import create_model, save_checkpoint
+    from cmr_search.search import Store
+    torch.manual_seed(0)
+    model = create_model("cmr-tiny").eval()
+    ckpt = save_checkpoint(model, d / "ckpt")
+    rows = aligned_rows(model)
+    with Store.open(d / name, dim=model.embed_dim) as s:
+        s.upsert_studies(rows)
+    return ["--data", str(d / name), "--checkpoint", str(ckpt)], rows
+
+
+def report_row(key: str, report: str, dim: int, seed: int = 3, **payload) -> dict:
+    """One study whose report-text vectors, BM25 words and findings are its report's (the real sentence
+    encoder and reader), with random unit image vectors of size dim."""
+    from cmr_search.model.report_context import finding_keys
+    from cmr_search.model.report_text import ReportTextEncoder
+    from cmr_search.search.terms import report_terms
+    whole, clauses = ReportTextEncoder().encode_reports([report])[0]
+    rng = np.random.default_rng(seed)
+    vecs = {v: _unit(rng.normal(size=dim)) for v in ("study", "report", *payload.pop("views_vectors", ()))}
+    return {"study_key": key, "impression": report, "views": ["cine_sax"], "labels": [],
+            "report_findings": finding_keys(report), **payload,
+            "vectors": {**vecs, "report_text": whole, "report_clauses": clauses, "report_terms": report_terms(report)}}

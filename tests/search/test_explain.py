@@ -5,6 +5,7 @@ import pytest
 
 from cmr_search.search import Store, connect
 from cmr_search.search.explain import explain, indexed_clauses
+from tests.helpers.search_helpers import report_row
 
 REPORT = "Dilated LV with severely reduced systolic function, no LGE. Family history of HCM. Small pericardial effusion."
 
@@ -12,22 +13,9 @@ REPORT = "Dilated LV with severely reduced systolic function, no LGE. Family his
 @pytest.fixture
 def client(tmp_path, aligned_template, tiny_model):
     import shutil
-
-    from cmr_search.model.report_context import finding_keys
-    from cmr_search.model.report_text import ReportTextEncoder
-    from cmr_search.search.terms import report_terms
     shutil.copytree(aligned_template, tmp_path / "data")
-    whole, clauses = ReportTextEncoder().encode_reports([REPORT])[0]
-    rng = np.random.default_rng(4)
-    unit = lambda a: a / np.linalg.norm(a)  # noqa: E731
-    row = {"study_key": "dcm-1", "impression": REPORT, "views": ["cine_sax"], "labels": [],
-           "report_findings": finding_keys(REPORT),
-           "vectors": {"study": unit(rng.normal(size=tiny_model.embed_dim)),
-                       "cine": unit(rng.normal(size=tiny_model.embed_dim)),
-                       "report": unit(rng.normal(size=tiny_model.embed_dim)),
-                       "report_text": whole, "report_clauses": clauses, "report_terms": report_terms(REPORT)}}
     with Store.open(tmp_path / "data") as s:
-        s.upsert_studies([row])
+        s.upsert_studies([report_row("dcm-1", REPORT, tiny_model.embed_dim, seed=4, views_vectors=("cine",))])
     c = connect(tmp_path / "data", model=tiny_model)
     yield c
     c.close()

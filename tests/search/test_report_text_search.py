@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cmr_search.search import Store, connect
-from tests.helpers.search_helpers import make_rows
+from tests.helpers.search_helpers import make_rows, report_row
 
 NEGATED = "Biventricular size and function are normal, without features of hypertrophic cardiomyopathy."
 
@@ -13,19 +13,9 @@ NEGATED = "Biventricular size and function are normal, without features of hyper
 @pytest.fixture
 def negated_client(tmp_path, aligned_template, tiny_model):
     import shutil
-
-    from cmr_search.model.report_text import ReportTextEncoder
     shutil.copytree(aligned_template, tmp_path / "data")
-    from cmr_search.search.terms import report_terms
-    whole, clauses = ReportTextEncoder().encode_reports([NEGATED])[0]
-    rng = np.random.default_rng(3)
-    unit = lambda a: a / np.linalg.norm(a)  # noqa: E731
-    row = {"study_key": "normal-negated", "impression": NEGATED, "views": ["cine_sax"], "labels": [],
-           "vectors": {"study": unit(rng.normal(size=tiny_model.embed_dim)),
-                       "report": unit(rng.normal(size=tiny_model.embed_dim)),
-                       "report_text": whole, "report_clauses": clauses, "report_terms": report_terms(NEGATED)}}
     with Store.open(tmp_path / "data") as s:
-        s.upsert_studies([row])
+        s.upsert_studies([report_row("normal-negated", NEGATED, tiny_model.embed_dim)])
     client = connect(tmp_path / "data", model=tiny_model)
     yield client
     client.close()

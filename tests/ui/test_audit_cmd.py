@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from tests.helpers.app_fixtures import app, goto, ui_data  # noqa: F401  (fixtures)
-from tests.helpers.search_helpers import aligned_rows
+from tests.helpers.search_helpers import cli_store
 
 
 @pytest.fixture(autouse=True)
@@ -17,21 +17,12 @@ def _on(monkeypatch):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    import torch
-
-    from cmr_search.model import create_model, save_checkpoint
-    from cmr_search.search import Store
     d = tmp_path_factory.mktemp("auditcmd")
-    torch.manual_seed(0)
-    model = create_model("cmr-tiny").eval()
-    ckpt = save_checkpoint(model, d / "ckpt")
-    rows = aligned_rows(model)
-    with Store.open(d / "data", dim=model.embed_dim) as s:
-        s.upsert_studies(rows)
+    args, rows = cli_store(d)
     link = pl.DataFrame({"study_key": [r["study_key"] for r in rows],           # for --with-identifiers
                          "study_instance_uid": [f"1.2.826.{i}" for i in range(len(rows))]})
     link.write_parquet(d / "data" / "link.parquet")
-    return ["--data", str(d / "data"), "--checkpoint", str(ckpt)], d
+    return args, d
 
 
 def _cmr(capsys, *argv):

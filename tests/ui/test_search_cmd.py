@@ -7,22 +7,13 @@ import polars as pl
 import pytest
 
 
-from tests.helpers.search_helpers import CLASSES, aligned_rows  # noqa: E402
+from tests.helpers.search_helpers import CLASSES, cli_store  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    import torch
-
-    from cmr_search.model import create_model, save_checkpoint
-    from cmr_search.search import Store
     d = tmp_path_factory.mktemp("searchcmd")
-    torch.manual_seed(0)
-    model = create_model("cmr-tiny").eval()
-    ckpt = save_checkpoint(model, d / "ckpt")
-    with Store.open(d / "data", dim=model.embed_dim) as s:
-        s.upsert_studies(aligned_rows(model))
-    return ["--data", str(d / "data"), "--checkpoint", str(ckpt)], d
+    return cli_store(d)[0], d
 
 
 def _cmr(capsys, *argv):
