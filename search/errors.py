@@ -28,6 +28,11 @@ class FilterValueError(SearchError, ValueError):
     usage = True
 
 
+_HINTS = {"labels": ", or set labels with `cmr label`",
+          "findings": ", or re-run `cmr index` on this data folder: an index built before report findings "
+                      "were read has none"}
+
+
 class FilterMatchesNothingError(FilterValueError):
     """A categorical filter value that no study in the index holds (sex=female where the index holds F
     and M), so the filter can match nothing; `held` is {value: number of studies} of that field."""
@@ -37,7 +42,7 @@ class FilterMatchesNothingError(FilterValueError):
         given = ",".join(map(str, values))
         if not held:
             msg = (f"filter {name}={given} can match nothing: no study in {what} has a {name} value "
-                   f"(leave the filter out{', or set labels with `cmr label`' if name == 'labels' else ''}).")
+                   f"(leave the filter out{_HINTS.get(name, '')}).")
         else:
             ranked = sorted(held.items(), key=lambda vc: (-vc[1], str(vc[0])))
             shown = ", ".join(f"{v} ({c} {'study' if c == 1 else 'studies'})" for v, c in ranked[:20])

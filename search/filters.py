@@ -182,12 +182,19 @@ def check_can_match(filters: Filter | None, store) -> Filter | None:
             continue
         if key not in held:
             held[key] = _facet(store, key)
+            if held[key] is None and key == "report_findings" and store.count() and not _has_findings(store):
+                held[key] = {}             # an index built before findings were read: say so, not 0 rows
         if held[key] is not None and not any(v in held[key] for v in rest[0]) and store.count():
             name = FACETED[key]
             given = rest[0] if name in ("views", "findings") else _strings(name, filters.fields[name])
             raise FilterMatchesNothingError(name, given, held[key])
     _check_field_strength(filters, store)
     return filters
+
+
+def _has_findings(store, sample: int = 200) -> bool:
+    """Whether any of the first `sample` studies carries report findings (an older index has none)."""
+    return any(h.payload.get("report_findings") for _, h in zip(range(sample), store.scroll()))
 
 
 def _facet(store, key: str) -> dict | None:

@@ -80,3 +80,20 @@ def test_client_queries_raise_it(tmp_path, edge_template, monkeypatch):
             client.similar("s0001", filters=Filter(vendor="Canon"))
         assert client.similar("s0001", k=3, filters=Filter(vendor="Siemens"))["manufacturer"].to_list() == \
             ["Siemens"] * 3
+
+
+def test_findings_on_an_index_built_before_findings_were_read_says_reindex(tmp_path):
+    rows = make_rows()
+    for r in rows:
+        r.pop("report_findings")
+    with Store.open(tmp_path / "old", dim=32) as s:
+        s.upsert_studies(rows)
+        with pytest.raises(FilterMatchesNothingError, match="re-run `cmr index`"):
+            check_can_match(Filter(findings=["LGE:affirmed"]), s)
+
+
+def test_a_finding_no_study_states_lists_those_held(memory_store):
+    with pytest.raises(FilterMatchesNothingError) as e:
+        check_can_match(Filter(findings=["LGE:affirmed", "AMYLOID:family"]), memory_store)
+    assert e.value.values == ["AMYLOID:family"] and e.value.held["LGE:affirmed"] == 30
+    check_can_match(Filter(findings=["LGE:affirmed", "HCM:family"]), memory_store)      # both held
