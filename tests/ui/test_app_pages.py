@@ -117,3 +117,17 @@ def test_study_page_measurements_and_mask_overlay(app, ui_data):
     captions = [c for img in at.get("image") for c in img.captions]
     assert "mid SAX, ED" in captions and "mid SAX, ES" in captions
     assert list((ui_data / "thumbs" / key).glob("mask_0_*.png"))
+
+
+def test_study_page_shows_qa_as_a_table(app):
+    at, key = _open_first(app)
+    assert not at.json                                                # no raw JSON on the study page
+    tables = [d.value for d in at.dataframe if list(d.value.columns) == ["item", "value"]]
+    assert tables or any(c.value == "no QA record for this study" for c in at.caption)
+    assert all(not any("{" in v for v in t["value"]) for t in tables)
+
+
+def test_qa_rows_flatten_a_record():
+    from cmr_search.ui.app.screens.study import qa_rows
+    rows = qa_rows({"frames": {"cine_sax": 30}, "warnings": ["no report", "x"], "empty": None, "views": {}})
+    assert rows == {"item": ["frames: cine_sax", "warnings", "empty", "views"], "value": ["30", "no report; x", "—", "—"]}

@@ -90,7 +90,29 @@ def record_panel(row: dict, table_row: dict | None) -> None:
                 f"labels {', '.join(row.get('labels') or []) or '—'}")
     qa = (table_row or {}).get("qa") or row.get("qa") or {}
     st.subheader("QA")
-    st.json(json.loads(qa) if isinstance(qa, str) else qa, expanded=True)
+    rows = qa_rows(json.loads(qa) if isinstance(qa, str) else qa)
+    if rows["item"]:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.caption("no QA record for this study")
+
+
+def qa_rows(qa: dict) -> dict[str, list[str]]:
+    """A study's QA record as a two-column table a person reads (nested values one row per key,
+    lists joined), shown as text."""
+    rows: list[tuple[str, str]] = []
+    for key, value in (qa or {}).items():
+        if isinstance(value, dict):
+            rows += [(f"{key}: {k}", _text(v)) for k, v in value.items()] or [(key, "—")]
+        else:
+            rows.append((key, _text(value)))
+    return {"item": [k for k, _ in rows], "value": [v for _, v in rows]}
+
+
+def _text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "; ".join(map(str, value)) or "—"
+    return "—" if value in (None, "") else str(value)
 
 
 def neighbours(client, key: str, paths: dict) -> None:
