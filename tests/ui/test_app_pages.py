@@ -131,3 +131,11 @@ def test_qa_rows_flatten_a_record():
     from cmr_search.ui.app.screens.study import qa_rows
     rows = qa_rows({"frames": {"cine_sax": 30}, "warnings": ["no report", "x"], "empty": None, "views": {}})
     assert rows == {"item": ["frames: cine_sax", "warnings", "empty", "views"], "value": ["30", "no report; x", "—", "—"]}
+
+
+def test_map_page_says_how_to_get_labels_when_none_exist():
+    import polars as pl
+
+    from cmr_search.ui.app.screens.map import _any_label
+    assert not _any_label(pl.DataFrame({"labels": ["(none)", "(none)"]}))
+    assert _any_label(pl.DataFrame({"labels": ["(none)", "AMYLOID"]}))

@@ -65,6 +65,13 @@ def neighbours(keys: tuple[str, ...], k: int) -> dict[str, list[tuple[str, float
     return neighbour_table(list(keys), vecs, k)
 
 
+def _any_label(frame: pl.DataFrame) -> bool:
+    """Whether any mapped study carries a label (the labels column, a list or its text)."""
+    if "labels" not in frame.columns:
+        return False
+    return any(v not in (None, "", "(none)") for v in frame["labels"].to_list())      # logic.embedding_map
+
+
 def picked_key(event) -> str | None:
     """The study_key of the clicked point in an altair selection event, if any."""
     try:
@@ -89,6 +96,9 @@ def render() -> None:
     if frame.is_empty():
         st.info("The index is empty.")
         return
+    if color == "labels" and not _any_label(frame):
+        st.info("No study has a label yet, so every point has the same colour. Label the index first: on the "
+                "About page (label every study), or `cmr label --write` in a terminal; or colour by another field.")
     table = neighbours(tuple(frame["study_key"].to_list()), int(k))
     edges = knn_edges(frame, table)
     if table:
