@@ -74,8 +74,14 @@ def test_about_page(app, ui_data):
     assert metrics["studies"] == "12" and metrics["vector size"] == "256"
     assert "Model card" in [s.value for s in at.subheader]
     assert any("model_id" in str(j.value) for j in at.json)          # the full card
-    versions = at.dataframe[0].value
+    versions = next(d.value for d in at.dataframe if "package" in d.value.columns)
     assert "streamlit" in set(versions["package"])
+    vectors = next(d.value for d in at.dataframe if "vector" in d.value.columns)   # what the index holds
+    assert list(vectors["vector"][:4]) == ["study", "cine", "lge", "report"] and set(vectors["size"][:4]) == {256}
+    from cmr_search.search import Store
+    with Store.open(ui_data) as s:
+        has_text = s.has_report_text
+    assert ("report_clauses" in set(vectors["vector"])) == has_text
 
 
 def test_about_page_labels_every_study_with_progress(app, ui_data):

@@ -11,6 +11,7 @@ import polars as pl
 import streamlit as st
 
 from cmr_search.search.audit import audit_csv, read_audit
+from cmr_search.search.collection import TEXT_VECTORS, VECTORS
 from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
 
 from .. import state
@@ -133,6 +134,19 @@ def audit_section() -> None:
                        key="dl_audit")
 
 
+def vector_rows(store, info: dict) -> dict[str, list]:
+    """The named vectors this index really holds (the report-text ones only when it was built with them):
+    name, kind and size, and what each one is."""
+    rows = [(v, "dense, cosine", info["dim"], f"the model's {v} vector") for v in VECTORS]
+    if store.has_report_text:
+        what = {"report_text": ("dense, cosine", info["report_text_dim"], "the kept report text (MiniLM)"),
+                "report_clauses": ("multivector, MaxSim", info["report_text_dim"], "one per kept clause (MiniLM)"),
+                "report_terms": ("sparse, BM25 (IDF)", None, "the kept report words")}
+        rows += [(v, *what[v]) for v in TEXT_VECTORS]
+    return {"vector": [r[0] for r in rows], "kind": [r[1] for r in rows], "size": [r[2] for r in rows],
+            "what": [r[3] for r in rows]}
+
+
 def render() -> None:
     st.title("About")
     client = state.client()
@@ -143,7 +157,8 @@ def render() -> None:
     c[1].metric("vector size", info["dim"])
     c[2].metric("backend", info["backend"])
     c[3].metric("collection", info["collection"])
-    st.write("named vectors: study, cine, lge, report · model ids: " + ", ".join(info["model_ids"]))
+    st.dataframe(vector_rows(client.store, info), hide_index=True, width="stretch")
+    st.caption("model ids: " + (", ".join(info["model_ids"]) or "none"))
     labeling_section(client)
     st.subheader("Model card")
     card = model_card()
