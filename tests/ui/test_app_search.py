@@ -83,3 +83,21 @@ def test_cards_show_measurements_and_lvef_filter(app):
     assert not at.exception
     rows = at.session_state.results.to_dicts()
     assert rows and all(r["lvef"] is not None and r["lvef"] <= 50 for r in rows)
+
+
+def test_a_search_is_shared_as_a_url_and_opened_from_one(app, ui_data, monkeypatch):
+    at = search(app, "dilated left ventricle")
+    assert at.query_params["q"] in ("dilated left ventricle", ["dilated left ventricle"])
+    assert at.query_params["mode"] in ("hybrid", ["hybrid"]) and at.query_params["k"] in ("20", ["20"])
+    from streamlit.testing.v1 import AppTest
+
+    from tests.helpers.app_fixtures import APP
+    monkeypatch.setenv("CMR_DATA", str(ui_data))
+    fresh = AppTest.from_file(APP, default_timeout=120)
+    fresh.query_params.update({"q": "dilated left ventricle", "mode": "image", "view": "cine", "k": "10",
+                               "nonsense": "x"})
+    fresh.run()
+    assert not fresh.exception
+    s = fresh.session_state
+    assert (s.query, s.mode, s.view, s.k) == ("dilated left ventricle", "image", "cine", 10)
+    assert len(result_keys(fresh)) == 10                      # the shared search ran, with its k

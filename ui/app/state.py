@@ -75,9 +75,34 @@ def init_session() -> None:
         if k not in st.session_state:
             st.session_state[k] = v.copy() if isinstance(v, (dict, list)) else v
     qp = st.query_params
+    if not st.session_state.get("shared_applied"):       # a shared search URL: ?q=...&mode=...&view=...&k=...
+        st.session_state.shared_applied = True
+        apply_shared_search(qp)
     if qp.get("study") and st.session_state.study is None:
         st.session_state.study = qp["study"]
         st.session_state.page = "Study"
+
+
+SHARED_MODES, SHARED_VIEWS = ("image", "report", "hybrid"), ("study", "cine", "lge")
+
+
+def apply_shared_search(qp) -> None:
+    """Open a search shared as a URL: q (the query), mode, view, k; values outside the choices are ignored."""
+    s = st.session_state
+    if qp.get("q"):
+        s.query, s.page = str(qp["q"])[:2000], "Search"
+    if qp.get("mode") in SHARED_MODES:
+        s.mode = qp["mode"]
+    if qp.get("view") in SHARED_VIEWS:
+        s.view = qp["view"]
+    if str(qp.get("k", "")).isdigit() and 1 <= int(qp["k"]) <= 100:
+        s.k = int(qp["k"])
+
+
+def share_search() -> None:
+    """Put the current search in the URL, so that copying the address shares it."""
+    s = st.session_state
+    st.query_params.update({"q": s.query, "mode": s.mode, "view": s.view, "k": str(s.k)})
 
 
 def open_study(key: str) -> None:

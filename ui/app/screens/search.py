@@ -19,6 +19,7 @@ def _submit() -> None:
     s = st.session_state
     s.query, s.mode, s.view, s.k = s.q_box, s.q_mode, s.q_view, s.q_k
     s.positive, s.negative = [], []
+    state.share_search()                      # the address bar now holds this search: copy it to share
 
 
 def feedback(key: str, sign: int) -> None:
