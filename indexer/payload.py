@@ -38,7 +38,8 @@ def payload_row(row: dict, vectors: dict, mid: str) -> dict:
         out["qa"] = json.loads(row["qa"]) if isinstance(row.get("qa"), str) else (row.get("qa") or {})
     except ValueError:
         out["qa"] = {"raw": row.get("qa")}
-    out["report_findings"] = list(row.get("report_findings") or finding_keys(row.get("impression") or ""))
+    found = row.get("report_findings")        # None: a cache prepared before findings were read
+    out["report_findings"] = list(found) if found is not None else finding_keys(row.get("impression") or "")
     out["model_id"] = mid
     out["source_fingerprint"] = row.get("source_fingerprint")
     out.update(measurement_payload(row))

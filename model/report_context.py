@@ -149,7 +149,8 @@ def _default_context_rules(drop: list[str]) -> list[dict]:
 
 def _set_clause_starts(doc):
     """spaCy component: one sentence per clause (clause_spans), so no scope crosses a clause."""
-    starts = sorted(a for a, _ in clause_spans(doc.text))
+    doc.user_data["clause_spans"] = spans = clause_spans(doc.text)
+    starts = sorted(a for a, _ in spans)
     for i, token in enumerate(doc):
         if i == 0:
             token.is_sent_start = True
@@ -208,19 +209,30 @@ def _status(categories: set[str], section: str) -> str:
     return next((s for s in PRIORITY if s in statuses), "affirmed")
 
 
+def _coverage(doc) -> dict[int, set[str]]:
+    """Token index -> the categories of the scoped cues (negated, uncertain, ...) covering it, cue included."""
+    cats: dict[int, set[str]] = {}
+    for mod in doc._.context_graph.modifiers:
+        if mod.category in CATEGORY_STATUS and mod.direction.upper() in DIRECTED:
+            (s, e), (a, b) = mod.modifier_span, mod.scope_span
+            for i in range(min(s, a), max(e, b)):
+                cats.setdefault(i, set()).add(mod.category)
+    return cats
+
+
+def _spans(doc) -> list[tuple[int, int]]:
+    """The clause spans the cmr_clauses component cut the doc at (computed there once)."""
+    return doc.user_data.get("clause_spans") or clause_spans(doc.text)
+
+
 def _dropped(doc) -> set[int]:
     """Token indices of every dropping cue and its scope."""
-    out: set[int] = set()
-    for mod in doc._.context_graph.modifiers:
-        if CATEGORY_STATUS.get(mod.category) in SEARCH_DROPS and mod.direction.upper() in DIRECTED:
-            (s, e), (a, b) = mod.modifier_span, mod.scope_span
-            out.update(range(min(s, a), max(e, b)))
-    return out
+    return {i for i, cats in _coverage(doc).items() if any(CATEGORY_STATUS[c] in SEARCH_DROPS for c in cats)}
 
 
 def _kept(doc) -> list[str]:
     dropped, kept = _dropped(doc), []
-    inside = clause_spans(doc.text)
+    inside = _spans(doc)
     for sent in doc.sents:
         pieces, run = [], []
         for token in sent:
@@ -278,13 +290,8 @@ def segments(text: str) -> list[tuple[str, str]]:
 
 
 def _token_statuses(doc) -> list[str]:
-    cats: dict[int, set[str]] = {}
-    for mod in doc._.context_graph.modifiers:
-        if mod.category in CATEGORY_STATUS and mod.direction.upper() in DIRECTED:
-            (s, e), (a, b) = mod.modifier_span, mod.scope_span
-            for i in range(min(s, a), max(e, b)):
-                cats.setdefault(i, set()).add(mod.category)
-    inside = clause_spans(doc.text)                # list marks and the breaks between clauses: affirmed
+    cats = _coverage(doc)
+    inside = _spans(doc)                           # list marks and the breaks between clauses: affirmed
     out = [_status(cats[t.i], "") if t.i in cats and any(a <= t.idx < b for a, b in inside) else "affirmed"
            for t in doc]
     for i in range(len(out) - 1, -1, -1):          # punctuation that ends a run is not part of it

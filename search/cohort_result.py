@@ -27,7 +27,7 @@ from .errors import CohortDefinitionError, QueryError
 from .results import to_frame
 
 RESULT_FORMAT = "cmr-search/cohort-result-1"
-SMALL_COUNT = 11          # counts from 1 to SMALL_COUNT - 1 are shown as "<11" (the workbench's rule, ui/app/logic.py)
+SMALL_COUNT = 11          # counts from 1 to SMALL_COUNT - 1 are shown as "<11" (the one rule: exports, CLI, workbench)
 LEVELS = ("study", "patient")
 OPS = ("union", "intersection", "difference")
 ATTRITION_SCHEMA = {"step": pl.Int64, "kind": pl.Utf8, "criterion": pl.Utf8, "studies": pl.Int64,

@@ -30,6 +30,7 @@ IMAGE_VIEWS = ("study", "cine", "lge")
 class Explanation:
     study_key: str
     query: str
+    impression: str = ""                                             # the stored (de-identified) impression
     segments: list[tuple[str, str]] = field(default_factory=list)   # the impression as (piece, status) runs
     clauses: list[tuple[str, float]] = field(default_factory=list)  # indexed clauses, best match first
     views: dict[str, float] = field(default_factory=dict)           # image view -> cosine with the query
@@ -61,7 +62,8 @@ def explain(client, study_key: str, query: str) -> Explanation:
     names = [*IMAGE_VIEWS] + (["report_clauses"] if client.store.has_report_text else [])
     hit = client.store.get([study_key], vectors=names)[0]
     impression = hit.payload.get("impression") or ""
-    why = Explanation(study_key, query, segments(impression), findings=list(hit.payload.get("report_findings") or []))
+    why = Explanation(study_key, query, impression, segments(impression),
+                      findings=list(hit.payload.get("report_findings") or []))
     q_img = _unit(client.encode_query(query))
     why.views = {v: round(float(_unit(hit.vectors[v]) @ q_img), 4) for v in IMAGE_VIEWS if v in hit.vectors}
     if impression and "report_clauses" in hit.vectors:

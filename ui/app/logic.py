@@ -10,9 +10,9 @@ import polars as pl
 
 from cmr_search.search import Filter
 from cmr_search.search.cohort import FORMAT, Cohort
+from cmr_search.search.cohort_result import small  # noqa: F401  (the small-cell rule; the cohort page imports it from here)
 from cmr_search.search.collection import model_id
 
-SMALL_COUNT = 11          # counts from 1 to SMALL_COUNT - 1 are shown as "<11" (small-cell suppression)
 FACET_FIELDS = {"sex": "sex", "vendor": "manufacturer", "labels": "labels"}
 
 
@@ -30,11 +30,6 @@ def run_query(client, query: str, k: int, mode: str, view: str, filters=None, po
         return client.refine(list(positive), list(negative), k=k, query=query or None, view=view,
                              filters=filters)
     return client.search(query, k=k, filters=filters, mode=mode, view=view)
-
-
-def small(n: int) -> str:
-    """A count for display: '<11' for 1-10 (re-identification risk), the number otherwise."""
-    return f"<{SMALL_COUNT}" if 0 < n < SMALL_COUNT else str(n)
 
 
 def count_values(rows: list[dict], field: str) -> list[tuple[str, int]]:

@@ -87,7 +87,7 @@ def why_panel(client, key: str, query: str) -> None:
     indexed clause's cosine, the image views' cosines, the report's findings."""
     why = explain(client, key, query)
     st.subheader("Impression")
-    show_report(why_impression(client, key), why.best_clause)
+    show_report(why.impression, why.best_clause)
     st.html(LEGEND)
     st.subheader(f"Why this hit for “{query}”")
     if why.clauses:
@@ -98,10 +98,6 @@ def why_panel(client, key: str, query: str) -> None:
         st.caption("image vectors (cosine with the query in the study space, -1..1): "
                    + " · ".join(f"{v} {s:.3f}" for v, s in why.views.items()) + f" — best: {why.best_view}")
     findings_table(why.findings)
-
-
-def why_impression(client, key: str) -> str:
-    return (client.store.get([key])[0].payload.get("impression") or "")
 
 
 def findings_table(keys: list[str]) -> None:
