@@ -1,5 +1,7 @@
-"""Cohort page: the basket, counts and facets (small counts as "<11"), a score histogram with a threshold,
-export to CSV / Parquet plus the query spec JSON; saved cohorts re-open and re-run."""
+"""Cohort page, three tabs: Criteria (a cohort defined by inclusion and exclusion criteria, run exactly:
+screens/cohort_criteria.py), Basket (studies picked from searches: counts and facets with small counts as
+"<11", a threshold on a readable score, export to CSV / Parquet plus the query spec JSON; saved baskets
+re-open and re-run) and Compare (union, intersection, difference of saved cohorts)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +16,7 @@ from cmr_search.search.cohort import Cohort
 
 from .. import state
 from ..logic import FACET_FIELDS, cohort_from_basket, count_values, facet_frame, kept_keys, make_filter, small
+from .cohort_criteria import render_builder, render_compare
 
 TABLE_COLUMNS = ("study_key", "score", "age", "sex", "study_date", "manufacturer", "field_strength", "labels",
                  "impression")
@@ -117,6 +120,16 @@ def rerun(client, name: str) -> None:
 def render() -> None:
     st.title("Cohort")
     client = state.client()
+    tabs = st.tabs(["Criteria", "Basket", "Compare"])
+    with tabs[0]:
+        render_builder(client)
+    with tabs[1]:
+        render_basket(client)
+    with tabs[2]:
+        render_compare()
+
+
+def render_basket(client) -> None:
     basket = st.session_state.basket
     if basket:
         t = histogram(basket)
