@@ -64,7 +64,7 @@ class Store:
                 raise IndexMissingError(f"{backend.where} (collection {collection!r})")
             if size is None:
                 backend.create(layout(int(dim), text_dim), PAYLOAD_INDEXES, options)
-                size = int(dim)
+                size = backend.vector_size() or int(dim)   # another process may have made it meanwhile
             if dim is not None and int(dim) != size:
                 raise EmbedSizeMismatchError(size, int(dim), backend.where)
             text_size = backend.vector_size("report_text")

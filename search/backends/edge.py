@@ -79,6 +79,7 @@ class EdgeBackend(TakesTurns, Backend):
         """Wait for the writer's turn (a reader goes on searching its copy meanwhile), open the shard."""
         self.turns.exclusive()
         try:
+            _remove_stale_creating(self.path)
             shard = self._open_checked() if load and self._exists() else None
         except BaseException:
             self.turns.release()
@@ -133,6 +134,7 @@ class EdgeBackend(TakesTurns, Backend):
         if wait:
             self.turns.shared()
         try:
+            _remove_stale_creating(self.path)
             if not self._exists():
                 if not wait:
                     return False
@@ -235,26 +237,33 @@ class EdgeBackend(TakesTurns, Backend):
     # ---- whole collections --------------------------------------------------------------------------
     def create(self, layout: dict[str, tuple[int | None, str]], indexes: dict[str, str], options=None) -> None:
         """Build the shard and its payload indexes in a temp folder, then rename it into place: a kill
-        part-way leaves no half-made collection (the next create removes the temp folder)."""
+        part-way leaves no half-made collection (the next open removes the temp folder). In the writer's
+        turn: one that waited while another process created it opens that one (the caller re-reads sizes)."""
         with self._mode:
             if not self.writing:
-                self._take_turn(load=False)
+                self._take_turn(load=True)          # made meanwhile by the turn's holder: opened here
+            if self.shard is not None or self._exists():
+                return
             self.dir.mkdir(parents=True, exist_ok=True)
-            for old in self.dir.glob(f".{self.path.name}.creating.*"):
-                if not pid_alive(_pid_of(old.name)):
-                    shutil.rmtree(old, ignore_errors=True)
             tmp = self.dir / f".{self.path.name}.creating.{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
-            shard = qe.EdgeShard.create(str(tmp), _config(layout, options))
             try:
-                for field, kind in indexes.items():
-                    shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[kind]))
-                shard.flush()
+                self._build(tmp, layout, indexes, options)
+                os.replace(tmp, self.path)
             finally:
-                shard.close()
-            os.replace(tmp, self.path)
+                shutil.rmtree(tmp, ignore_errors=True)
             self._swap(self._load(self.path), None, None, writing=True)
             self._write_check(0, clean=False)
+
+    @staticmethod
+    def _build(tmp: Path, layout, indexes: dict[str, str], options) -> None:
+        shard = qe.EdgeShard.create(str(tmp), _config(layout, options))
+        try:
+            for field, kind in indexes.items():
+                shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[kind]))
+            shard.flush()
+        finally:
+            shard.close()
 
     def remove(self) -> None:
         """Delete the collection (the writer's turn is held: no reader copies it meanwhile)."""
@@ -375,6 +384,14 @@ def _fingerprint(f: Path) -> list:
             fh.seek(max(0, size - SAMPLE_BYTES) * i // (SAMPLE_BLOCKS - 1))
             h.update(fh.read(SAMPLE_BYTES))
     return [size, h.hexdigest()]
+
+def _remove_stale_creating(path: Path) -> None:
+    """Remove the temp folders of creations whose process is gone (called under a turn)."""
+    for old in path.parent.glob(f".{path.name}.creating.*") if path.parent.is_dir() else ():
+        pid = _pid_of(old.name)
+        if pid != os.getpid() and not pid_alive(pid):
+            shutil.rmtree(old, ignore_errors=True)
+
 
 def _pid_of(name: str) -> int | None:
     tail = name.rsplit(".", 1)[-1]
