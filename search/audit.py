@@ -47,6 +47,7 @@ from .collection import model_id as _model_id_of
 from .data_folder import DataFolder
 from .errors import QueryError
 from .filters import Filter, to_filter
+from .safe_csv import csv_text, write_table
 from .settings import Settings
 
 ENV = "CMR_AUDIT"
@@ -177,24 +178,18 @@ def read_audit(data, since=None, kind=None) -> pl.DataFrame:
 
 
 def audit_csv(frame: pl.DataFrame) -> str:
-    """A read_audit frame as CSV text; a cell that starts with = + - @ gets a leading ' so that a
-    spreadsheet shows a query text rather than running it as a formula."""
-    guard = [pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]")).then("'" + pl.col(c)).otherwise(pl.col(c)).alias(c)
-             for c, t in frame.schema.items() if t == pl.Utf8]
-    return frame.with_columns(guard).write_csv()
+    """A read_audit frame as CSV text; a cell that starts with = + - @, a tab or a CR gets a leading ' so
+    that a spreadsheet shows a query text rather than running it as a formula (search/safe_csv.py)."""
+    return csv_text(frame)
 
 
 def export_audit(data, out, since=None, kind=None) -> Path:
-    """Write the trail (read_audit's frame) to `out`, a .csv or .parquet file; returns its path."""
+    """Write the trail (read_audit's frame) to `out`, a .csv (formula cells neutralised) or .parquet file,
+    a new file 0600 like the trail itself (search/safe_csv.py); returns its path."""
     out = Path(out)
     if out.suffix not in (".csv", ".parquet"):
         raise QueryError(f"audit export to {out.name}: use a .csv or .parquet file name.")
-    frame = read_audit(data, since, kind)
-    if out.suffix == ".parquet":
-        frame.write_parquet(out)
-    else:
-        out.write_text(audit_csv(frame), encoding="utf-8")
-    return out
+    return write_table(read_audit(data, since, kind), out)
 
 
 # ---- helpers --------------------------------------------------------------------------------------

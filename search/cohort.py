@@ -22,7 +22,9 @@ import polars as pl
 from . import audit
 from .errors import QueryError
 from .filters import Filter
+from .private_files import write_private
 from .results import to_frame
+from .safe_csv import write_table
 
 FORMAT = "cmr-search/cohort-1"
 
@@ -50,9 +52,8 @@ class Cohort:
 
     # ---- persistence ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps({**self.spec, "keys": self.keys, "scores": self.scores}, indent=2))
-        return path
+        """The spec, ranked keys and scores as JSON (a new file 0600: it holds study keys)."""
+        return write_private(path, json.dumps({**self.spec, "keys": self.keys, "scores": self.scores}, indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> "Cohort":
@@ -80,6 +81,7 @@ class Cohort:
     def export(self, path: str | Path, client=None, link: str | Path | None = None) -> Path:
         """Write rank, study_key, score and payload fields to .csv or .parquet. `link`: a link.parquet to
         join the raw identifiers (honest-broker step only; never written otherwise): DataFolder.link_table.
+        A new file is 0600 and CSV cells that a spreadsheet would run as formulas start with ' (safe_csv).
         Recorded in the audit trail (search/audit.py) of `client`, else of the client that built it."""
         path = Path(path)
         if path.suffix not in (".csv", ".parquet"):
@@ -88,10 +90,7 @@ class Cohort:
         frame = frame.with_row_index("rank", offset=1)
         if link is not None:
             frame = frame.join(pl.read_parquet(link), on="study_key", how="left")
-        if path.suffix == ".parquet":
-            frame.write_parquet(path)
-        else:
-            _flat(frame).write_csv(path)
+        write_table(frame if path.suffix == ".parquet" else _flat(frame), path)
         audit.record(client if client is not None else self.audit_to, "export",
                      **audit.export_fields(self.spec, rows=frame.height, file=path, identified=link is not None))
         return path

@@ -24,7 +24,9 @@ import polars as pl
 from . import audit
 from .cohort import _flat
 from .errors import CohortDefinitionError, QueryError
+from .private_files import write_private
 from .results import to_frame
+from .safe_csv import write_csv, write_table
 
 RESULT_FORMAT = "cmr-search/cohort-result-1"
 SMALL_COUNT = 11          # counts from 1 to SMALL_COUNT - 1 are shown as "<11" (the one rule: exports, CLI, workbench)
@@ -93,16 +95,14 @@ class CohortResult:
 
     def export(self, path: str | Path, level: str = "study") -> Path:
         """Write the rows at `level` to .csv or .parquet and the attrition table (small cells suppressed)
-        to <stem>.attrition.csv beside it; returns the path."""
+        to <stem>.attrition.csv beside it (new files 0600, CSV formula cells neutralised: safe_csv);
+        returns the path."""
         path = Path(path)
         if path.suffix not in (".csv", ".parquet"):
             raise QueryError(f"cohort export to {path.name}: use a .csv or .parquet file name.")
         frame = self.frame(level)
-        if path.suffix == ".parquet":
-            frame.write_parquet(path)
-        else:
-            _flat(frame).write_csv(path)
-        self.attrition_shown().write_csv(attrition_path(path))
+        write_table(frame if path.suffix == ".parquet" else _flat(frame), path)
+        write_csv(self.attrition_shown(), attrition_path(path))
         audit.record(self.store, "export", **audit.export_fields(
             {**self.definition, "index": self.index, "model_id": self.model_id}, rows=frame.height, file=path))
         return path
@@ -110,9 +110,9 @@ class CohortResult:
     # ---- persistence ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """The result as JSON: its definition, the index and model it ran on, keys, patients, scores,
-        attrition. `cmr cohort run`/`compare` and CohortDefinition.load read it back."""
+        attrition (a new file 0600). `cmr cohort run`/`compare` and CohortDefinition.load read it back."""
         path = Path(path)
-        path.write_text(json.dumps({
+        write_private(path, json.dumps({
             "format": RESULT_FORMAT, "definition": self.definition, "index": self.index, "model_id": self.model_id,
             "created": self.created, "keys": self.keys, "patients": [self.patients.get(k) for k in self.keys],
             "dates": [self.dates.get(k) for k in self.keys], "scores": self.scores,

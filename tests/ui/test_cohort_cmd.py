@@ -1,17 +1,19 @@
 """`cmr cohort run` and `cmr cohort compare` on an indexed synthetic archive (tests/helpers/cohort_data.py):
 the README example built in Python and from its file gives the same patients; bad files exit 2 with one line."""
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from cmr_search.search import connect
+from cmr_search.search import Store, connect
 from cmr_search.search.cohort_definition import CohortDefinition
 from cmr_search.search.cohort_result import compare
 from cmr_search.search.criteria import Report, Where
 from cmr_search.ui.cli import main
 from tests.helpers.cohort_data import cohort_data
+from tests.search.test_safe_csv import EVIL, FORMULA
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "cohorts" / "hfref_lge.cohort.json"
 
@@ -91,3 +93,24 @@ def test_missing_file_and_bad_out_exit_2(data, tmp_path, capsys):
     assert "--out must end in .csv or .parquet" in capsys.readouterr().err
     assert main(["cohort", "compare", str(EXAMPLE), str(tmp_path / "none.json"), "--op", "union"]) == 2
     assert "none.json: no such cohort file" in capsys.readouterr().err
+
+
+def test_cohort_export_csv_neutralises_formulas(data, tmp_path):
+    """`cmr cohort export`: report, vendor and model texts that a spreadsheet would run as formulas start
+    with ' in the CSV; the Parquet keeps them as written; numbers stay numbers (search/safe_csv.py)."""
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)                     # the shared folder stays as it is
+    with Store.open(copy) as store:
+        keys = pl.read_parquet(copy / "cache" / "studies.parquet")["study_key"].to_list()[:len(EVIL)]
+        for k, v in zip(keys, EVIL):
+            store.set_payload(k, {"impression": v, "manufacturer": v, "model_name": v})
+    outs = [tmp_path / "x.csv", tmp_path / "x.parquet"]
+    for out in outs:
+        assert main(["cohort", "export", "--query", "LGE", "--k", "30", "--data", str(copy), "--out", str(out)]) == 0
+    csv, pq = pl.read_csv(outs[0]), pl.read_parquet(outs[1])
+    cols = ("impression", "manufacturer", "model_name")
+    for k, v in zip(keys, EVIL):
+        assert pq.filter(pl.col("study_key") == k).select(cols).row(0) == (v, v, v)
+        assert csv.filter(pl.col("study_key") == k).select(cols).row(0) == ("'" + v,) * 3
+    assert not any(c.startswith(FORMULA) for col in cols for c in csv[col] if c)
+    assert csv["score"].to_list() == pytest.approx(pq["score"].to_list()) and csv.schema["age"] == pl.Float64
