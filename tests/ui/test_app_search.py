@@ -101,3 +101,29 @@ def test_a_search_is_shared_as_a_url_and_opened_from_one(app, ui_data, monkeypat
     s = fresh.session_state
     assert (s.query, s.mode, s.view, s.k) == ("dilated left ventricle", "image", "cine", 10)
     assert len(result_keys(fresh)) == 10                      # the shared search ran, with its k
+
+
+def test_cards_show_cosines_on_a_stated_scale_never_fused_numbers(app):
+    """Hybrid: each card shows its rank and its cosines (report clause, image vector), the scale is stated,
+    the fused RRF number is nowhere; each card marks the report clause that matched."""
+    at = search(app)
+    results = at.session_state.results
+    fused = [f"{x:.3f}" for x in results["score"].to_list()]
+    heads = [m.value for m in at.markdown if " y · " in m.value]
+    assert len(heads) == N_STUDIES and heads[0].startswith("#1 · ")
+    assert all("report cos **" in h and "image cos **" in h for h in heads)
+    assert not any(f in h for h in heads for f in fused if f not in ("0.000",))
+    assert any("cosines (-1..1)" in c.value for c in at.caption)
+    why = at.session_state.why[results["study_key"][0]]
+    assert why.best_clause and -1.0 <= why.cosines()["report_cosine"] <= 1.0
+    marked = [h for h in at.get("html") if "matched:" in h.proto.body]
+    assert len(marked) == N_STUDIES and "<mark>" in marked[0].proto.body
+
+
+def test_image_mode_shows_the_cosine_it_ranked_by(app):
+    at = app
+    at.selectbox(key="q_mode").set_value("image")
+    at = search(at)
+    r = at.session_state.results.to_dicts()[0]
+    head = next(m.value for m in at.markdown if " y · " in m.value)
+    assert not head.startswith("#") and f"image cos **{r['score']:.2f}**" in head

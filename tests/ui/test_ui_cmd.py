@@ -37,9 +37,9 @@ def test_make_filter_and_kept_keys():
     from cmr_search.ui.app.logic import kept_keys, make_filter
     assert make_filter({}) is None and make_filter({"sex": [], "labels": None}) is None
     assert make_filter({"sex": ["F"], "age": [40, 80]}) == Filter(sex=["F"], age=(40, 80))
-    basket = {"a": {"study_key": "a", "score": 0.5}, "b": {"study_key": "b", "score": 0.9},
-              "c": {"study_key": "c", "score": None}, "d": {"study_key": "d", "score": 0.1}}
-    assert kept_keys(basket, 0.4) == ["b", "a", "c"]
+    basket = {"a": {"study_key": "a", "image_cosine": 0.5}, "b": {"study_key": "b", "image_cosine": 0.9},
+              "c": {"study_key": "c", "image_cosine": None}, "d": {"study_key": "d", "image_cosine": 0.1}}
+    assert kept_keys(basket, 0.4, "image_cosine") == ["b", "a", "c"]
 
 
 def test_gif_and_png(tmp_path):

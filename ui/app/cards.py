@@ -1,12 +1,18 @@
-"""Result cards: cine loop + LGE still, score, age/sex, labels, measurements (LVEF, LVEDV(i), LV mass,
-max wall, RVEF, quality), impression, and the card's actions."""
+"""Result cards: cine loop + LGE still, readable scores, age/sex, labels, measurements (LVEF, LVEDV(i), LV
+mass, max wall, RVEF, quality), impression with the clause that matched the query marked, and the card's
+actions.
+
+Scores a person can read: a cosine (-1..1) named by its space: `report cos` (the best indexed clause with
+the query, report-text space), `image cos` (the study's image vector with the query, study space). Hybrid
+and report rankings are fused ranks (search/fusion.py): a card then shows its rank, never the fused number.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
 from . import media
 from .measures import measure_line
-from .report_view import show_snippet
+from .report_view import show_match, show_snippet
 from .state import add_to_basket, data_dir, open_study
 
 COLUMNS = 4
@@ -20,9 +26,20 @@ def array_paths(table) -> dict[str, str]:
     return dict(zip(table["study_key"].to_list(), table["array_path"].to_list()))
 
 
-def headline(r: dict) -> str:
+SCALE_NOTE = ("Scores are cosines (-1..1) in the space named: report cos = the best report clause with the query "
+              "(report-text space); image cos = the {view} image vector with the query (study space). "
+              "Report and hybrid results are ordered by fused ranks (#), which are not similarities.")
+
+
+def headline(r: dict, rank: int) -> str:
+    """'#3 · report cos 0.62 · image cos 0.31 · 54 y · F' (fused rankings) or 'cos 0.412 · 54 y · F'."""
+    bits = [f"#{rank}"] if r.get("fused") else []
+    bits += [f"{name} cos **{r[col]:.2f}**" for col, name in (("report_cosine", "report"), ("image_cosine", "image"))
+             if r.get(col) is not None]
+    if not r.get("fused") and len(bits) == 0 and r.get("score") is not None:
+        bits.append(f"cos **{r['score']:.3f}**")            # study -> study, query by example: a cosine
     age = "?" if r.get("age") is None else f"{r['age']:.0f}"
-    return f"**{r['score']:.3f}** · {age} y · {r.get('sex') or '?'}"
+    return " · ".join([*bits, f"{age} y", r.get("sex") or "?"])
 
 
 def thumbnails(key: str, paths: dict[str, str], px: int = media.THUMB_PX) -> None:
@@ -47,11 +64,13 @@ def result_grid(rows: list[dict], paths: dict[str, str], feedback=None, prefix: 
 def card(r: dict, rank: int, paths: dict[str, str], feedback, prefix: str) -> None:
     key = r["study_key"]
     thumbnails(key, paths)
-    st.markdown(headline(r))
+    st.markdown(headline(r, rank))
     labels = ", ".join(r.get("labels") or []) or "no labels"
     st.caption(f"#{rank} · `{key}` · {labels}")
     st.caption(measure_line(r))
     show_snippet(r.get("impression"), SNIPPET)            # as text, negated parts struck through
+    if r.get("best_clause"):
+        show_match(r["best_clause"], r.get("report_cosine"))
     b = st.columns(4 if feedback else 2)        # icons, no tooltips: a tooltip doubles each button's DOM
     # 👍 more like this · 👎 less like this · add to the cohort · open the study
     if feedback:

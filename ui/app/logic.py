@@ -47,24 +47,33 @@ def facet_frame(pairs: list[tuple[object, int]]) -> pl.DataFrame:
                         schema={"value": pl.Utf8, "studies": pl.Utf8})
 
 
-def kept_keys(basket: dict, threshold: float) -> list[str]:
-    """Basket keys scored at least `threshold`, best first (ties by key); hand-picked studies (no score)
-    are always kept, after the scored ones."""
+SCORE_COLUMNS = {"report_cosine": "report cosine (best clause, -1..1)", "image_cosine": "image cosine (-1..1)"}
+
+
+def score_columns(basket: dict) -> list[str]:
+    """The readable scores (cosines) some basket row carries, in SCORE_COLUMNS order."""
+    return [c for c in SCORE_COLUMNS if any(r.get(c) is not None for r in basket.values())]
+
+
+def kept_keys(basket: dict, threshold: float, column: str = "report_cosine") -> list[str]:
+    """Basket keys whose `column` (a cosine) is at least `threshold`, best first (ties by key); studies
+    without that score (hand-picked, or added by another kind of search) are always kept, after the others."""
     def order(r):
-        s = r.get("score")
+        s = r.get(column)
         return (s is None, -(s or 0.0), r["study_key"])
     rows = sorted(basket.values(), key=order)
-    return [r["study_key"] for r in rows if r.get("score") is None or r["score"] >= threshold]
+    return [r["study_key"] for r in rows if r.get(column) is None or r[column] >= threshold]
 
 
-def cohort_from_basket(client, basket: dict, threshold: float, spec: dict):
-    """The basket (above the threshold) as a search.Cohort: the query spec that produced it, the index
-    it ran on, and its ranked keys; exports through Cohort.export."""
-    keys = kept_keys(basket, threshold)
-    scores = [float(basket[k]["score"]) if basket[k].get("score") is not None else None for k in keys]
+def cohort_from_basket(client, basket: dict, threshold: float, spec: dict, column: str = "report_cosine"):
+    """The basket (at or above the threshold on `column`) as a search.Cohort: the query spec that produced
+    it, the index it ran on, and its keys with their readable scores; exports through Cohort.export."""
+    keys = kept_keys(basket, threshold, column)
+    scores = [float(basket[k][column]) if basket[k].get(column) is not None else None for k in keys]
     full = {"format": FORMAT, "query": spec.get("query") or "", "mode": spec.get("mode", "hybrid"),
             "view": spec.get("view", "study"), "k": int(spec.get("k", 20)), "filters": spec.get("filters") or {},
             "model_id": model_id(client.model), "index": client.info(), "threshold": threshold,
+            "threshold_on": column,
             "feedback": {"positive": list(spec.get("positive", [])), "negative": list(spec.get("negative", []))},
             "source": "cmr ui basket",
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}

@@ -75,6 +75,12 @@ def show_snippet(text: str | None, n: int) -> None:
     st.html(report_html(cut_runs(cached_segments(text), n)))
 
 
+def show_match(clause: str, cosine: float | None) -> None:
+    """A card's best-matching report clause, marked, with its cosine."""
+    score = "" if cosine is None else f" <small>(report cos {cosine:.2f})</small>"
+    st.html(f"<small>matched:</small> <mark>{_esc(clause)}</mark>{score}")
+
+
 def show_report(text: str | None, best: str | None = None) -> None:
     if not text:
         st.caption("no report")

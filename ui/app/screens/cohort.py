@@ -15,10 +15,11 @@ from cmr_search.search import audit
 from cmr_search.search.cohort import Cohort
 
 from .. import state
-from ..logic import FACET_FIELDS, cohort_from_basket, count_values, facet_frame, kept_keys, make_filter, small
+from ..logic import (FACET_FIELDS, SCORE_COLUMNS, cohort_from_basket, count_values, facet_frame, kept_keys,
+                     make_filter, score_columns, small)
 from .cohort_criteria import render_builder, render_compare
 
-TABLE_COLUMNS = ("study_key", "score", "age", "sex", "study_date", "manufacturer", "field_strength", "labels",
+TABLE_COLUMNS = ("study_key", "report_cosine", "image_cosine", "query", "age", "sex", "study_date", "manufacturer", "field_strength", "labels",
                  "impression")
 
 
@@ -32,18 +33,27 @@ def _clear() -> None:
     st.session_state.basket = {}
 
 
-def histogram(basket: dict) -> float:
-    """Score histogram + threshold slider; returns the threshold (studies below it leave the export)."""
-    scores = [r["score"] for r in basket.values() if r.get("score") is not None]
+def histogram(basket: dict) -> tuple[float, str]:
+    """The readable score to cut on (a cosine), its histogram coloured by query, and the threshold slider;
+    returns (threshold, column): studies below it leave the export, studies without that score stay."""
+    columns = score_columns(basket)
+    if not columns:
+        return -1.0, "report_cosine"
+    column = st.selectbox("threshold on", columns, format_func=SCORE_COLUMNS.get, key="threshold_on",
+                          help="each study's cosine with the query that found it, in the space named")
+    rows = [r for r in basket.values() if r.get(column) is not None]
+    scores = [r[column] for r in rows]
     if len(scores) < 2 or min(scores) == max(scores):
-        return min(scores, default=0.0)
+        return min(scores, default=-1.0), column
     lo, hi = float(min(scores)), float(max(scores))
-    t = st.slider("score threshold", lo, hi, lo, step=(hi - lo) / 100, format="%.3f", key="threshold")
-    data = alt.Data(values=[{"score": s, "kept": s >= t} for s in scores])
-    chart = alt.Chart(data).mark_bar().encode(alt.X("score:Q", bin=alt.Bin(maxbins=30)), alt.Y("count():Q"),
-                                              alt.Color("kept:N"))
+    t = st.slider(f"{SCORE_COLUMNS[column]}: keep at or above", lo, hi, lo, step=(hi - lo) / 100, format="%.3f",
+                  key="threshold")
+    data = alt.Data(values=[{"cosine": r[column], "kept": r[column] >= t, "query": r.get("query") or "(none)"}
+                            for r in rows])
+    chart = alt.Chart(data).mark_bar().encode(alt.X("cosine:Q", bin=alt.Bin(maxbins=30), title=SCORE_COLUMNS[column]),
+                                              alt.Y("count():Q"), alt.Color("query:N"), alt.Opacity("kept:N"))
     st.altair_chart(chart, width="stretch")
-    return t
+    return t, column
 
 
 def facets(client, rows: list[dict]) -> None:
@@ -132,8 +142,8 @@ def render() -> None:
 def render_basket(client) -> None:
     basket = st.session_state.basket
     if basket:
-        t = histogram(basket)
-        keep = kept_keys(basket, t)
+        t, column = histogram(basket)
+        keep = kept_keys(basket, t, column)
         st.metric("studies in the cohort", small(len(keep)), help="counts from 1 to 10 are shown as <11")
         rows = [basket[k] for k in keep]
         st.dataframe([{c: r.get(c) for c in TABLE_COLUMNS} for r in rows], hide_index=True,
@@ -142,7 +152,7 @@ def render_basket(client) -> None:
         facets(client, rows)
         spec = {k: st.session_state.get(k) for k in ("query", "mode", "view", "k", "filters", "positive",
                                                      "negative")}
-        cohort = cohort_from_basket(client, basket, t, spec) if keep else None
+        cohort = cohort_from_basket(client, basket, t, spec, column) if keep else None
         if cohort is not None:
             st.subheader("Export")
             exports(cohort)

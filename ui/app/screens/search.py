@@ -5,8 +5,10 @@ import time
 
 import streamlit as st
 
+from cmr_search.search.explain import explain_hits
+
 from .. import state
-from ..cards import array_paths, result_grid
+from ..cards import SCALE_NOTE, array_paths, result_grid
 from ..filters_ui import sidebar_filters
 from ..logic import make_filter, run_query
 
@@ -52,7 +54,21 @@ def current_results(client, filters: dict):
         s.results = run_query(client, s.query, s.k, s.mode, s.view, make_filter(filters), s.positive, s.negative)
         s.sig, s.last_query_s, s.runs = sig, time.perf_counter() - t0, s.get("runs", 0) + 1
         s.filters = filters
+        s.why = explain_hits(client, s.results["study_key"].to_list(), s.query) if s.query.strip() else {}
     return s.results
+
+
+def readable(rows: list[dict]) -> list[dict]:
+    """Result rows with the scores a person reads (cosines per space, the best clause) from the page's
+    explanations; `fused` where the order comes from a fused ranking (report, hybrid)."""
+    s = st.session_state
+    fused = s.mode != "image" and not (s.positive or s.negative)
+    out = []
+    for r in rows:
+        why = (s.get("why") or {}).get(r["study_key"])
+        extra = {**why.cosines(s.view), "best_clause": why.best_clause} if why is not None else {}
+        out.append({**r, **extra, "fused": fused, "query": s.query})
+    return out
 
 
 def feedback_bar() -> None:
@@ -79,8 +95,9 @@ def render() -> None:
         st.error(f"{type(e).__name__}: {e}")
         return
     feedback_bar()
-    rows = frame.to_dicts()
+    rows = readable(frame.to_dicts())
     c = st.columns([8, 2])
-    c[0].caption(f"{len(rows)} results · run {s.runs} · {s.last_query_s * 1000:.0f} ms query")
+    c[0].caption(f"{len(rows)} results · run {s.runs} · {s.last_query_s * 1000:.0f} ms query · "
+                 + SCALE_NOTE.format(view=s.view))
     c[1].button(":material/playlist_add: add all shown", key="add_all", on_click=state.add_to_basket, args=(rows,))
     result_grid(rows, array_paths(state.cache_table()), feedback=feedback)
