@@ -103,6 +103,38 @@ def test_a_search_is_shared_as_a_url_and_opened_from_one(app, ui_data, monkeypat
     assert len(result_keys(fresh)) == 10                      # the shared search ran, with its k
 
 
+def _param(at, k):
+    v = at.query_params.get(k)
+    return v[0] if isinstance(v, list) else v
+
+
+def test_filters_are_shared_in_the_url_and_opened_from_one(app, ui_data, monkeypatch):
+    at = app
+    at.sidebar.multiselect(key="f_sex").set_value(["F"])
+    at.sidebar.slider(key="f_age").set_value((40, 80))
+    at.sidebar.slider(key="f_lvef").set_value((0, 50))
+    at = search(at)
+    assert (_param(at, "f_sex"), _param(at, "f_age"), _param(at, "f_lvef")) == ("F", "40-80", "0-50")
+    filtered = at.session_state.results["study_key"].to_list()
+    from streamlit.testing.v1 import AppTest
+
+    from tests.helpers.app_fixtures import APP
+    monkeypatch.setenv("CMR_DATA", str(ui_data))
+    fresh = AppTest.from_file(APP, default_timeout=120)
+    fresh.query_params.update({"q": "dilated left ventricle", "f_sex": "F,X", "f_age": "40-80", "f_lvef": "0-50",
+                               "f_from": "2019", "f_views": "cine_sax,nonsense", "f_fs": "7.0", "f_mass": "zz"})
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    s = fresh.session_state
+    assert (s.f_sex, s.f_age, s.f_lvef, s.f_from, s.f_views, s.f_fs) == (["F"], (40, 80), (0, 50), "2019",
+                                                                        ["cine_sax"], "any")
+    assert s.filters["sex"] == ["F"] and s.filters["age"] == (40.0, 80.0) and s.filters["lvef"] == (None, 50.0)
+    fresh.sidebar.text_input(key="f_from").set_value("").run()
+    fresh.sidebar.multiselect(key="f_views").set_value([]).run()
+    assert fresh.session_state.results["study_key"].to_list() == filtered
+    assert _param(fresh, "f_from") is None                 # a cleared filter leaves the address too
+
+
 def test_cards_show_cosines_on_a_stated_scale_never_fused_numbers(app):
     """Hybrid: each card shows its rank and its cosines (report clause, image vector), the scale is stated,
     the fused RRF number is nowhere; each card marks the report clause that matched."""

@@ -23,6 +23,57 @@ def _facet_values(_client, data: str, field: str) -> list[str]:
         return []
 
 
+# ---- filters in a shared URL (?f_sex=F,M&f_age=40-80&f_lvef=0-35&...) ---------------------------------
+LISTS = ("f_sex", "f_vendor", "f_views", "f_labels")          # multiselects: comma-separated
+RANGES = {"f_age": AGE_RANGE, **{f"f_{k}": full for k, (_, full) in MEASURE_RANGES.items()}}   # sliders: lo-hi
+TEXTS = ("f_from", "f_to")
+FIELD_STRENGTHS = ("any", "1.5", "3.0")
+
+
+def shared_params() -> dict[str, str]:
+    """The filter widgets that differ from their defaults, as query-string values."""
+    s, out = st.session_state, {}
+    for k in LISTS:
+        if s.get(k):
+            out[k] = ",".join(map(str, s[k]))
+    for k, full in RANGES.items():
+        if k in s and tuple(s[k]) != tuple(full):
+            out[k] = f"{s[k][0]}-{s[k][1]}"
+    out.update({k: s[k].strip() for k in TEXTS if (s.get(k) or "").strip()})
+    if s.get("f_fs", "any") != "any":
+        out["f_fs"] = s["f_fs"]
+    return out
+
+
+def share_filters() -> None:
+    """Keep the address bar's filter part equal to the sidebar (a copied URL carries the filters)."""
+    params = shared_params()
+    for k in (*LISTS, *RANGES, *TEXTS, "f_fs"):
+        if k in params:
+            if st.query_params.get(k) != params[k]:
+                st.query_params[k] = params[k]
+        elif k in st.query_params:
+            del st.query_params[k]
+
+
+def apply_shared_filters(qp) -> None:
+    """Set the filter widgets from a shared URL; values that do not parse or fall outside a slider's range are
+    ignored (multiselect values unknown to this index are dropped when the widget renders its options)."""
+    s = st.session_state
+    for k in LISTS:
+        if qp.get(k):
+            s[k] = [v for v in str(qp[k]).split(",")[:50] if v and (k != "f_sex" or v in ("F", "M"))]
+    for k, (lo, hi) in RANGES.items():
+        parts = str(qp.get(k, "")).split("-")
+        if len(parts) == 2 and all(p.isdigit() for p in parts) and lo <= int(parts[0]) <= int(parts[1]) <= hi:
+            s[k] = (int(parts[0]), int(parts[1]))
+    for k in TEXTS:
+        if qp.get(k):
+            s[k] = str(qp[k])[:10]
+    if qp.get("f_fs") in FIELD_STRENGTHS:
+        s.f_fs = qp["f_fs"]
+
+
 def sidebar_filters(client) -> dict:
     """Render the filter widgets; returns Filter fields (only those set)."""
     sb = st.sidebar
@@ -32,10 +83,15 @@ def sidebar_filters(client) -> dict:
     c1, c2 = sb.columns(2)
     d_from = c1.text_input("date from", placeholder="YYYY[-MM]", key="f_from")
     d_to = c2.text_input("date to", placeholder="YYYY[-MM]", key="f_to")
-    vendor = sb.multiselect("vendor", _facet_values(client, str(data_dir()), "manufacturer"), key="f_vendor")
+    vendors = _facet_values(client, str(data_dir()), "manufacturer")
+    _known("f_vendor", vendors)
+    vendor = sb.multiselect("vendor", vendors, key="f_vendor")
     fs = sb.selectbox("field strength (T)", ["any", "1.5", "3.0"], key="f_fs")
+    _known("f_views", list(VIEWS))
     views = sb.multiselect("views present (all of)", list(VIEWS), key="f_views")
-    labels = sb.multiselect("labels (any of)", _facet_values(client, str(data_dir()), "labels"), key="f_labels")
+    label_values = _facet_values(client, str(data_dir()), "labels")
+    _known("f_labels", label_values)
+    labels = sb.multiselect("labels (any of)", label_values, key="f_labels")
     fields = {"sex": sex or None, "vendor": vendor or None, "views": views or None, "labels": labels or None}
     if tuple(age) != AGE_RANGE:
         fields["age"] = tuple(float(a) for a in age)
@@ -45,6 +101,12 @@ def sidebar_filters(client) -> dict:
         fields["field_strength"] = float(fs)
     fields.update(measure_filters(sb))
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _known(key: str, options: list[str]) -> None:
+    """Drop values a shared URL set that this index does not offer (a multiselect refuses them)."""
+    if st.session_state.get(key):
+        st.session_state[key] = [v for v in st.session_state[key] if v in options]
 
 
 def measure_filters(sb) -> dict:

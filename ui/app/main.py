@@ -6,6 +6,7 @@ import importlib
 import streamlit as st
 
 from cmr_search.ui.app import state        # the installed package: `streamlit run` needs no path
+from cmr_search.ui.app.filters_ui import apply_shared_filters
 from cmr_search.ui.app.screens.about import demo_model_banner, index_model_card
 
 MODULES = {"Search": "search", "Study": "study", "Query by example": "example", "Cohort": "cohort",
@@ -13,6 +14,9 @@ MODULES = {"Search": "search", "Study": "study", "Query by example": "example", 
 
 st.set_page_config(page_title="cmr-search workbench", page_icon="🫀", layout="wide")
 state.init_session()
+if not st.session_state.get("shared_filters_applied"):       # a shared URL's filters, once per session
+    st.session_state.shared_filters_applied = True
+    apply_shared_filters(st.query_params)
 st.sidebar.title(":material/cardiology: cmr-search")
 st.sidebar.radio("page", state.PAGES, key="page", label_visibility="collapsed")
 st.sidebar.caption(f"cohort basket: {len(st.session_state.basket)} studies")

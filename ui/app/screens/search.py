@@ -9,7 +9,7 @@ from cmr_search.search.explain import explain_hits
 
 from .. import state
 from ..cards import SCALE_NOTE, array_paths, result_grid
-from ..filters_ui import sidebar_filters
+from ..filters_ui import share_filters, sidebar_filters
 from ..logic import make_filter, run_query
 
 MODES = ("image", "report", "hybrid")
@@ -86,6 +86,8 @@ def render() -> None:
     filters = sidebar_filters(client)
     query_form()
     s = st.session_state
+    if s.query.strip():
+        share_filters()                       # the address bar holds the filters too
     if not s.query.strip():
         st.caption("Type what to look for: a finding, a pattern, a diagnosis.")
         return
