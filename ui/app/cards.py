@@ -71,12 +71,21 @@ def card(r: dict, rank: int, paths: dict[str, str], feedback, prefix: str) -> No
     show_snippet(r.get("impression"), SNIPPET)            # as text, negated parts struck through
     if r.get("best_clause"):
         show_match(r["best_clause"], r.get("report_cosine"))
-    b = st.columns(4 if feedback else 2)        # icons, no tooltips: a tooltip doubles each button's DOM
-    # 👍 more like this · 👎 less like this · add to the cohort · open the study
-    if feedback:
-        b[0].button(":material/thumb_up:", key=f"{prefix}_up_{key}", on_click=feedback, args=(key, 1))   # 👍
-        b[1].button(":material/thumb_down:", key=f"{prefix}_down_{key}", on_click=feedback, args=(key, -1))  # 👎
+    actions(r, key, feedback, prefix)
+
+
+def actions(r: dict, key: str, feedback, prefix: str) -> None:
+    """The card's buttons: an icon and a word each (the word is the accessible name), a tooltip saying what
+    it does; two per row so that the words fit a card."""
     in_basket = key in st.session_state.basket
-    b[-2].button(":material/check:" if in_basket else ":material/playlist_add:", key=f"{prefix}_add_{key}",
-                 on_click=add_to_basket, args=([r],), disabled=in_basket)
-    b[-1].button(":material/open_in_new:", key=f"{prefix}_open_{key}", on_click=open_study, args=(key,))
+    items = [("more", ":material/thumb_up:", "more like this: rank studies like this one higher", f"{prefix}_up_{key}",
+              feedback, (key, 1), False),
+             ("less", ":material/thumb_down:", "less like this: rank studies like this one lower",
+              f"{prefix}_down_{key}", feedback, (key, -1), False)] if feedback else []
+    items += [("added" if in_basket else "add", ":material/check:" if in_basket else ":material/playlist_add:",
+               "in the cohort basket" if in_basket else "add this study to the cohort basket", f"{prefix}_add_{key}",
+               add_to_basket, ([r],), in_basket),
+              ("open", ":material/open_in_new:", "open the study page", f"{prefix}_open_{key}", open_study, (key,), False)]
+    for row in range(0, len(items), 2):
+        for col, (label, icon, tip, k, fn, args, off) in zip(st.columns(2, gap="small"), items[row:row + 2]):
+            col.button(label, icon=icon, help=tip, key=k, on_click=fn, args=args, disabled=off, width="stretch")

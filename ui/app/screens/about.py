@@ -130,8 +130,8 @@ def audit_section() -> None:
     shown = trail.tail(AUDIT_SHOWN).reverse().with_columns(pl.col("time").dt.strftime("%Y-%m-%d %H:%M:%S UTC"))
     st.dataframe(shown.select([c for c in shown.columns if shown[c].null_count() < shown.height]),
                  hide_index=True, width="stretch")
-    st.download_button(":material/download: audit log (CSV)", audit_csv(trail), "audit.csv", "text/csv",
-                       key="dl_audit")
+    st.download_button("audit log (CSV)", audit_csv(trail), "audit.csv", "text/csv", key="dl_audit",
+                       icon=":material/download:", help="the whole audit trail as CSV (no identifiers)")
 
 
 def vector_rows(store, info: dict) -> dict[str, list]:

@@ -17,6 +17,7 @@ from cmr_search.search.cohort_definition import PER_PATIENT, CohortDefinition, r
 from cmr_search.search.cohort_result import LEVELS, OPS, CohortResult, attrition_path, compare, result_path, small
 from cmr_search.search.criteria import criterion_from
 from cmr_search.search.errors import SearchError
+from cmr_search.search.private_files import private_dir
 
 from .. import state
 from ..builder import attrition_chart, definition, filter_criterion, parts_of, report_criterion, semantic_criterion
@@ -29,9 +30,8 @@ SCORE_HELP = ("A cosine (-1..1) between the text and each study's vector: the im
 
 
 def _cohorts_dir():
-    d = state.settings().folder.cohorts
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """DATA/cohorts, made 0700 when new (saved results hold study keys: docs/privacy.md, "File modes")."""
+    return private_dir(state.settings().folder.cohorts)
 
 
 def _stem(name: str) -> str:
@@ -102,7 +102,7 @@ def criteria_list() -> None:
         for i, d in enumerate(items):
             c = st.columns([10, 1], vertical_alignment="center")
             c[0].text(f"{i + 1}. {criterion_from(d).describe()}")
-            c[1].button(":material/delete:", key=f"cb_rm_{part}_{i}", on_click=_remove, args=(part, i),
+            c[1].button("remove", icon=":material/delete:", key=f"cb_rm_{part}_{i}", on_click=_remove, args=(part, i),
                         help=f"remove this {part} criterion")
 
 
@@ -181,19 +181,20 @@ def export_controls(res: CohortResult, name: str, prefix: str = "cb") -> None:
     level = st.session_state.get(f"{prefix}_level", "study")
     out = state.settings().folder.exports
     c = st.columns([2, 2, 2, 2])
-    if c[0].button(":material/ios_share: export", key=f"{prefix}_export", help="write CSV, Parquet and the "
+    if c[0].button("export", icon=":material/ios_share:", key=f"{prefix}_export", help="write CSV, Parquet and the "
                    "attrition table to DATA/exports (recorded in the audit trail)"):
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)                                   # 0700 when new; the files are 0600
         st.session_state[f"{prefix}_files"] = [str(res.export(out / f"{_stem(name)}.{ext}", level=level))
                                                for ext in ("csv", "parquet")]
     files = [Path(f) for f in st.session_state.get(f"{prefix}_files") or []]
     for i, (col, p) in enumerate(zip(c[1:], [*files, *(attrition_path(f) for f in files[:1])])):
         if p.exists():
-            col.download_button(f":material/download: {p.name}", p.read_bytes(), p.name, key=f"{prefix}_dl_{i}")
+            col.download_button(p.name, p.read_bytes(), p.name, key=f"{prefix}_dl_{i}", icon=":material/download:",
+                                help=f"download {p.name}")
 
 
 def save_controls(res: CohortResult | None) -> None:
-    if st.button(":material/save: save definition", key="cb_save", help="DATA/cohorts/<name>.cohort.json (and the "
+    if st.button("save definition", icon=":material/save:", key="cb_save", help="DATA/cohorts/<name>.cohort.json (and the "
                  "result as <name>.result.json, for Compare)"):
         stem = _stem(st.session_state.cb_name_box)
         path = _cohorts_dir() / f"{stem}.cohort.json"

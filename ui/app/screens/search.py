@@ -101,5 +101,5 @@ def render() -> None:
     c = st.columns([8, 2])
     c[0].caption(f"{len(rows)} results · run {s.runs} · {s.last_query_s * 1000:.0f} ms query · "
                  + SCALE_NOTE.format(view=s.view))
-    c[1].button(":material/playlist_add: add all shown", key="add_all", on_click=state.add_to_basket, args=(rows,))
+    c[1].button("add all shown", icon=":material/playlist_add:", help="add every result shown to the cohort basket", key="add_all", on_click=state.add_to_basket, args=(rows,))
     result_grid(rows, array_paths(state.cache_table()), feedback=feedback)

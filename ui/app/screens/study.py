@@ -29,17 +29,35 @@ def candidate_keys(client, limit: int = 200) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def pick_study(client) -> str | None:
+def pick_study(client, choose: bool = True) -> str | None:
+    """The study picker; `choose`: start on the first candidate when no study is open (else on none)."""
     s = st.session_state
     keys = candidate_keys(client)
     if not keys:
         st.info("The index is empty.")
         return None
     key = s.study if s.study in keys else None
-    chosen = st.selectbox("study", keys, index=keys.index(key) if key else 0, key=f"pick_{key}")
+    index = keys.index(key) if key else (0 if choose else None)
+    chosen = st.selectbox("study", keys, index=index, placeholder="choose a study", key=f"pick_{key}")
+    if chosen is None:
+        return None
     s.study = chosen
     st.query_params["study"] = chosen
     return chosen
+
+
+def drop_unknown(client) -> bool:
+    """A study key (from the address, e.g. a link into another index) that this index does not hold: one
+    error line saying how to find a study, and the key dropped. Returns whether it was dropped."""
+    s = st.session_state
+    if not s.study or client.store.present([s.study]):
+        return False
+    st.error(f"Study {s.study!r} is not in this index (a link from another index, or a mistyped key): find a "
+             "study with a search on the Search page and open it from the results, or choose one below.")
+    s.study = None
+    if "study" in st.query_params:
+        del st.query_params["study"]
+    return True
 
 
 def masks_panel(key: str, rel: str, mask_rel: str | None) -> None:
@@ -126,7 +144,7 @@ def neighbours(client, key: str, paths: dict) -> None:
 def render() -> None:
     st.title("Study")
     client = state.client()
-    key = pick_study(client)
+    key = pick_study(client, choose=not drop_unknown(client))
     if key is None:
         return
     row = to_frame(client.store.get([key])).to_dicts()[0]
@@ -140,6 +158,6 @@ def render() -> None:
         measurements_panel(row)
         report_panel(client, row)
         record_panel(row, trow)
-        st.button(":material/playlist_add: add to cohort", on_click=state.add_to_basket, args=([{**row, "score": None}],),
+        st.button("add to cohort", icon=":material/playlist_add:", help="add this study to the cohort basket", on_click=state.add_to_basket, args=([{**row, "score": None}],),
                   disabled=key in st.session_state.basket, key="study_add")
     neighbours(client, key, paths)
