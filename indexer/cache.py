@@ -7,7 +7,9 @@
     out/link.parquet        study_key, patient_key, study_instance_uid, accession_number, source_path
     out/parts/              small Parquet part files appended while a run goes; merged by `finish`
 
-Every file appears atomically (written to a temp name, then os.replace). A study's arrays are written
+Every file appears atomically (written to a temp name, then os.replace), readable by its owner only: a new
+file 0600, a new folder 0700, whatever the umask (search/private_files.py; docs/privacy.md, "File modes":
+the tables hold keys, link.parquet raw identifiers). A study's arrays are written
 before its row, so after a kill -9 a row always has its arrays; rows still in memory are lost and redone
 by the next run, which skips studies whose `source_fingerprint` is unchanged. Temp files of a killed run
 are removed by the next one. A full disk (ENOSPC) stops the run with DiskFullError naming the folder; the
@@ -28,8 +30,9 @@ import polars as pl
 
 from cmr_search.indexer.errors import DiskFullError
 from cmr_search.indexer.records import ErrorRecord
-from cmr_search.model.atomic import atomic_write, stale_temps
+from cmr_search.model.atomic import stale_temps
 from cmr_search.model.cache_folder import CacheFolder
+from cmr_search.search.private_files import private_dir, write_private
 
 LINK_COLUMNS = ("study_key", "patient_key", "study_instance_uid", "accession_number", "source_path")
 FLUSH_SECONDS = 1.0       # part files are written at least this often while studies complete
@@ -55,10 +58,11 @@ def _write_bytes(data: bytes):
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """model.atomic.atomic_write (temp file .NAME.PID.tmp beside `path`, fsync, rename; the temp file is
-    removed on any failure), with no space left (ENOSPC, EDQUOT) raised as DiskFullError."""
+    """search.private_files.write_private (model.atomic.atomic_write: temp file .NAME.PID.tmp beside `path`,
+    fsync, rename, the temp file removed on any failure; a new file 0600), with no space left (ENOSPC,
+    EDQUOT) raised as DiskFullError."""
     try:
-        atomic_write(path, _write_bytes(data))
+        write_private(path, _write_bytes(data))
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(f"no space left on the disk of {path.parent} (writing {path.name}): free some "
@@ -97,7 +101,7 @@ def write_masks(out: str | Path, key: str, masks: np.ndarray, frames: list[int])
     """Write one study's display masks (uint8 labels on the cached cine_sax grid, and the cine_sax frames
     they belong to) to out/masks/<key>.npz atomically; returns the path relative to out."""
     rel = f"masks/{key}.npz"
-    (Path(out) / "masks").mkdir(parents=True, exist_ok=True)
+    private_dir(Path(out) / "masks")
     buf = io.BytesIO()
     np.savez_compressed(buf, masks=np.asarray(masks, np.uint8), frames=np.asarray(frames, np.int16))
     write_atomic(Path(out) / rel, buf.getvalue())
@@ -129,7 +133,7 @@ class CacheWriter:
         self.out = Path(out)
         self.folder = CacheFolder(self.out)
         for sub in (self.folder.arrays, self.folder.masks, self.folder.parts):
-            sub.mkdir(parents=True, exist_ok=True)
+            private_dir(sub)                                 # and `out` (and DATA above it) when new
             remove_stale_temps(sub)
         remove_stale_temps(self.out)
         for old in self.folder.parts.glob("errors-*.parquet"):

@@ -38,6 +38,7 @@ from cmr_search.indexer.progress import Progress
 from cmr_search.indexer.shards import in_shard
 from cmr_search.model.device import pick_device
 from cmr_search.search.collection import model_id as model_fingerprint
+from cmr_search.search.private_files import private_dir
 from cmr_search.search.settings import Settings
 from cmr_search.search.store import Store
 
@@ -97,7 +98,7 @@ def index_archive(archive=None, reports=None, settings: Settings | str | Path | 
     else:
         model = model.to(device).eval()
     mid = model_fingerprint(model)
-    folder.root.mkdir(parents=True, exist_ok=True)
+    private_dir(folder.root)                     # a new data folder: 0700 (docs/privacy.md)
     save_model_beside(model, folder.root, mid, source, force=rebuild)
 
     if rebuild:

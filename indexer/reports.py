@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from cmr_search.indexer.errors import IndexerError, ReportFormatError
 from cmr_search.indexer.redact import redact_report as deidentify_text  # noqa: F401  (older name)
 from cmr_search.indexer.records import ErrorRecord, StudyRecord
+from cmr_search.search.private_files import private_dir, write_private
 
 KEY_NAMES = ("accessionnumber", "accession", "accessionno", "accno", "studyinstanceuid", "studyuid",
              "studyinstance", "uid", "studykey", "key")
@@ -314,20 +315,15 @@ def _nothing_matched(s: ReportSummary) -> str:
 
 
 def write_unmatched_keys(folder, keys: list[str]) -> Path | None:
-    """Keys matching no study, one a line, to `folder`/UNMATCHED_KEYS_FILE with 0600 permissions (they
+    """Keys matching no study, one a line, to `folder`/UNMATCHED_KEYS_FILE, a new file 0600 (they
     are the site's accession numbers); an older file is removed when there are none. -> its path."""
     path = Path(folder) / UNMATCHED_KEYS_FILE
     if not keys:
         path.unlink(missing_ok=True)
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)                        # an older tmp file kept its own mode
-    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
-        f.writelines(k.replace("\r", "\\r").replace("\n", "\\n") + "\n" for k in sorted(set(keys)))
-    os.replace(tmp, path)
-    return path
+    private_dir(path.parent)
+    text = "".join(k.replace("\r", "\\r").replace("\n", "\\n") + "\n" for k in sorted(set(keys)))
+    return write_private(path, text.encode("utf-8", "replace"))
 
 
 _HEADER = re.compile(r"^[ \t]*(impression|conclusions?|summary|opinion)\b[ \t]*:?[ \t]*",

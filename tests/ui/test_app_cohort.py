@@ -1,5 +1,6 @@
 """Cohort page: basket, small counts, facets, threshold, export (CSV / Parquet / spec), save and re-run."""
 import json
+import stat
 
 import polars as pl
 
@@ -39,6 +40,11 @@ def test_export_csv_parquet_spec(app):
     assert {"rank", "study_key", "score", "labels", "lvef", "lv_mass", "max_wall", "seg_quality"} <= set(csv.columns)
     assert not {"study_instance_uid", "accession_number", "source_path"} & set(pq.columns)
     assert csv["study_key"].to_list() == pq["study_key"].to_list()
+    assert _mode(exports) == 0o700 and {_mode(f) for f in exports.iterdir()} == {0o600}    # docs/privacy.md
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def app_data_exports(at):
@@ -53,6 +59,7 @@ def test_save_reopen_rerun(app):
     from cmr_search.search.cohort import Cohort
     from cmr_search.ui.app.state import data_dir
     saved = data_dir() / "cohorts" / "my_cohort.cohort.json"
+    assert (_mode(saved.parent), _mode(saved)) == (0o700, 0o600)                         # docs/privacy.md
     co = Cohort.load(saved)
     assert len(co.keys) == N_STUDIES and co.spec["query"] and "index" in co.spec
     json.loads(saved.read_text())

@@ -13,6 +13,7 @@ import streamlit as st
 
 from cmr_search.search import audit
 from cmr_search.search.cohort import Cohort
+from cmr_search.search.private_files import private_dir
 
 from .. import state
 from ..logic import (FACET_FIELDS, SCORE_COLUMNS, cohort_from_basket, count_values, facet_frame, kept_keys,
@@ -24,9 +25,8 @@ TABLE_COLUMNS = ("study_key", "report_cosine", "image_cosine", "query", "age", "
 
 
 def cohorts_dir():
-    d = state.settings().folder.cohorts
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """DATA/cohorts, made 0700 when new (saved cohorts hold study keys: docs/privacy.md, "File modes")."""
+    return private_dir(state.settings().folder.cohorts)
 
 
 def _clear() -> None:
@@ -76,8 +76,7 @@ def _downloaded(spec: dict, rows: int, name: str) -> None:
 
 def exports(cohort) -> None:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", cohort.spec["query"] or "cohort")[:40] or "cohort"
-    out = state.settings().folder.exports
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(state.settings().folder.exports)          # 0700 when new; the files are 0600
     c = st.columns(3)
     for col, ext, mime in ((c[0], "csv", "text/csv"), (c[1], "parquet", "application/octet-stream")):
         path = cohort.export(out / f"{stem}.{ext}")
