@@ -1,7 +1,8 @@
 """Query by example: upload a zipped DICOM study, embed it through the indexer, find similar studies;
-the zip checks (size, zip-slip, links)."""
+the zip checks (size, zip-slip, links; the hostile uploads of issue 22: test_upload_hostile.py)."""
 import io
 import stat
+import struct
 import zipfile
 from pathlib import Path
 
@@ -25,6 +26,19 @@ def test_upload_not_a_zip(app):
     at.file_uploader(key="example_zip").set_value(("x.zip", b"not a zip", "application/zip")).run()
     assert not at.exception and at.session_state.example is None
     assert "not a zip" in at.status[0].label
+
+
+def test_upload_damaged_zip_is_one_line(app, study_zip):
+    """A zip with a bad CRC (issue 22): the page says so in one line; no traceback, no server path."""
+    data = bytearray(study_zip)
+    m = zipfile.ZipFile(io.BytesIO(study_zip)).infolist()[5]
+    name_len, extra_len = struct.unpack_from("<HH", data, m.header_offset + 26)
+    data[m.header_offset + 30 + name_len + extra_len + 10] ^= 0xFF   # a byte of its (stored) data
+    at = goto(app, "Query by example")
+    at.file_uploader(key="example_zip").set_value(("x.zip", bytes(data), "application/zip")).run()
+    assert not at.exception and at.session_state.example is None
+    label = at.status[0].label
+    assert label.startswith("upload refused: the zip is damaged") and "/tmp" not in label
 
 
 def _zip(entries: dict[str, bytes], link: str | None = None) -> bytes:

@@ -1,18 +1,26 @@
 """Query by example: upload one study (zip of DICOM files) and find the studies most like it."""
 from __future__ import annotations
 
+import uuid
+
 import streamlit as st
 
 from .. import state
 from ..cards import array_paths, result_grid
-from ..upload import MAX_UPLOAD_MB, UploadError, embed_upload
+from ..upload import UploadError, embed_upload
+from ..upload_limits import MAX_MEGAPIXELS, MAX_SIDE, MAX_UPLOAD_MB
+
+
+def _owner() -> str:
+    """This session's token: one upload at a time per session (upload.upload_slot)."""
+    return st.session_state.setdefault("upload_owner", uuid.uuid4().hex)
 
 
 def _embed(data: bytes, name: str) -> None:
     client = state.client()
     with st.status(f"reading {name}…", expanded=True) as status:
         try:
-            vectors, qa, n_studies = embed_upload(data, client.model, progress=status.write)
+            vectors, qa, n_studies = embed_upload(data, client.model, progress=status.write, owner=_owner())
         except UploadError as e:
             status.update(label=f"upload refused: {e}", state="error")
             st.session_state.example = None
@@ -26,7 +34,8 @@ def _embed(data: bytes, name: str) -> None:
 
 def render() -> None:
     st.title("Query by example")
-    st.caption(f"Upload a zip of one study's DICOM files (at most {MAX_UPLOAD_MB} MB). It is unpacked in a "
+    st.caption(f"Upload a zip of one study's DICOM files (at most {MAX_UPLOAD_MB} MB; images at most "
+               f"{MAX_SIDE} x {MAX_SIDE}, {MAX_MEGAPIXELS} million pixels in all). It is unpacked in a "
                "temporary folder, read by the indexer, embedded by the index's model and then deleted.")
     up = st.file_uploader("study (.zip)", type=["zip"], key="example_zip")
     s = st.session_state
