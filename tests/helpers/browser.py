@@ -132,7 +132,7 @@ def wait_results(page, after_run: int, n: int | None = None, timeout: float = 60
         arg=after_run, timeout=timeout)
     if n:
         page.wait_for_function(
-            "(n) => document.querySelectorAll('[class*=\"st-key-r_open_\"] button').length >= n", arg=n,
+            "(n) => document.querySelectorAll('[class*=\"st-key-r_open_\"]').length >= n", arg=n,
             timeout=timeout)
     idle(page, timeout, settle_ms=0)          # the new run's caption is on the page: it has started
 

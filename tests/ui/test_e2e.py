@@ -58,6 +58,7 @@ def test_browser_flow(phantom_data, tmp_path):
         b.idle(page)
 
         b.goto_page(page, "Cohort")
+        page.get_by_role("tab", name="Basket").click()
         page.get_by_text("studies in the cohort").wait_for()
         with page.expect_download() as dl:
             page.locator(".st-key-dl_csv button >> visible=true").first.click()
@@ -73,6 +74,52 @@ def test_browser_flow(phantom_data, tmp_path):
     raw = [v for c in ("study_instance_uid", "accession_number", "source_path") for v in link[c].to_list() if v]
     assert raw and not [v for v in raw if any(v in h for h in html)]
     print(f"screenshots in {shots}: {sorted(os.listdir(shots))}")
+
+
+def test_browser_cohort_builder(phantom_data, tmp_path):
+    """Issue 21: build a two-criterion cohort (age 40-80, LGE affirmed in the report) on the Cohort page,
+    read its attrition chart, export it; on the Search page every card marks the clause that matched."""
+    from cmr_search.search import connect
+    from cmr_search.search.cohort_definition import CohortDefinition
+    from tests.helpers import browser as b
+    with b.serve(phantom_data) as url, b.browser() as page:
+        b.open_app(page, url)
+        run = b.run_count(page)
+        b.submit_query(page, "late gadolinium enhancement")
+        b.wait_results(page, run, n=12)
+        marks = page.locator("mark").all_inner_texts()           # the best clause of each card, highlighted
+        assert len(marks) >= 12 and all(m.strip() for m in marks)
+        assert page.get_by_role("button", name="more", exact=True).count() == 12     # named buttons
+
+        b.goto_page(page, "Cohort")
+        page.locator(".st-key-cb_filter input").fill("age=40..80")
+        page.locator(".st-key-cb_add_filter button").click()
+        b.idle(page)
+        page.get_by_role("tab", name="report terms").click()
+        page.locator(".st-key-cb_terms input").fill("LGE")
+        page.locator(".st-key-cb_add_report button").click()
+        b.idle(page)
+        assert page.get_by_text("1. age=40..80").is_visible() and page.get_by_text("2. report LGE affirmed").is_visible()
+        page.locator(".st-key-cb_run button").click()
+        b.idle(page)
+        page.get_by_text("Attrition").wait_for()
+        chart = page.locator('[data-testid="stVegaLiteChart"] svg').first
+        chart.wait_for()
+        texts = chart.locator("text").evaluate_all("els => els.map(e => e.textContent)")
+        assert {"0. all studies in the index", "1. age=40..80", "2. report LGE affirmed"} <= set(texts), texts
+        assert "12" in texts                                     # the index's studies, a bar label
+        page.screenshot(path=tmp_path / "cohort-builder.png", full_page=True)
+        page.locator(".st-key-cb_export button >> visible=true").first.click()
+        b.idle(page)
+        with page.expect_download() as dl:
+            page.locator(".st-key-cb_dl_0 button >> visible=true").first.click()
+        path = tmp_path / "cohort.csv"
+        dl.value.save_as(path)
+    with connect(phantom_data) as client:
+        truth = CohortDefinition.from_dict({"inclusion": [{"filter": ["age=40..80"]},
+                                                          {"report": "LGE", "status": ["affirmed"]}]}).run(client)
+    assert pl.read_csv(path)["study_key"].to_list() == truth.keys and truth.keys
+    assert (tmp_path / "cohort-builder.png").stat().st_size > 10_000
 
 
 def test_cmr_ui_a_notebook_and_cmr_index_on_one_embedded_folder(phantom_data):
