@@ -20,11 +20,12 @@ from pathlib import Path
 import polars as pl
 
 from . import audit
-from .errors import QueryError
+from .errors import CohortDefinitionError, QueryError
 from .filters import Filter
 from .private_files import write_private
 from .results import to_frame
 from .safe_csv import write_table
+from .spec_files import check, read_spec
 
 FORMAT = "cmr-search/cohort-1"
 
@@ -57,9 +58,13 @@ class Cohort:
 
     @classmethod
     def load(cls, path: str | Path) -> "Cohort":
-        d = json.loads(Path(path).read_text())
-        if d.get("format") != FORMAT:
-            raise QueryError(f"{path} is not a cohort file ({FORMAT}); save one with `cmr cohort export`.")
+        """A saved cohort, checked against search/schemas/cohort.schema.json: CohortDefinitionError, one line
+        naming the file, the part that is wrong and what is expected (search/spec_files.py)."""
+        d = read_spec(path)
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise CohortDefinitionError(f"{path}: not a saved query cohort ({FORMAT}); save one with `cmr cohort "
+                                        "export`, or run a cohort definition with `cmr cohort run FILE`.")
+        check(d, "cohort", str(path))
         keys, scores = d.pop("keys"), d.pop("scores")
         return cls(d, keys, scores)
 

@@ -12,7 +12,8 @@
 A study is in the cohort when it meets every inclusion criterion and no exclusion criterion (each criterion
 may itself be an AND / OR / NOT of others: search/criteria.py); with `per_patient` one study per patient is
 kept: first or last by study date, best by the first semantic criterion's score. Nothing is top-k: every
-count is exact. The file form is JSON (YAML too where pyyaml is installed):
+count is exact. The file form is JSON (YAML too where pyyaml is installed), checked against the JSON Schema
+search/schemas/cohort-definition.schema.json (search/spec_files.py):
 
     {"format": "cmr-search/cohort-definition-1", "name": "...", "per_patient": "first",
      "inclusion": [{"filter": ["age=40..80"]}, {"filter": ["lvef<40"]}, {"report": "LGE", "status": ["affirmed"]}],
@@ -30,20 +31,16 @@ from pathlib import Path
 
 import polars as pl
 
-try:
-    import yaml
-except ImportError:                  # YAML cohort files are optional (pyyaml)
-    yaml = None
-
 from . import audit
 from .cohort import CohortDriftWarning
 from .cohort_result import ATTRITION_SCHEMA, RESULT_FORMAT, CohortResult, now, ordered
 from .criteria import Evaluator, Semantic, criterion_from, semantic_criteria
 from .errors import CohortDefinitionError, QueryError
+from .spec_files import first, problems, read_spec
 
 FORMAT = "cmr-search/cohort-definition-1"
 PER_PATIENT = ("first", "last", "best")
-KEYS = ("format", "name", "inclusion", "exclusion", "per_patient", "index", "model_id")
+SCHEMA = "cohort-definition"        # search/schemas/cohort-definition.schema.json: the file form
 DRIFT_FIELDS = ("points", "dim", "report_text_dim", "model_ids")
 
 
@@ -87,35 +84,23 @@ class CohortDefinition:
             raise CohortDefinitionError(f"{source}: {e}") from None
 
     @classmethod
-    def _from_dict(cls, d) -> "CohortDefinition":
-        if not isinstance(d, dict):
-            raise CohortDefinitionError(f"expected an object with 'inclusion' (and 'exclusion'), got {type(d).__name__}.")
-        if d.get("format") == RESULT_FORMAT:                      # a saved result: its definition, as recorded
+    def _from_dict(cls, d, prefix: str = "") -> "CohortDefinition":
+        """Checked against search/schemas/cohort-definition.schema.json: the definition's own keys first,
+        then each criterion by criterion_from (its messages, the same paths), then the rest of the schema."""
+        if isinstance(d, dict) and d.get("format") == RESULT_FORMAT:    # a saved result: its definition
             inner = d.get("definition")
             if not isinstance(inner, dict) or "compare" in inner:
                 raise CohortDefinitionError("a saved result without a re-runnable definition (a comparison?).")
-            return cls._from_dict({**inner, "index": d.get("index"), "model_id": d.get("model_id")})
-        if d.get("format", FORMAT) != FORMAT:
-            raise CohortDefinitionError(f"format {d.get('format')!r}: expected {FORMAT!r}.")
-        unknown = [k for k in d if k not in KEYS]
-        if unknown:
-            raise CohortDefinitionError(f"unknown key {unknown[0]!r}; known: {', '.join(KEYS)}.")
-        if "inclusion" not in d:
-            raise CohortDefinitionError("missing key 'inclusion' (a list of criteria; [] for every study).")
-        for part in ("inclusion", "exclusion"):
-            if not isinstance(d.get(part, []), list):
-                raise CohortDefinitionError(f"{part} must be a list of criteria, got {type(d[part]).__name__}.")
-        name = d.get("name", "cohort")
-        if not isinstance(name, str):
-            raise CohortDefinitionError(f"name must be a string, got {name!r}.")
-        if d.get("per_patient") not in (None, *PER_PATIENT):
-            raise CohortDefinitionError(f"per_patient={d['per_patient']!r}: expected one of {', '.join(PER_PATIENT)} "
-                                        "or null.")
-        if d.get("index") is not None and not isinstance(d["index"], dict):
-            raise CohortDefinitionError(f"index must be an object (as a saved result records it), got {d['index']!r}.")
-        inc = [criterion_from(c, f"inclusion[{i}]") for i, c in enumerate(d["inclusion"])]
-        exc = [criterion_from(c, f"exclusion[{i}]") for i, c in enumerate(d.get("exclusion", []))]
-        return cls(inc, exc, d.get("per_patient"), name, d.get("index"), d.get("model_id"))
+            return cls._from_dict({**inner, "index": d.get("index"), "model_id": d.get("model_id")}, "definition")
+        errors = problems(d, SCHEMA)
+        outer = [e for e in errors if len(e.absolute_path) <= 1]
+        if outer:
+            raise CohortDefinitionError(first(outer, prefix))
+        inc = [criterion_from(c, _at(prefix, f"inclusion[{i}]")) for i, c in enumerate(d["inclusion"])]
+        exc = [criterion_from(c, _at(prefix, f"exclusion[{i}]")) for i, c in enumerate(d.get("exclusion", []))]
+        if errors:
+            raise CohortDefinitionError(first(errors, prefix))
+        return cls(inc, exc, d.get("per_patient"), d.get("name", "cohort"), d.get("index"), d.get("model_id"))
 
     @classmethod
     def load(cls, path: str | Path) -> "CohortDefinition":
@@ -208,25 +193,13 @@ def _negated(date: str) -> tuple:
 
 
 def read_file(path: str | Path):
-    """The parsed content of a cohort file; CohortDefinitionError '<path>: <problem>' (missing, not JSON/YAML)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise CohortDefinitionError(f"{path}: no such cohort file.") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CohortDefinitionError(f"{path}: cannot be read ({type(e).__name__}).") from None
-    if path.suffix in (".yaml", ".yml"):
-        if yaml is None:
-            raise CohortDefinitionError(f"{path}: YAML needs pyyaml (pip install pyyaml); or write the file as JSON.")
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise CohortDefinitionError(f"{path}: not YAML ({' '.join(str(e).split())[:120]}).") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CohortDefinitionError(f"{path}: not JSON ({e.msg} at line {e.lineno}, column {e.colno}).") from None
+    """The parsed content of a cohort file; CohortDefinitionError '<path>: <problem>' (missing, not JSON/YAML
+    with the position): search/spec_files.py."""
+    return read_spec(path)
+
+
+def _at(prefix: str, where: str) -> str:
+    return f"{prefix}.{where}" if prefix else where
 
 
 def read_cohort(path: str | Path) -> "CohortResult | CohortDefinition":

@@ -75,18 +75,32 @@ def _link(args, client) -> Path | None:
     return path
 
 
+def _bad_out(out: Path | None) -> str | None:
+    """What is wrong with --out, in one line (None: usable): its suffix, or a folder that does not exist."""
+    if out is None:
+        return None
+    if out.suffix not in (".csv", ".parquet"):
+        return "--out must end in .csv or .parquet"
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        return f"--out {out}: the folder {folder} {what}; create it (mkdir -p {folder}) or give another --out"
+    return None
+
+
 def _cohort(args) -> int:
+    if (problem := _bad_out(args.out)) is not None:               # before any query is run
+        print(f"cmr cohort: {problem}", file=sys.stderr)
+        return 2
     if args.action in ("run", "compare"):
         return _criteria(args)
-    if args.out.suffix not in (".csv", ".parquet"):
-        print("cmr cohort: --out must end in .csv or .parquet", file=sys.stderr)
-        return 2
+    saved = Cohort.load(args.spec) if args.action == "rerun" else None   # checked before the index is opened
     with open_client(args) as client:
-        if args.action == "export":
+        if saved is None:
             cohort = client.cohort(args.query, k=args.k, filters=parse_filters(args.filter), mode=args.mode,
                                    view=args.view)
         else:
-            cohort = Cohort.load(args.spec).rerun(client)
+            cohort = saved.rerun(client)
         cohort.export(args.out, link=_link(args, client))
     spec = cohort.save(args.out.with_suffix(".cohort.json"))
     print(f"cohort of {len(cohort.keys)} studies: {args.out} (spec: {spec})")
@@ -94,9 +108,6 @@ def _cohort(args) -> int:
 
 
 def _criteria(args) -> int:
-    if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
-        print("cmr cohort: --out must end in .csv or .parquet", file=sys.stderr)
-        return 2
     if args.action == "run":
         definition = CohortDefinition.load(args.file)              # checked before the index is opened
         with open_client(args) as client:
