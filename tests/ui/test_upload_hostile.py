@@ -128,6 +128,7 @@ HOSTILE = {
                          r"encrypted"),
     "unknown compression method": (lambda: _flag(_zip([("a.dcm", b"x" * 100)], zipfile.ZIP_STORED), method=99),
                                    r"compression method 99"),
+    "bzip2 member": (lambda: _zip([("a.dcm", b"x" * 100)], zipfile.ZIP_BZIP2), r"compression method 12"),
     "file then folder": (lambda: _zip([("a", b"x"), ("a/b", b"y")]), r"both a file and a folder named 'a'"),
     "folder then file": (lambda: _zip([("a/b", b"y"), ("a", b"x")]), r"both a file and a folder named 'a'"),
     "folder entry then file": (lambda: _zip([("a/", b""), ("a", b"x")]), r"both a file and a folder"),

@@ -3,8 +3,8 @@
 A hostile or broken upload is refused with one line (UploadError), never a traceback or a server path,
 and before it costs much (the limits: upload_limits.py; docs/failure.md, "A hostile upload"):
   1. the zip, from its directory alone: size, file count, compression ratio (each file and the whole
-     zip), no absolute paths, '..', links, encrypted files, unknown compression methods, duplicate names
-     or a name that is both a file and a folder;
+     zip), no absolute paths, '..', links, encrypted files, compression other than stored or deflate, two
+     files of one name or a name that is both a file and a folder;
   2. unpacking, streamed in chunks inside a fresh temporary folder, each file cut off at the size its
      header gave (a header that lies is refused); a damaged zip (bad CRC, truncated) is refused;
   3. as each file is written, its DICOM header (the files the indexer would parse; pixels are not
@@ -41,7 +41,9 @@ from cmr_search.indexer.dicom_headers import quiet_pydicom
 from .upload_limits import (CHUNK, MAX_CONCURRENT, MAX_HEADER_MB, MAX_MEGAPIXELS, MAX_MEMBERS, MAX_RATIO,
                             MAX_SECONDS, MAX_SIDE, MAX_UNPACKED_MB, MAX_UPLOAD_MB, META_KB, RATIO_FLOOR_MB)
 
-METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+# zipfile decompresses deflate a bounded piece at a time, but bzip2 and LZMA a whole read at once: a
+# bzip2 member whose header lies about its size could expand to gigabytes in one call
+METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 # what zipfile and its decompressors raise on damaged or unusual input (the fuzz test holds this list)
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError, OSError,
               ValueError, NotImplementedError, RuntimeError, struct.error, OverflowError, KeyError,
