@@ -123,6 +123,11 @@ def test_study_page_measurements_and_mask_overlay(app, ui_data):
     captions = [c for img in at.get("image") for c in img.captions]
     assert "mid SAX, ED" in captions and "mid SAX, ES" in captions
     assert list((ui_data / "thumbs" / key).glob("mask_0_*.png"))
+    assert any(c.startswith("cine SAX, segmented") for c in captions)      # the loop, every frame segmented
+    from PIL import Image
+    loop = next((ui_data / "thumbs" / key).glob("seg_cine_*.gif"))
+    gif = Image.open(loop)
+    assert gif.n_frames > 1        # a loop, not a still (the fake images hold no heart: colours in test_e2e)
 
 
 def test_study_page_shows_qa_as_a_table(app):

@@ -53,6 +53,8 @@ def test_browser_flow(phantom_data, tmp_path):
         b.idle(page)
         assert page.get_by_text("Similar studies (study → study)").is_visible()
         page.screenshot(path=shots / "study.png", full_page=True)
+        assert page.get_by_text("cine SAX, segmented").first.is_visible()
+        assert _coloured_frames(next((phantom_data / "thumbs" / second[1]).glob("seg_cine_*.gif"))) >= 2
         html.append(page.content())
         page.get_by_role("button", name="add to cohort").locator("visible=true").first.click()
         b.idle(page)
@@ -74,6 +76,17 @@ def test_browser_flow(phantom_data, tmp_path):
     raw = [v for c in ("study_instance_uid", "accession_number", "source_path") for v in link[c].to_list() if v]
     assert raw and not [v for v in raw if any(v in h for h in html)]
     print(f"screenshots in {shots}: {sorted(os.listdir(shots))}")
+
+
+def _coloured_frames(gif_path) -> int:
+    """Frames of a GIF with the LV cavity's overlay colour (red, as media.MASK_COLOURS; GIF palettes shift
+    it a little)."""
+    from PIL import Image
+    gif, n = Image.open(gif_path), 0
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        n += any(r > 180 and g < 130 and b < 130 for _, (r, g, b) in gif.convert("RGB").getcolors(1 << 16))
+    return n
 
 
 def test_browser_cohort_builder(phantom_data, tmp_path):

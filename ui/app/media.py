@@ -3,6 +3,7 @@
     cine_gif(data, key, arrays_path, "cine_sax")     # DATA/thumbs/<key>/cine_sax.gif (one cardiac cycle)
     lge_png(data, key, arrays_path, slice_index)     # DATA/thumbs/<key>/lge_sax_<i>.png
     overlay_png(data, key, arrays_path, mask_path, 0)  # the mid-slice masks over the cine at ED (1: ES)
+    overlay_cine_gif(data, key, arrays_path, seg)      # the cine loop, every frame segmented and drawn over
 
 Cache arrays are float16 in ~[0, 1] (model/preprocess.py); files are written once (atomically) and reused.
 """
@@ -17,6 +18,7 @@ from scipy import ndimage
 
 from cmr_search.indexer.cache import load_arrays, load_masks
 from cmr_search.model.atomic import atomic_write
+from cmr_search.model.preprocess import CACHE_SPACING_MM
 from cmr_search.search.data_folder import DataFolder
 
 THUMB_PX = 128            # thumbnails are upscaled from the 96 px cache crop for legibility
@@ -93,8 +95,8 @@ def lge_png(data: Path, key: str, array_path: str, index: int | None = None, vie
     return _cached(path, lambda: png_bytes(views[view][i], px))
 
 
-def overlay_bytes(image: np.ndarray, labels: np.ndarray, px: int = THUMB_PX) -> bytes:
-    """A grey frame in [0, 1] with the labels drawn over it (translucent fill, opaque border) as PNG."""
+def overlay_rgb(image: np.ndarray, labels: np.ndarray, px: int = THUMB_PX) -> Image.Image:
+    """A grey frame in [0, 1] with the labels drawn over it (translucent fill, opaque border), px x px."""
     grey = _to_uint8(image)
     if labels.shape != grey.shape:                                   # a mask of another grid: nearest
         labels = np.asarray(Image.fromarray(labels).resize(grey.shape[::-1], Image.NEAREST))
@@ -106,10 +108,37 @@ def overlay_bytes(image: np.ndarray, labels: np.ndarray, px: int = THUMB_PX) -> 
         border = inside & ~ndimage.binary_erosion(inside)
         rgb[inside] = (1 - MASK_ALPHA) * rgb[inside] + MASK_ALPHA * np.array(colour, np.float32)
         rgb[border] = colour
-    img = Image.fromarray(rgb.astype(np.uint8), "RGB").resize((px, px), Image.NEAREST)
+    return Image.fromarray(rgb.astype(np.uint8), "RGB").resize((px, px), Image.NEAREST)
+
+
+def overlay_bytes(image: np.ndarray, labels: np.ndarray, px: int = THUMB_PX) -> bytes:
+    """overlay_rgb as PNG bytes."""
     buf = io.BytesIO()
-    img.save(buf, "PNG")
+    overlay_rgb(image, labels, px).save(buf, "PNG")
     return buf.getvalue()
+
+
+def overlay_gif_bytes(frames: np.ndarray, labels: np.ndarray, px: int = THUMB_PX, ms: int = FRAME_MS) -> bytes:
+    """(T, H, W) frames and (T, H, W) labels -> an animated GIF of the overlays."""
+    imgs = [overlay_rgb(f, lab, px) for f, lab in zip(frames, labels)]
+    buf = io.BytesIO()
+    imgs[0].save(buf, "GIF", save_all=True, append_images=imgs[1:], duration=ms, loop=0)
+    return buf.getvalue()
+
+
+def overlay_cine_gif(data: Path, key: str, array_path: str, seg, px: int = THUMB_PX) -> Path | None:
+    """The cached cine SAX loop (the mid slice) with every frame segmented by `seg` (a Segmenter: its
+    `segment(frames, spacing_mm)` resamples to its own grid) and drawn over it, as a GIF kept per segmenter;
+    None when the study has no cine_sax view. ~20 images a study, segmented when the page first asks."""
+    path = _thumb_dir(data, key) / f"seg_cine_{seg.fingerprint[:12]}_{px}.gif"
+    if path.exists():
+        return path
+    views = load_views(DataFolder(data).cache, array_path)
+    if "cine_sax" not in views:
+        return None
+    frames = np.asarray(views["cine_sax"], np.float32)
+    labels = seg.segment(frames, (CACHE_SPACING_MM, CACHE_SPACING_MM))
+    return _cached(path, lambda: overlay_gif_bytes(frames, labels, px))
 
 
 def overlay_png(data: Path, key: str, array_path: str, mask_path: str | None, which: int,

@@ -6,6 +6,8 @@ import json
 
 import streamlit as st
 
+from cmr_search.model.errors import CheckpointError
+from cmr_search.model.segmentation import Segmenter
 from cmr_search.search.results import to_frame
 
 from .. import media, state
@@ -60,17 +62,35 @@ def drop_unknown(client) -> bool:
     return True
 
 
-def masks_panel(key: str, rel: str, mask_rel: str | None) -> None:
-    """The mid cine SAX slice at ED and ES with the segmenter's masks over it (RV blue, myocardium green,
-    LV cavity red); nothing when the study was not measured."""
+@st.cache_resource(show_spinner="loading the segmenter…")
+def _segmenter():
+    """The default segmenter (model.segmentation.Segmenter.load: $CMR_SEG_CHECKPOINT, then the shipped one),
+    or None when there is none."""
+    try:
+        return Segmenter.load()
+    except CheckpointError:
+        return None
+
+
+def masks_panel(key: str, rel: str, mask_rel: str | None, fingerprint: str | None = None) -> None:
+    """Where the study was measured: the cine SAX loop with every frame segmented and drawn over it (RV blue,
+    myocardium green, LV cavity red), and the mid slice at ED and ES with the masks the measurements used."""
     data = state.data_dir()
     imgs = [media.overlay_png(data, key, rel, mask_rel, i, px=VIEW_PX) for i in (0, 1)]
-    if all(p is not None for p in imgs):
-        st.subheader("Segmentation")
-        st.image([str(p) for p in imgs], caption=["mid SAX, ED", "mid SAX, ES"], width=VIEW_PX)
+    if not all(p is not None for p in imgs):
+        return
+    st.subheader("Segmentation")
+    seg = _segmenter()
+    loop = media.overlay_cine_gif(data, key, rel, seg, px=VIEW_PX) if seg is not None else None
+    if loop is not None:
+        same = fingerprint is None or seg.fingerprint == fingerprint
+        st.image(str(loop), caption="cine SAX, segmented" + ("" if same else " (by the current segmenter, not "
+                                                                          "the one that measured this study)"),
+                 width=VIEW_PX)
+    st.image([str(p) for p in imgs], caption=["mid SAX, ED", "mid SAX, ES"], width=VIEW_PX)
 
 
-def views_panel(key: str, rel: str | None, mask_rel: str | None = None) -> None:
+def views_panel(key: str, rel: str | None, mask_rel: str | None = None, fingerprint: str | None = None) -> None:
     if rel is None:
         st.warning("This study has no arrays in the cache (DATA/cache); only its record is shown.")
         return
@@ -80,7 +100,7 @@ def views_panel(key: str, rel: str | None, mask_rel: str | None = None) -> None:
     if cine:
         st.subheader("Cine")
         st.image([str(media.cine_gif(data, key, rel, v, px=VIEW_PX)) for v in cine], caption=cine, width=VIEW_PX)
-    masks_panel(key, rel, mask_rel)
+    masks_panel(key, rel, mask_rel, fingerprint)
     for v in (x for x in LGE if x in views):
         n = len(views[v])
         st.subheader(f"LGE {v[4:].upper()}")
@@ -153,7 +173,7 @@ def render() -> None:
     trow = table.filter(table["study_key"] == key).to_dicts()[0] if table is not None and key in paths else None
     left, right = st.columns([3, 2])
     with left:
-        views_panel(key, paths.get(key), (trow or {}).get("mask_path"))
+        views_panel(key, paths.get(key), (trow or {}).get("mask_path"), (trow or {}).get("seg_fingerprint"))
     with right:
         measurements_panel(row)
         report_panel(client, row)
