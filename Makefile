@@ -8,18 +8,40 @@ TORCH_SPEC ?= torch==2.13.0
 MEDSPACY_SPEC ?= medspacy==1.3.1 PyRuSH==1.0.13
 DATA ?= cmr-data
 DEMO_N ?= 100
+# The tested version of every package (`make constraints` regenerates it); `make install CONSTRAINTS=`: none
+CONSTRAINTS ?= constraints.txt
+PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+# CUDA-only packages (a GPU machine's torch pulls them; its own pins choose them) and the local build tag
+GPU_ONLY := ^(nvidia-|triton==|cuda-)
+FRESH := .venv-constraints
 
-.PHONY: install browser orthanc test test-fast demo demo-index bench sheets clean
+.PHONY: install browser orthanc test test-fast demo demo-index bench sheets clean constraints
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[dev]"
-	$(PY) -m pip install --no-deps $(MEDSPACY_SPEC)
+	$(PY) -m pip install $(PIP_C) --upgrade pip
+	$(PY) -m pip install $(PIP_C) "$(TORCH_SPEC)"
+	$(PY) -m pip install $(PIP_C) -e ".[dev]"
+	$(PY) -m pip install $(PIP_C) --no-deps $(MEDSPACY_SPEC)
 	touch $@
 
 install: $(VENV)/.installed
+
+# constraints.txt anew: the newest versions pyproject.toml allows, resolved in a fresh venv by the same
+# install steps without constraints (the project itself, CUDA-only packages and torch's +cpu tag left out).
+# Then `make clean test` tests them; commit constraints.txt when it passes.
+constraints:
+	rm -rf $(FRESH)
+	$(PYTHON) -m venv $(FRESH)
+	$(FRESH)/bin/python -m pip install --upgrade pip
+	$(FRESH)/bin/python -m pip install "$(TORCH_SPEC)"
+	$(FRESH)/bin/python -m pip install -e ".[dev]"
+	$(FRESH)/bin/python -m pip install --no-deps $(MEDSPACY_SPEC)
+	{ echo "# The versions \`make install\` pins (pip install -c constraints.txt), tested with Python 3.11."; \
+	  echo "# Regenerate with \`make constraints\`, then \`make clean test\` (README, Install)."; \
+	  $(FRESH)/bin/python -m pip freeze --all --exclude-editable | grep -v '^#' | grep -Ev '$(GPU_ONLY)' \
+	  | sed -E 's/^(torch[a-z]*==[^+]*)\+.*/\1/' | LC_ALL=C sort -f; } > constraints.txt
+	rm -rf $(FRESH)
 
 # Debian's chromium for the browser end-to-end test (Playwright drives /usr/bin/chromium; it never
 # downloads a browser). Installed when we are root on Debian; otherwise that one test skips.
@@ -61,4 +83,4 @@ sheets: install
 	$(PY) -m cmr_search.phantom.sheets docs/phantom
 
 clean:
-	rm -rf $(VENV) $(DATA) .pytest_cache
+	rm -rf $(VENV) $(FRESH) $(DATA) .pytest_cache
