@@ -13,6 +13,7 @@ import streamlit as st
 from . import media
 from .measures import measure_line
 from .report_view import show_match, show_snippet
+from .safe_text import md
 from .state import add_to_basket, data_dir, open_study
 
 COLUMNS = 4
@@ -39,7 +40,7 @@ def headline(r: dict, rank: int) -> str:
     if not r.get("fused") and len(bits) == 0 and r.get("score") is not None:
         bits.append(f"cos **{r['score']:.3f}**")            # study -> study, query by example: a cosine
     age = "?" if r.get("age") is None else f"{r['age']:.0f}"
-    return " · ".join([*bits, f"{age} y", r.get("sex") or "?"])
+    return " · ".join([*bits, f"{age} y", md(r.get("sex") or "?")])
 
 
 def thumbnails(key: str, paths: dict[str, str], px: int = media.THUMB_PX) -> None:
@@ -66,7 +67,7 @@ def card(r: dict, rank: int, paths: dict[str, str], feedback, prefix: str) -> No
     thumbnails(key, paths)
     st.markdown(headline(r, rank))
     labels = ", ".join(r.get("labels") or []) or "no labels"
-    st.caption(f"#{rank} · `{key}` · {labels}")
+    st.caption(f"#{rank} · `{key}` · {md(labels)}")
     st.caption(measure_line(r))
     show_snippet(r.get("impression"), SNIPPET)            # as text, negated parts struck through
     if r.get("best_clause"):

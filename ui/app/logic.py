@@ -13,6 +13,8 @@ from cmr_search.search.cohort import FORMAT, Cohort
 from cmr_search.search.cohort_result import small  # noqa: F401  (the small-cell rule; the cohort page imports it from here)
 from cmr_search.search.collection import model_id
 
+from .safe_text import clean
+
 FACET_FIELDS = {"sex": "sex", "vendor": "manufacturer", "labels": "labels"}
 
 
@@ -106,7 +108,7 @@ def embedding_map(client, limit: int = MAP_LIMIT) -> pl.DataFrame:
     for h, (x, y) in zip(hits, xy):
         p = h.payload
         labels = p.get("labels") or []
-        rows.append({"study_key": h.key, "x": float(x), "y": float(y), "age": p.get("age"), "sex": p.get("sex"),
-                     "labels": ",".join(labels) or "(none)", "manufacturer": p.get("manufacturer"),
-                     "field_strength": str(p.get("field_strength")), "impression": (p.get("impression") or "")[:80]})
+        rows.append({"study_key": h.key, "x": float(x), "y": float(y), "age": p.get("age"), "sex": clean(p.get("sex")),
+                     "labels": clean(",".join(labels) or "(none)"), "manufacturer": clean(p.get("manufacturer")),
+                     "field_strength": str(p.get("field_strength")), "impression": clean((p.get("impression") or "")[:80])})
     return pl.DataFrame(rows).sort("study_key")

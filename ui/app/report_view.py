@@ -6,25 +6,19 @@ historical and family ones tagged, the clause that best matched the query marked
 """
 from __future__ import annotations
 
-import html
-import re
-
 import streamlit as st
 
 from cmr_search.model.report_context import segments
 from cmr_search.search.explain import explain
 
-BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")     # direction overrides: shown as nothing
+from .safe_text import html_text, md, was_cut
+
 STYLE = {"negated": ("<del title='negated in the report'>", "</del>"),
          "uncertain": ("<i style='color:#666' title='uncertain in the report'>", "</i>"),
          "historical": ("<span style='color:#666' title='historical'>", "<sup>hist</sup></span>"),
          "family": ("<span style='color:#666' title='a relative'>", "<sup>family</sup></span>")}
 LEGEND = "<small><del>negated</del> · <i style='color:#666'>uncertain</i> · <sup>hist</sup> history · " \
          "<sup>family</sup> a relative · <mark>best-matching clause</mark></small>"
-
-
-def _esc(text: str) -> str:
-    return html.escape(BIDI.sub("", text))
 
 
 def report_html(runs: list[tuple[str, str]], best: str | None = None) -> str:
@@ -44,7 +38,7 @@ def report_html(runs: list[tuple[str, str]], best: str | None = None) -> str:
 
 
 def _marked(text: str, mark: bool) -> str:
-    return f"<mark>{_esc(text)}</mark>" if mark and text else _esc(text)
+    return f"<mark>{html_text(text)}</mark>" if mark and text else html_text(text)
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
@@ -78,7 +72,7 @@ def show_snippet(text: str | None, n: int) -> None:
 def show_match(clause: str, cosine: float | None) -> None:
     """A card's best-matching report clause, marked, with its cosine."""
     score = "" if cosine is None else f" <small>(report cos {cosine:.2f})</small>"
-    st.html(f"<small>matched:</small> <mark>{_esc(clause)}</mark>{score}")
+    st.html(f"<small>matched:</small> <mark>{html_text(clause)}</mark>{score}")
 
 
 def show_report(text: str | None, best: str | None = None) -> None:
@@ -86,6 +80,9 @@ def show_report(text: str | None, best: str | None = None) -> None:
         st.caption("no report")
         return
     st.html(report_html(cached_segments(text), best))
+    if was_cut(text):                         # a token too long to show: the whole text, one click away
+        st.download_button("full report text", text, "report.txt", "text/plain", icon=":material/download:",
+                           help="a word of this report is too long to show whole; the full text as a file")
 
 
 def why_panel(client, key: str, query: str) -> None:
@@ -95,7 +92,7 @@ def why_panel(client, key: str, query: str) -> None:
     st.subheader("Impression")
     show_report(why.impression, why.best_clause)
     st.html(LEGEND)
-    st.subheader(f"Why this hit for “{query}”")
+    st.subheader(f"Why this hit for “{md(query)}”")
     if why.clauses:
         st.caption("report clauses (cosine with the query in the report-text space, -1..1; best first)")
         st.dataframe({"clause": [c for c, _ in why.clauses], "cosine": [s for _, s in why.clauses]},

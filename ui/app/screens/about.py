@@ -15,6 +15,7 @@ from cmr_search.search.collection import TEXT_VECTORS, VECTORS
 from cmr_search.ui.label_cmd import DEFAULT_PROMPTS
 
 from .. import state
+from ..safe_text import md
 
 DEMO_ON_REAL = "synthetic_model_on_real_studies"   # indexer.model_source.check_demo_model's record
 AUDIT_SHOWN = 200                                  # audit records shown, newest first
@@ -109,7 +110,7 @@ def labeling_section(client) -> None:
     frame = client.label(DEFAULT_PROMPTS, write=True, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg))
     state.clear_caches()
     counts = frame.group_by("label").len().sort("len", descending=True)
-    st.success(f"labelled {frame.height} studies: " + ", ".join(f"{r['label']} {r['len']}" for r in counts.to_dicts()))
+    st.success(md(f"labelled {frame.height} studies: " + ", ".join(f"{r['label']} {r['len']}" for r in counts.to_dicts())))
 
 
 def audit_section() -> None:
@@ -158,7 +159,7 @@ def render() -> None:
     c[2].metric("backend", info["backend"])
     c[3].metric("collection", info["collection"])
     st.dataframe(vector_rows(client.store, info), hide_index=True, width="stretch")
-    st.caption("model ids: " + (", ".join(info["model_ids"]) or "none"))
+    st.caption(md("model ids: " + (", ".join(info["model_ids"]) or "none")))
     labeling_section(client)
     st.subheader("Model card")
     card = model_card()

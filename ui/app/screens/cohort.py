@@ -80,10 +80,12 @@ def exports(cohort) -> None:
     c = st.columns(3)
     for col, ext, mime in ((c[0], "csv", "text/csv"), (c[1], "parquet", "application/octet-stream")):
         path = cohort.export(out / f"{stem}.{ext}")
-        col.download_button(f":material/download: {ext.upper()}", path.read_bytes(), f"{stem}.{ext}", mime, key=f"dl_{ext}",
+        col.download_button(ext.upper(), path.read_bytes(), f"{stem}.{ext}", mime, key=f"dl_{ext}",
+                            icon=":material/download:", help=f"download the basket as {ext.upper()}",
                             on_click=_downloaded, args=(cohort.spec, len(cohort.keys), f"{stem}.{ext}"))
     spec = json.dumps({**cohort.spec, "keys": cohort.keys, "scores": cohort.scores}, indent=2)
-    c[2].download_button(":material/download: spec JSON", spec, f"{stem}.cohort.json", "application/json", key="dl_spec",
+    c[2].download_button("spec JSON", spec, f"{stem}.cohort.json", "application/json", key="dl_spec",
+                         icon=":material/download:", help="download the query spec, keys and scores (re-runnable)",
                          on_click=_downloaded, args=(cohort.spec, len(cohort.keys), f"{stem}.cohort.json"))
 
 

@@ -20,6 +20,7 @@ from cmr_search.search.errors import SearchError
 from cmr_search.search.private_files import private_dir
 
 from .. import state
+from ..safe_text import md
 from ..builder import attrition_chart, definition, filter_criterion, parts_of, report_criterion, semantic_criterion
 
 PARTS = ("inclusion", "exclusion")
@@ -92,7 +93,7 @@ def add_controls() -> None:
         c[2].number_input("min cosine (-1..1)", -1.0, 1.0, 0.5, 0.05, key="cb_min", help=SCORE_HELP)
         st.button("add semantic text", key="cb_add_text", on_click=_add, args=("text",))
     if st.session_state.get("cb_error"):
-        st.error(st.session_state.cb_error)
+        st.error(md(st.session_state.cb_error))
 
 
 def criteria_list() -> None:
@@ -124,7 +125,7 @@ def load_controls() -> None:
             _load(read_file(_cohorts_dir() / pick))
             st.rerun()
         except SearchError as e:
-            st.error(str(e))
+            st.error(md(e))
     up = st.file_uploader("or a cohort file (JSON / YAML)", type=["json", "yaml", "yml"], key="cb_upload")
     if up is not None and st.button("open the uploaded file", key="cb_open_upload"):
         try:
@@ -133,7 +134,7 @@ def load_controls() -> None:
             _load(d)
             st.rerun()
         except (SearchError, ValueError) as e:
-            st.error(f"{up.name}: {e}")
+            st.error(md(f"{up.name}: {e}"))
 
 
 def _yaml(data: bytes):
@@ -160,7 +161,7 @@ def run_controls(client) -> None:
         except SearchError as e:
             st.session_state.cb_result, st.session_state.cb_run_error = None, str(e)
     if st.session_state.get("cb_run_error"):
-        st.error(st.session_state.cb_run_error)
+        st.error(md(st.session_state.cb_run_error))
 
 
 def show_result(res: CohortResult, prefix: str = "cb") -> None:
@@ -240,7 +241,7 @@ def render_compare() -> None:
             res.store = state.client().store
             st.session_state.cmp_result, st.session_state.cmp_name = res, f"{a[:-12]}_{op}_{b[:-12]}"
         except SearchError as e:
-            st.error(str(e))
+            st.error(md(e))
     res = st.session_state.get("cmp_result")
     if res is not None:
         show_result(res, prefix="cmp")

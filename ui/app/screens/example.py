@@ -7,6 +7,7 @@ import streamlit as st
 
 from .. import state
 from ..cards import array_paths, result_grid
+from ..safe_text import md
 from ..upload import UploadError, embed_upload
 from ..upload_limits import MAX_MEGAPIXELS, MAX_SIDE, MAX_UPLOAD_MB
 
@@ -18,16 +19,16 @@ def _owner() -> str:
 
 def _embed(data: bytes, name: str) -> None:
     client = state.client()
-    with st.status(f"reading {name}…", expanded=True) as status:
+    with st.status(f"reading {md(name)}…", expanded=True) as status:
         try:
             vectors, qa, n_studies = embed_upload(data, client.model, progress=status.write, owner=_owner())
         except UploadError as e:
-            status.update(label=f"upload refused: {e}", state="error")
+            status.update(label=md(f"upload refused: {e}"), state="error")
             st.session_state.example = None
             return
         if n_studies > 1:
             status.write(f"the zip holds {n_studies} studies; the largest one was used.")
-        status.update(label=f"{name}: embedded ({', '.join(sorted(vectors))} vectors)", state="complete",
+        status.update(label=f"{md(name)}: embedded ({', '.join(sorted(vectors))} vectors)", state="complete",
                       expanded=False)
     st.session_state.example = {"name": name, "vectors": vectors, "qa": qa}
 
@@ -50,5 +51,5 @@ def render() -> None:
                     key="example_view")
     k = st.select_slider("k", [5, 10, 20, 50], value=10, key="example_k")
     frame = state.client().similar(ex["vectors"][view], k=k, view=view)
-    st.caption(f"{frame.height} studies most like {ex['name']} ({view} vector)")
+    st.caption(f"{frame.height} studies most like {md(ex['name'])} ({view} vector)")
     result_grid(frame.to_dicts(), array_paths(state.cache_table()), prefix="ex")

@@ -10,6 +10,7 @@ from cmr_search.search.explain import explain_hits
 from .. import state
 from ..cards import SCALE_NOTE, array_paths, result_grid
 from ..filters_ui import share_filters, sidebar_filters
+from ..safe_text import md
 from ..logic import make_filter, run_query
 
 MODES = ("image", "report", "hybrid")
@@ -94,7 +95,7 @@ def render() -> None:
     try:
         frame = current_results(client, filters)
     except Exception as e:                       # SearchError and friends: one line for the user
-        st.error(f"{type(e).__name__}: {e}")
+        st.error(md(f"{type(e).__name__}: {e}"))
         return
     feedback_bar()
     rows = readable(frame.to_dicts())

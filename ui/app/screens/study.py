@@ -13,6 +13,7 @@ from cmr_search.search.results import to_frame
 from .. import media, state
 from ..cards import array_paths, result_grid
 from ..measures import measurements_panel
+from ..safe_text import md
 from ..report_view import LEGEND, findings_table, show_report, why_panel
 
 CINE = ("cine_sax", "cine_2ch", "cine_3ch", "cine_4ch")
@@ -123,9 +124,9 @@ def report_panel(client, row: dict) -> None:
 
 def record_panel(row: dict, table_row: dict | None) -> None:
     st.subheader("Record")
-    st.markdown(f"age {row.get('age')} · sex {row.get('sex')} · date {row.get('study_date')} · "
-                f"{row.get('manufacturer')} {row.get('model_name') or ''} {row.get('field_strength')} T · "
-                f"labels {', '.join(row.get('labels') or []) or '—'}")
+    st.markdown(md(f"age {row.get('age')} · sex {row.get('sex')} · date {row.get('study_date')} · "
+                   f"{row.get('manufacturer')} {row.get('model_name') or ''} {row.get('field_strength')} T · "
+                   f"labels {', '.join(row.get('labels') or []) or '—'}"))
     qa = (table_row or {}).get("qa") or row.get("qa") or {}
     st.subheader("QA")
     rows = qa_rows(json.loads(qa) if isinstance(qa, str) else qa)
