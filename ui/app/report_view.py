@@ -72,7 +72,8 @@ def show_snippet(text: str | None, n: int) -> None:
 def show_match(clause: str, cosine: float | None) -> None:
     """A card's best-matching report clause, marked, with its cosine."""
     score = "" if cosine is None else f" <small>(report cos {cosine:.2f})</small>"
-    st.html(f"<small>matched:</small> <mark>{html_text(clause)}</mark>{score}")
+    st.html(f"<p style='overflow-wrap:anywhere;margin:0'><small>matched:</small> <mark>{html_text(clause)}</mark>"
+            f"{score}</p>")
 
 
 def show_report(text: str | None, best: str | None = None) -> None:

@@ -10,7 +10,8 @@ What each does to the text first (clean): removes bidirectional controls (a righ
 than LONG_TOKEN characters (a 200 KB unbroken token froze the study page for 70 s) to its start and "…"; the
 full text stays one click away (report_view offers it as a download). Markdown escaping is a backslash
 before every ASCII punctuation mark (CommonMark: any of them may be escaped), which also keeps ':' of
-`:red[...]`, `:material/...:` and `http://` from forming directives, icons and auto-links.
+`:red[...]` and `:material/...:` from forming directives and icons; GFM's auto-links (http://, www.,
+name@host) form even from escaped signs in Streamlit's renderer, so a zero-width space breaks each.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")       # dire
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")                      # C0/C1 controls but \t and \n
 LONG = re.compile(r"\S{%d,}" % (LONG_TOKEN + 1))
 PUNCT = re.compile(r"([!-/:-@\[-`{-~])")                                   # every ASCII punctuation mark
+ZWSP = "\u200b"
+AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?<=:)(?=//)|(?=@)")   # where GFM's autolink literals form
 
 
 def clean(text) -> str:
@@ -36,8 +39,9 @@ def was_cut(text) -> bool:
 
 
 def md(text) -> str:
-    """For st.markdown / caption / error / subheader ...: cleaned, every punctuation mark escaped."""
-    return PUNCT.sub(r"\\\1", clean(text))
+    """For st.markdown / caption / error / subheader ...: cleaned, every punctuation mark escaped, and a
+    zero-width space inside 'www.', '://' and before '@' (GFM's auto-links form even from escaped signs)."""
+    return PUNCT.sub(r"\\\1", AUTOLINK.sub(ZWSP, clean(text)))
 
 
 def html_text(text) -> str:
