@@ -62,7 +62,6 @@ def test_hostile_text_stays_text_and_nothing_leaves(data, tmp_path):
             b.idle(page)
             assert time.monotonic() - t0 < 30, f"study page of {key} took {time.monotonic() - t0:.0f} s"
             _check_page(page, f"study-{key}", shots)
-        b.card_button(page, "add", keys[0]) if False else None
         b.goto_page(page, "Cohort")
         page.locator(".st-key-cb_terms input").first.wait_for(state="attached")
         _check_page(page, "cohort", shots)
