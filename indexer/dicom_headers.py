@@ -74,8 +74,9 @@ def quiet_pydicom():
         config.settings.reading_validation_mode = old
 
 
-def _looks_like_dicom(head: bytes) -> bool:
-    """Part 10 preamble, or a raw dataset starting with a group 0002/0008 tag (old archives)."""
+def looks_like_dicom(head: bytes) -> bool:
+    """Part 10 preamble, or a raw dataset starting with a group 0002/0008 tag (old archives): the files the
+    indexer parses (an upload checks the same files first: ui/app/upload.py)."""
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
     return len(head) >= 4 and struct.unpack("<H", head[:2])[0] in (0x0002, 0x0008)
@@ -167,7 +168,7 @@ def _read_dataset(path: str, size: int):
     if size == 0:
         raise NotDicomError("empty file (0 bytes); re-copy it from the source")
     with open(path, "rb") as fp:
-        if not _looks_like_dicom(fp.read(132)):
+        if not looks_like_dicom(fp.read(132)):
             raise NotDicomError("not a DICOM file (no 'DICM' marker and no DICOM tags at the start)")
         fp.seek(0)
         try:

@@ -36,7 +36,7 @@ import pydicom
 from pydicom.filereader import read_dataset, read_preamble
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from cmr_search.indexer.dicom_headers import quiet_pydicom
+from cmr_search.indexer.dicom_headers import looks_like_dicom, quiet_pydicom
 
 from .upload_limits import (CHUNK, MAX_CONCURRENT, MAX_HEADER_MB, MAX_MEGAPIXELS, MAX_MEMBERS, MAX_RATIO,
                             MAX_SECONDS, MAX_SIDE, MAX_UNPACKED_MB, MAX_UPLOAD_MB, META_KB, RATIO_FLOOR_MB)
@@ -171,12 +171,6 @@ def _transfer_syntax(head: bytes) -> str:
     return str(meta.get("TransferSyntaxUID", "") or "")
 
 
-def _looks_like_dicom(head: bytes) -> bool:
-    """The indexer's rule for a file it parses (indexer/dicom_headers.py): a Part 10 preamble, or a raw
-    data set starting with a group 0002 or 0008 tag."""
-    return head[128:132] == b"DICM" or (len(head) >= 4 and head[:2] in (b"\x02\x00", b"\x08\x00"))
-
-
 def _header(path: Path):
     """The header dataset of a file, read from its first MAX_HEADER_MB only (None: not DICOM). Refused:
     a deflated data set (pydicom, and so the indexer, would inflate all of it at once), and a header that
@@ -184,7 +178,7 @@ def _header(path: Path):
     with open(path, "rb") as f:
         head = f.read(MAX_HEADER_MB << 20)
         more = bool(f.read(1))
-    if not _looks_like_dicom(head):
+    if not looks_like_dicom(head):
         return None
     try:
         syntax = _transfer_syntax(head)
