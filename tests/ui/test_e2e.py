@@ -100,6 +100,7 @@ def test_browser_cohort_builder(phantom_data, tmp_path):
         run = b.run_count(page)
         b.submit_query(page, "late gadolinium enhancement")
         b.wait_results(page, run, n=12)
+        page.wait_for_function("() => document.querySelectorAll('mark').length >= 12")   # cards fill in
         marks = page.locator("mark").all_inner_texts()           # the best clause of each card, highlighted
         assert len(marks) >= 12 and all(m.strip() for m in marks)
         assert page.get_by_role("button", name="more", exact=True).count() == 12     # named buttons
