@@ -30,8 +30,13 @@ def ui_data(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(ui_data, monkeypatch):
     """A fresh session of the app on ui_data (the index client is shared through st.cache_resource)."""
+    return open_session(ui_data, monkeypatch)
+
+
+def open_session(data: Path, monkeypatch):
+    """A fresh AppTest session of the workbench on the data folder `data`, run once."""
     from streamlit.testing.v1 import AppTest
-    monkeypatch.setenv("CMR_DATA", str(ui_data))
+    monkeypatch.setenv("CMR_DATA", str(data))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception, at.exception

@@ -50,12 +50,14 @@ def _ready(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def serve(data: str | Path, port: int | None = None, timeout: float = 120):
-    """`cmr ui --data DATA --port P` in a subprocess; yields its URL; stops it (that process only)."""
+def serve(data: str | Path, port: int | None = None, timeout: float = 120, extra: tuple[str, ...] = ()):
+    """`cmr ui --data DATA --port P [extra flags]` in a subprocess; yields its URL; stops it (that process
+    only)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile("w+", prefix="cmr-ui-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "cmr_search.ui.cli", "ui", "--data", str(data), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cmr_search.ui.cli", "ui", "--data", str(data), "--port", str(port),
+                             *extra],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         t0 = time.monotonic()
@@ -151,3 +153,23 @@ def goto_page(page, name: str) -> None:
     page.locator('[data-testid="stSidebar"]').get_by_text(name, exact=True).click()
     page.get_by_role("heading", name=name, exact=True).first.wait_for()
     idle(page)
+
+
+def add_criteria(page, filter_text: str, report_term: str) -> None:
+    """On the Cohort page's Criteria tab: add a filter and an affirmed report term as inclusion criteria."""
+    page.locator(".st-key-cb_filter input").fill(filter_text)
+    page.locator(".st-key-cb_add_filter button").click()
+    idle(page)
+    page.get_by_role("tab", name="report terms").click()
+    page.locator(".st-key-cb_terms input").fill(report_term)
+    page.locator(".st-key-cb_add_report button").click()
+    idle(page)
+
+
+def run_cohort(page):
+    """Run the builder's cohort; returns its attrition chart (the SVG), drawn."""
+    page.locator(".st-key-cb_run button").click()
+    idle(page)
+    chart = page.locator('[data-testid="stVegaLiteChart"] svg').first
+    chart.wait_for()
+    return chart

@@ -45,26 +45,13 @@ def take(page, url: str, out: Path, example_zip: Path | None = None) -> list[Pat
         b.idle(page)
     shot("query_by_example")
     b.goto_page(page, "Cohort")
-    build_cohort(page)
+    b.add_criteria(page, "age=40..80", "LGE")
+    b.run_cohort(page)
     shot("cohort")
     for name, slug in (("Map", "map"), ("About", "about")):
         b.goto_page(page, name)
         shot(slug)
     return shots
-
-
-def build_cohort(page) -> None:
-    """The Criteria tab with a two-criterion cohort run: adults 40-80, LGE affirmed in the report."""
-    page.locator(".st-key-cb_filter input").fill("age=40..80")
-    page.locator(".st-key-cb_add_filter button").click()
-    b.idle(page)
-    page.get_by_role("tab", name="report terms").click()
-    page.locator(".st-key-cb_terms input").fill("LGE")
-    page.locator(".st-key-cb_add_report button").click()
-    b.idle(page)
-    page.locator(".st-key-cb_run button").click()
-    b.idle(page)
-    page.locator('[data-testid="stVegaLiteChart"] svg').first.wait_for()
 
 
 def main(argv: list[str] | None = None) -> int:

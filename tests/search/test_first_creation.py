@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,13 @@ REPO = Path(__file__).resolve().parents[2]
 DIM = 32
 TIMEOUT = 180              # a hang guard, not a speed target
 
-# Waits for the start file (both processes are imported and ready: they really race), then creates.
+# Waits for a line on stdin (both processes are imported and ready: they really race), then creates.
 CREATOR = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
+    import sys
     from cmr_search.search import Store
-    data, start, write = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "1"
+    data, write = sys.argv[1], sys.argv[2] == "1"
     print("ready", flush=True)
-    while not start.exists():
-        time.sleep(0.001)
+    sys.stdin.readline()                   # released by the test: both are imported and ready
     try:
         Store.open(data, dim={dim}, write=write).close()
         print("OK", flush=True)
@@ -38,15 +35,17 @@ CREATOR = textwrap.dedent("""
 """).format(dim=DIM)
 
 
-def _race(data: Path, start: Path, writes: tuple[bool, bool], wait: str) -> list[str]:
+def _race(data: Path, writes: tuple[bool, bool], wait: str) -> list[str]:
     """Two creators of `data`'s index released at the same moment; the last line each printed."""
     env = {**os.environ, "CMR_INDEX_WAIT": wait}
-    procs = [subprocess.Popen([sys.executable, "-c", CREATOR, str(data), str(start), "1" if w else "0"],
-                              cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    procs = [subprocess.Popen([sys.executable, "-c", CREATOR, str(data), "1" if w else "0"], cwd=REPO, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
              for w in writes]
     for p in procs:
         assert p.stdout.readline().strip() == "ready", p.communicate(timeout=TIMEOUT)[1]
-    start.touch()
+    for p in procs:                       # released back to back
+        p.stdin.write("go\n")
+        p.stdin.flush()
     return [(p.communicate(timeout=TIMEOUT)[0].strip().splitlines() or ["(nothing)"])[-1] for p in procs]
 
 
@@ -59,7 +58,7 @@ RACES = [((False, False), "0"), ((False, False), "60"), ((True, False), "0"), ((
 @pytest.mark.parametrize("writes,wait", RACES)
 def test_two_processes_creating_one_new_index_at_once(tmp_path, writes, wait):
     data = tmp_path / "data"
-    results = _race(data, tmp_path / "start", writes, wait)
+    results = _race(data, writes, wait)
     assert not any("Directory not empty" in r for r in results), results
     errors = [r for r in results if r != "OK"]
     assert len(errors) <= 1, results
@@ -89,13 +88,12 @@ def test_a_live_creators_folder_is_left_alone(tmp_path):
     """Another process's folder while it lives (it may be creating now) is not touched."""
     data = tmp_path / "data"
     Store.open(data, dim=DIM).close()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live_process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
-        live = data / "index" / f".cmr_studies.creating.{sleeper.pid}"
+        live = data / "index" / f".cmr_studies.creating.{live_process.pid}"
         live.mkdir()
-        time.sleep(0.1)
         Store.open(data, dim=DIM).close()
         assert live.exists()
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        live_process.kill()
+        live_process.wait()

@@ -11,7 +11,7 @@ from cmr_search.search import connect
 from cmr_search.search.cohort_definition import CohortDefinition
 from cmr_search.search.cohort_result import CohortResult
 from cmr_search.ui.cli import main
-from tests.helpers.app_fixtures import APP, goto
+from tests.helpers.app_fixtures import goto, open_session
 from tests.helpers.cohort_data import cohort_data
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "cohorts" / "hfref_lge.cohort.json"
@@ -24,12 +24,7 @@ def data():
 
 @pytest.fixture
 def app(data, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-    monkeypatch.setenv("CMR_DATA", str(data))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return goto(at, "Cohort")
+    return goto(open_session(data, monkeypatch), "Cohort")
 
 
 def _add(at, part: str, kind: str, label: str, **inputs):
@@ -89,7 +84,6 @@ def test_attrition_chart_hides_small_bars():
 
 def test_builder_definition_is_the_readme_file(app):
     at = _readme_example(app)
-    from cmr_search.ui.app.screens.cohort_criteria import current_definition  # noqa: F401
     ours = CohortDefinition.from_dict({"format": "cmr-search/cohort-definition-1",
                                        "name": at.session_state["cb_name_box"],
                                        "inclusion": at.session_state["cb_inclusion"],

@@ -106,19 +106,10 @@ def test_browser_cohort_builder(phantom_data, tmp_path):
         assert page.get_by_role("button", name="more", exact=True).count() == 12     # named buttons
 
         b.goto_page(page, "Cohort")
-        page.locator(".st-key-cb_filter input").fill("age=40..80")
-        page.locator(".st-key-cb_add_filter button").click()
-        b.idle(page)
-        page.get_by_role("tab", name="report terms").click()
-        page.locator(".st-key-cb_terms input").fill("LGE")
-        page.locator(".st-key-cb_add_report button").click()
-        b.idle(page)
+        b.add_criteria(page, "age=40..80", "LGE")
         assert page.get_by_text("1. age=40..80").is_visible() and page.get_by_text("2. report LGE affirmed").is_visible()
-        page.locator(".st-key-cb_run button").click()
-        b.idle(page)
+        chart = b.run_cohort(page)
         page.get_by_text("Attrition").wait_for()
-        chart = page.locator('[data-testid="stVegaLiteChart"] svg').first
-        chart.wait_for()
         texts = chart.locator("text").evaluate_all("els => els.map(e => e.textContent)")
         assert {"0. all studies in the index", "1. age=40..80", "2. report LGE affirmed"} <= set(texts), texts
         assert "12" in texts                                     # the index's studies, a bar label

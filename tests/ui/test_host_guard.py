@@ -9,26 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import http.client
 import os
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.browser import serve
+
 EXTRA = "workbench.test"                          # the name given with --allow-host
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port: int, host: str, path: str = "/") -> int:
@@ -53,38 +42,13 @@ def _upgrade(port: int, host: str, origin: str | None = None) -> int:
         return int(s.recv(4096).split(b"\r\n", 1)[0].split()[1])
 
 
-def _ready(port: int) -> bool:
-    try:
-        return _get(port, f"127.0.0.1:{port}", "/_stcore/health") == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def port(tmp_path_factory):
-    """`cmr ui --allow-host workbench.test` on a free port; stopped (that process only) at the end."""
+    """`cmr ui --allow-host workbench.test` on a free port (tests/helpers/browser.serve); stopped at the end."""
     data = tmp_path_factory.mktemp("guard") / "data"
     (data / "index").mkdir(parents=True)
-    port = _free_port()
-    log = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "cmr_search.ui.cli", "ui", "--data", str(data), "--port",
-                             str(port), "--allow-host", EXTRA], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        t0 = time.monotonic()
-        while not _ready(port):
-            if proc.poll() is not None or time.monotonic() - t0 > 90:
-                log.seek(0)
-                pytest.fail(f"cmr ui did not start:\n{log.read()[-3000:]}")
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(0.3)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve(data, timeout=90, extra=("--allow-host", EXTRA)) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 @pytest.mark.parametrize("path", ["/", "/_stcore/health", "/_stcore/host-config", "/static/nothing.js",

@@ -18,15 +18,10 @@ from cmr_search.search.private_files import private_dir
 from .. import state
 from ..logic import (FACET_FIELDS, SCORE_COLUMNS, cohort_from_basket, count_values, facet_frame, kept_keys,
                      make_filter, score_columns, small)
-from .cohort_criteria import render_builder, render_compare
+from .cohort_criteria import cohorts_dir, file_stem, render_builder, render_compare
 
 TABLE_COLUMNS = ("study_key", "report_cosine", "image_cosine", "query", "age", "sex", "study_date", "manufacturer", "field_strength", "labels",
                  "impression")
-
-
-def cohorts_dir():
-    """DATA/cohorts, made 0700 when new (saved cohorts hold study keys: docs/privacy.md, "File modes")."""
-    return private_dir(state.settings().folder.cohorts)
 
 
 def _clear() -> None:
@@ -94,7 +89,7 @@ def saved(client, cohort) -> None:
     c = st.columns([4, 2])
     name = c[0].text_input("name", value="cohort", key="save_name")
     if c[1].button("save", key="save_cohort", disabled=cohort is None):
-        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "cohort"
+        safe = file_stem(name)
         cohort.save(cohorts_dir() / f"{safe}.cohort.json")
         st.success(f"saved {safe}")
     files = sorted(p.name for p in cohorts_dir().glob("*.cohort.json"))

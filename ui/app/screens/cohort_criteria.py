@@ -30,12 +30,14 @@ SCORE_HELP = ("A cosine (-1..1) between the text and each study's vector: the im
               "the report text (report space). Every study at or above it is in; nothing is top-k.")
 
 
-def _cohorts_dir():
-    """DATA/cohorts, made 0700 when new (saved results hold study keys: docs/privacy.md, "File modes")."""
+def cohorts_dir():
+    """DATA/cohorts, made 0700 when new (saved cohorts and results hold study keys: docs/privacy.md, "File
+    modes")."""
     return private_dir(state.settings().folder.cohorts)
 
 
-def _stem(name: str) -> str:
+def file_stem(name: str) -> str:
+    """A name as a file name: runs of other characters than letters, digits, - and _ become one _."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:60] or "cohort"
 
 
@@ -116,13 +118,12 @@ def _load(d: dict) -> None:
 
 
 def load_controls() -> None:
-    files = sorted(p.name for p in _cohorts_dir().glob("*.cohort.json")
-                   if "inclusion" in p.read_text(errors="replace")[:200_000])
+    files = sorted(p.name for p in cohorts_dir().glob("*.cohort.json") if _is_definition(p))
     c = st.columns([4, 1], vertical_alignment="bottom")
     pick = c[0].selectbox("saved definitions (DATA/cohorts)", files or ["(none yet)"], key="cb_pick")
     if c[1].button("open", key="cb_open", disabled=not files):
         try:
-            _load(read_file(_cohorts_dir() / pick))
+            _load(read_file(cohorts_dir() / pick))
             st.rerun()
         except SearchError as e:
             st.error(md(e))
@@ -135,6 +136,12 @@ def load_controls() -> None:
             st.rerun()
         except (SearchError, ValueError) as e:
             st.error(md(f"{up.name}: {e}"))
+
+
+def _is_definition(path: Path) -> bool:
+    """A cohort definition (criteria), not a saved basket: its head names inclusion criteria."""
+    with open(path, errors="replace") as f:
+        return "inclusion" in f.read(65536)
 
 
 def _yaml(data: bytes):
@@ -185,7 +192,7 @@ def export_controls(res: CohortResult, name: str, prefix: str = "cb") -> None:
     if c[0].button("export", icon=":material/ios_share:", key=f"{prefix}_export", help="write CSV, Parquet and the "
                    "attrition table to DATA/exports (recorded in the audit trail)"):
         private_dir(out)                                   # 0700 when new; the files are 0600
-        st.session_state[f"{prefix}_files"] = [str(res.export(out / f"{_stem(name)}.{ext}", level=level))
+        st.session_state[f"{prefix}_files"] = [str(res.export(out / f"{file_stem(name)}.{ext}", level=level))
                                                for ext in ("csv", "parquet")]
     files = [Path(f) for f in st.session_state.get(f"{prefix}_files") or []]
     for i, (col, p) in enumerate(zip(c[1:], [*files, *(attrition_path(f) for f in files[:1])])):
@@ -197,8 +204,8 @@ def export_controls(res: CohortResult, name: str, prefix: str = "cb") -> None:
 def save_controls(res: CohortResult | None) -> None:
     if st.button("save definition", icon=":material/save:", key="cb_save", help="DATA/cohorts/<name>.cohort.json (and the "
                  "result as <name>.result.json, for Compare)"):
-        stem = _stem(st.session_state.cb_name_box)
-        path = _cohorts_dir() / f"{stem}.cohort.json"
+        stem = file_stem(st.session_state.cb_name_box)
+        path = cohorts_dir() / f"{stem}.cohort.json"
         path.write_text(json.dumps(current_definition(), indent=1))
         if res is not None:
             res.save(result_path(path.with_name(stem + ".csv")))
@@ -225,7 +232,7 @@ def render_builder(client) -> None:
 # ---- compare ---------------------------------------------------------------------------------------------
 def render_compare() -> None:
     """Union, intersection or difference of two saved results (save a run with 'save definition')."""
-    files = sorted(p.name for p in _cohorts_dir().glob("*.result.json"))
+    files = sorted(p.name for p in cohorts_dir().glob("*.result.json"))
     if len(files) < 1:
         st.info("Save a cohort run (Criteria tab: run, then 'save definition') to compare cohorts here.")
         return
@@ -236,7 +243,7 @@ def render_compare() -> None:
     lvl = c[3].selectbox("by", LEVELS, key="cmp_by", help="set operations per study or per patient")
     if st.button("compare", key="cmp_run", type="primary"):
         try:
-            ra, rb = (CohortResult.load(_cohorts_dir() / f) for f in (a, b))
+            ra, rb = (CohortResult.load(cohorts_dir() / f) for f in (a, b))
             res = compare(ra, rb, op, lvl)
             res.store = state.client().store
             st.session_state.cmp_result, st.session_state.cmp_name = res, f"{a[:-12]}_{op}_{b[:-12]}"
