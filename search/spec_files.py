@@ -41,6 +41,13 @@ def read_spec(path: str | Path):
         raise CohortDefinitionError(f"{path}: no such cohort file.") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CohortDefinitionError(f"{path}: cannot be read ({type(e).__name__}).") from None
+    return parse_spec(text, path)
+
+
+def parse_spec(text: str, path: str | Path):
+    """The text of a cohort file named `path` (YAML for .yaml / .yml, else JSON) parsed; the errors of
+    read_spec. For a file that is not on disk (an upload in the workbench)."""
+    path = Path(path)
     if path.suffix in (".yaml", ".yml"):
         return _yaml(path, text)
     try:

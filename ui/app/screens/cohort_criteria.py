@@ -17,6 +17,7 @@ from cmr_search.search.cohort_definition import PER_PATIENT, CohortDefinition, r
 from cmr_search.search.cohort_result import LEVELS, OPS, CohortResult, attrition_path, compare, result_path, small
 from cmr_search.search.criteria import criterion_from
 from cmr_search.search.errors import SearchError
+from cmr_search.search.spec_files import parse_spec
 from cmr_search.search.private_files import private_dir
 
 from .. import state
@@ -130,23 +131,18 @@ def load_controls() -> None:
     up = st.file_uploader("or a cohort file (JSON / YAML)", type=["json", "yaml", "yml"], key="cb_upload")
     if up is not None and st.button("open the uploaded file", key="cb_open_upload"):
         try:
-            d = json.loads(up.getvalue()) if up.name.endswith(".json") else _yaml(up.getvalue())
+            d = parse_spec(up.getvalue().decode("utf-8", errors="replace"), up.name)
             CohortDefinition.from_dict(d, up.name)
             _load(d)
             st.rerun()
-        except (SearchError, ValueError) as e:
-            st.error(md(f"{up.name}: {e}"))
+        except SearchError as e:
+            st.error(md(e))
 
 
 def _is_definition(path: Path) -> bool:
     """A cohort definition (criteria), not a saved basket: its head names inclusion criteria."""
     with open(path, errors="replace") as f:
         return "inclusion" in f.read(65536)
-
-
-def _yaml(data: bytes):
-    import yaml                                   # optional (pyyaml), as for `cmr cohort run`
-    return yaml.safe_load(data)
 
 
 def current_definition() -> dict:
