@@ -55,8 +55,8 @@ def drop_unknown(client) -> bool:
     s = st.session_state
     if not s.study or client.store.present([s.study]):
         return False
-    st.error(f"Study {s.study!r} is not in this index (a link from another index, or a mistyped key): find a "
-             "study with a search on the Search page and open it from the results, or choose one below.")
+    st.error(md(f"Study {s.study!r} is not in this index (a link from another index, or a mistyped key): find "
+                "a study with a search on the Search page and open it from the results, or choose one below."))
     s.study = None
     if "study" in st.query_params:
         del st.query_params["study"]
@@ -179,6 +179,7 @@ def render() -> None:
         measurements_panel(row)
         report_panel(client, row)
         record_panel(row, trow)
-        st.button("add to cohort", icon=":material/playlist_add:", help="add this study to the cohort basket", on_click=state.add_to_basket, args=([{**row, "score": None}],),
+        st.button("add to cohort", icon=":material/playlist_add:", help="add this study to the cohort basket",
+                  on_click=state.add_to_basket, args=([{**row, "score": None}],),
                   disabled=key in st.session_state.basket, key="study_add")
     neighbours(client, key, paths)
