@@ -103,6 +103,7 @@ def test_browser_cohort_builder(phantom_data, tmp_path):
         page.wait_for_function("() => document.querySelectorAll('mark').length >= 12")   # cards fill in
         marks = page.locator("mark").all_inner_texts()           # the best clause of each card, highlighted
         assert len(marks) >= 12 and all(m.strip() for m in marks)
+        page.get_by_role("button", name="more", exact=True).nth(11).wait_for()       # the last card painted
         assert page.get_by_role("button", name="more", exact=True).count() == 12     # named buttons
 
         b.goto_page(page, "Cohort")
