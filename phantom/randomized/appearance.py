@@ -6,7 +6,11 @@ myocardium, black lungs; every value jittered) or fully random (any order, non-p
 included; probability `random_p`, scene.SceneConfig.random_contrast_p). Classes that a reader cannot tell apart share their draw: all blood
 pools (LV, RV, atria, aorta) one, all muscle of the heart (LV, RV, atrial wall, papillary muscles,
 trabeculae) another, so that papillary muscles look like myocardium yet are labelled cavity (the
-ACDC convention). LGE scar (fibrosis fraction) brightens myocardium in some images. Then, in order:
+ACDC convention). With probability `blood_p` (scene.SceneConfig.blood_variety) the blood pools other
+than the LV's each get their own factor on the shared blood intensity (log-uniform BLOOD_FACTOR): in real
+bSSFP cines the RV blood is usually darker than the LV's (through-plane flow, slower flow in a dilated
+RV, distance from the coil; ACDC dev, experts' masks: median RV/LV blood ratio 0.79, range 0.61-1.27 over
+40 volumes), while one shared draw teaches a segmenter that an RV is exactly as bright as the LV. LGE scar (fibrosis fraction) brightens myocardium in some images. Then, in order:
 smooth multiplicative texture inside tissues, through-plane partial volume (mean over the slab samples)
 and in-plane partial volume (mean over the oversampled grid), random smooth blobs in the background
 (bowel, vessels), blur, a lower acquired resolution in one direction, a smooth bias field, Rician
@@ -25,6 +29,8 @@ GROUPS = {              # classes that share one intensity draw
     "blood": ("lv_blood", "rv_blood", "la_blood", "ra_blood", "aorta_blood"),
     "heart_muscle": ("lv_myo", "rv_myo", "atrial_wall", "papillary", "rv_trabecula"),
 }
+BLOOD_POOLS = ("rv_blood", "la_blood", "ra_blood", "aorta_blood")   # each its own factor under blood_p
+BLOOD_FACTOR = (0.5, 1.3)    # range of that factor (log-uniform), a broad prior around the real 0.6-1.3
 # bSSFP-like prior: (low, high) of the mean intensity per tissue (others: uniform 0.1..0.7)
 BSSFP = {"air": (0.0, 0.05), "lung": (0.0, 0.12), "muscle": (0.15, 0.4), "fat": (0.55, 1.0),
          "liver": (0.2, 0.5), "blood": (0.55, 1.0), "heart_muscle": (0.1, 0.35), "pericardial_fluid": (0.5, 1.0),
@@ -43,8 +49,9 @@ def _group_of() -> dict[int, str]:
 GROUP_OF = _group_of()
 
 
-def draw_contrast(rng, random_p: float = 0.5) -> tuple[np.ndarray, np.ndarray, float]:
-    """(means (256,), spreads (256,), scar gain): one image's intensity table."""
+def draw_contrast(rng, random_p: float = 0.5, blood_p: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """(means (256,), spreads (256,), scar gain): one image's intensity table. `blood_p` 0 draws nothing
+    extra, so older seeds reproduce."""
     random = rng.random() < random_p
     drawn: dict[str, tuple[float, float]] = {}
     for group in sorted(set(GROUP_OF.values())):
@@ -56,6 +63,10 @@ def draw_contrast(rng, random_p: float = 0.5) -> tuple[np.ndarray, np.ndarray, f
         jitter = rng.normal(0, 0.03) if group in GROUPS else 0.0
         means[code], spreads[code] = np.clip(m + jitter, 0, 1), s
     scar = rng.uniform(0.0, 0.8) if rng.random() < 0.3 else 0.0
+    if blood_p and rng.random() < blood_p:
+        for name in BLOOD_POOLS:
+            code = TISSUE[name]
+            means[code] = np.clip(means[code] * np.exp(rng.uniform(*np.log(BLOOD_FACTOR))), 0, 1)
     return means, spreads, scar
 
 
@@ -77,10 +88,10 @@ def _blobs(rng, shape: tuple[int, int], background: np.ndarray, img: np.ndarray)
 
 
 def render(tissue: np.ndarray, lge: np.ndarray, oversample: int, rng, heart_mask: np.ndarray,
-           random_p: float = 0.5) -> np.ndarray:
+           random_p: float = 0.5, blood_p: float = 0.0) -> np.ndarray:
     """tissue, lge (slab, H·k, W·k) -> (H, W) float32 image; `heart_mask` (H·k, W·k) bool marks the
     heart's own tissue (blobs stay off it)."""
-    means, spreads, scar = draw_contrast(rng, random_p)
+    means, spreads, scar = draw_contrast(rng, random_p, blood_p)
     fine = tissue.shape[1:]
     img = means[tissue] + spreads[tissue] * rng.standard_normal(tissue.shape, dtype=np.float32)
     texture = 1.0 + _smooth_field(rng, fine, int(rng.integers(6, 24)), rng.uniform(0, 0.12))

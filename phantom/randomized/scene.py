@@ -45,6 +45,7 @@ class SceneConfig:
     lv_variety: float = 0.0                 # chance a heart's LV is redrawn (RandomLV: wall, size, EF)
     es_share: float = 0.0                   # chance a cut is taken near end-systole (else any phase)
     trab_variety: float = 0.0               # chance a heart's LV gets a dense trabecular fringe (RandomTrab)
+    blood_variety: float = 0.0              # chance an image's RV/atrial/aortic blood gets its own brightness
 
 
 @dataclass

@@ -30,7 +30,8 @@ def sample_slices(seed: int, index: int, n: int, cfg: scene.SceneConfig | None =
     for _ in range(n):
         c = scene.cut(heart, frame, warp, rng, cfg)
         on_heart = seg_labels(c.tissue[c.tissue.shape[0] // 2]) > 0
-        images.append(appearance.render(c.tissue, c.lge, cfg.oversample, rng, on_heart, cfg.random_contrast_p))
+        images.append(appearance.render(c.tissue, c.lge, cfg.oversample, rng, on_heart, cfg.random_contrast_p,
+                                         cfg.blood_variety))
         labels.append(seg_labels(c.centre))
     return np.stack(images), np.stack(labels)
 

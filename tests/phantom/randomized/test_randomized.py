@@ -110,3 +110,21 @@ def test_trab_variety_draws_a_dense_fringe_labelled_cavity():
     cover = [float((h._cav.lv_trab > 0).mean()) for h in (sparse, dense)]
     assert cover[1] > 1.5 * cover[0] and dense._cav.lv_trab.max() > 2.8      # denser and deeper than default
     assert TISSUE["papillary"] != TISSUE["lv_myo"]                          # its own code: labelled cavity
+
+
+def test_blood_variety_gives_the_rv_its_own_brightness_and_leaves_old_seeds_alone():
+    import dataclasses
+    from cmr_search.phantom.cases.latent import TISSUE
+    from cmr_search.phantom.randomized.appearance import BLOOD_FACTOR
+    plain = sample_slices(4, 1, 2, SMALL)[0]
+    again = sample_slices(4, 1, 2, dataclasses.replace(SMALL, blood_variety=0.0))[0]
+    assert np.array_equal(plain, again)                                      # 0 draws nothing extra
+    lv, rv = TISSUE["lv_blood"], TISSUE["rv_blood"]
+    shared = [draw_contrast(np.random.default_rng(s), 0.0)[0] for s in range(100)]
+    split = [draw_contrast(np.random.default_rng(s), 0.0, blood_p=1.0)[0] for s in range(100)]
+    assert max(abs(m[rv] / m[lv] - 1) for m in shared) < 0.25               # one draw, jitter only
+    ratios = np.array([m[rv] / m[lv] for m in split])
+    assert ratios.min() < 0.75 and ratios.max() > 1.1                        # darker and brighter RVs
+    assert ratios.min() > BLOOD_FACTOR[0] * 0.8
+    images, labels = sample_slices(4, 1, 6, dataclasses.replace(SMALL, blood_variety=1.0))
+    assert images.shape == labels.shape and set(np.unique(labels)) <= {0, 1, 2, 3}
