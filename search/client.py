@@ -31,12 +31,12 @@ from .errors import IndexCorruptError, ModelNotFoundError, QueryError
 from .filters import Filter, check_can_match, to_filter
 from .fusion import IMAGE_VECTORS, MEASURED_WEIGHT, image_weight, weighted_rrf
 from .labeling import Calibration as LabelCalibration, score_studies
-from .measured_terms import measured_intents, rank_by_intents
+from .measured_terms import intent_fields, measured_intents, rank_by_intents
 from .query_encoding import (fast_checkpoint, lru_get, prefetch_hybrid, report_encoder,
                              text_encoder as open_text_encoder)
 from .results import to_frame
 from .settings import Settings
-from .store import Store, check_limit
+from .store import Hit, Store, check_limit
 from .terms import query_terms
 
 MAX_QUERY_CHARS = 2_000
@@ -175,15 +175,19 @@ class Client:
         if not intents and all(w == 1.0 for w in weights.values()):
             return self.store.fuse(queries, filters, k)
         pre = max(100, 4 * k)
-        rankings = {u: self.store.nearest(v, u, filters, pre) for u, v in queries.items() if weights.get(u, 1.0) > 0}
+        fields = intent_fields(intents)             # the rankings carry only what fusion reads; the k fused
+        rankings = {u: self.store.nearest(v, u, filters, pre, with_payload=fields)     # hits get their payload
+                    for u, v in queries.items() if weights.get(u, 1.0) > 0}
         if intents:
             seen = {h.key: h for hits in rankings.values() for h in hits}
             using = next((u for u in ("report_text", "report") if u in queries), next(iter(queries)))
-            for h in self.store.nearest(queries[using], using, _with_cuts(filters, intents), pre):
+            for h in self.store.nearest(queries[using], using, _with_cuts(filters, intents), pre, with_payload=fields):
                 seen.setdefault(h.key, h)
             rankings["measured"] = rank_by_intents(list(seen.values()), intents)
             weights["measured"] = MEASURED_WEIGHT
-        return weighted_rrf(rankings, weights, k)
+        fused = weighted_rrf(rankings, weights, k)
+        full = {h.key: h.payload for h in self.store.get([h.key for h in fused])}
+        return [Hit(h.id, h.score, full[h.key]) for h in fused]
 
     @property
     def image_weight(self) -> float:

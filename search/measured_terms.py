@@ -108,6 +108,13 @@ def measured_intents(text: str) -> list[Intent]:
     return list(out.values())
 
 
+def intent_fields(intents: list[Intent]) -> list[str]:
+    """The payload fields rank_by_intents reads for these intents (study_key comes with any selection)."""
+    if not intents:
+        return ["study_key"]
+    return sorted({"seg_quality", *(i.field for i in intents), *(i.fallback[0] for i in intents if i.fallback)})
+
+
 def rank_by_intents(hits: list, intents: list[Intent], exclude_quality: tuple[str, ...] = ("poor",)) -> list:
     """The hits (with payload) that meet every intent, ordered by the smallest margin past a cut
     (the study that meets all of them best first); measurements of `poor` quality do not count."""

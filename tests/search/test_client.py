@@ -105,6 +105,14 @@ def test_hybrid_weights_the_image_ranking_by_its_measured_reliability(aligned_cl
     assert got == [h.key for h in weighted_rrf(rankings, {}, 8)]
 
 
+def test_weighted_hybrid_hits_carry_their_whole_payload(aligned_client):
+    """The rankings fused by weight fetch only what fusion reads; the k hits returned get all of it."""
+    res = aligned_client.search("reduced ejection fraction", k=5, mode="hybrid")
+    full = aligned_client.search("reduced ejection fraction", k=5, mode="report")
+    assert res.columns == full.columns and {"impression", "lvef", "sex"} <= set(res.columns)
+    assert res["impression"].drop_nulls().len() == 5
+
+
 @pytest.mark.parametrize("k", [-0.0, 0, 2.5, True])
 def test_hybrid_refuses_a_bad_k_before_fusing(aligned_client, k):
     """Found by the slow query fuzzer: a float k reached the weighted fusion's slice (TypeError)."""
