@@ -13,10 +13,11 @@ part alone (`Store.nearest` / `Store.fuse` on precomputed query vectors), and th
 model's text tower; the report-text encoder). Floor, as in bench/search.py: one numpy matrix-vector
 product over the (N, 256) study matrix, same timing loop. Results: bench/results/search_hybrid.json.
 
-Per `--encoders`: "numpy" is what the client does (model/query_text.py: the frozen MiniLM and the text
-head in numpy, one backbone and one pooled-feature cache for both spaces); "torch" puts the client back on
-the torch tower (embed_texts) and the sentence-transformers ReportTextEncoder, the path before, in the
-same run on the same store. `search_hybrid_repeat`: the same query again (the LRU query cache). Goal:
+Per `--encoders`: "onnx" is what a long-lived client does (model/query_text.py: the frozen MiniLM and
+the text head, one backbone and one pooled-feature cache for both spaces, the MiniLM run by ONNX Runtime,
+model/query_onnx.py); "numpy" the same in numpy (a one-query `cmr search`); "torch" puts the client back
+on the torch tower (embed_texts) and the sentence-transformers ReportTextEncoder, the path before, in the
+same run on the same store. Unsuffixed keys are the onnx rows. `search_hybrid_repeat`: the same query again (the LRU query cache). Goal:
 hybrid search() p50 <= 20 ms at 100,000 studies on 2 cores.
 """
 from __future__ import annotations
@@ -68,10 +69,12 @@ def build(folder: Path, n: int, seed: int) -> dict:
 
 
 def use_encoders(client, model, kind: str) -> None:
-    """Point the client at the numpy encoders (its default) or the torch ones (the path before)."""
-    from cmr_search.model.query_text import TorchTextEncoder, query_encoder
+    """Point the client at the query encoders of `kind`: onnx (a long-lived client's default: the numpy
+    encoders' MiniLM on ONNX Runtime), numpy (the one-query CLI's runtime), torch (the path before both)."""
+    from cmr_search.model.query_text import TorchTextEncoder, query_encoder, set_runtime
     from cmr_search.search.query_encoding import report_encoder
-    if kind == "numpy":
+    set_runtime("numpy" if kind == "numpy" else "onnx")
+    if kind in ("onnx", "numpy"):
         client._text, client._report_encoder = query_encoder(model=model), report_encoder()
     else:
         from cmr_search.model.report_text import ReportTextEncoder
@@ -92,7 +95,7 @@ def run_size(n: int, args, model) -> dict:
             for enc in args.encoders.split(","):
                 use_encoders(client, model, enc)
                 client.search(f"warm-up {enc}", k=K)
-                suffix = "" if enc == "numpy" else f"_{enc}"
+                suffix = "" if enc == "onnx" else f"_{enc}"
                 for mode in ("image", "report", "hybrid"):
                     t, _ = timed(lambda q: client.search(f"{q} {mode}{suffix}", k=K, mode=mode), texts)
                     res[f"search_{mode}{suffix}"] = pct(t)
@@ -100,7 +103,7 @@ def run_size(n: int, args, model) -> dict:
                 res[f"search_hybrid_repeat{suffix}"] = pct(t)
                 res[f"encode_model_text{suffix}"] = pct(timed(lambda q: client.encode_query(q + " e" + suffix), texts)[0])
                 res[f"encode_report_text{suffix}"] = pct(timed(lambda q: client.encode_report_query(q + " e" + suffix), texts)[0])
-            use_encoders(client, model, "numpy")
+            use_encoders(client, model, "onnx")
             qs = {"study": client.encode_query(texts[0]), **client._report_queries_for(texts[0])}
             store = client.store
             res["engine_image"] = pct(timed(lambda _: store.nearest(qs["study"], "study", None, K), texts)[0])
@@ -119,22 +122,35 @@ def run_size(n: int, args, model) -> dict:
 
 def encode_only(model, args) -> dict:
     """The query encodings alone, one block of fresh queries each (not interleaved: torch's idle worker
-    threads spin and would slow what runs next): a hybrid query's two vectors by the numpy path (one packed
-    MiniLM pass + the head) and by the torch path (the tower, then the sentence-transformers encoder), one
-    numpy encoding, and the floor (the (N, 256) matvec) before and after them."""
+    threads spin and would slow what runs next): a hybrid query's two vectors by the numpy encoders with
+    the MiniLM on ONNX Runtime (a client's default) and in numpy (the one-query CLI), and by the torch path
+    (the tower, then the sentence-transformers encoder), one encoding by each runtime, and the floor (the
+    (N, 256) matvec) before and after them."""
     from cmr_search.model import embed_texts
-    from cmr_search.model.query_text import QueryEncoder, report_query
+    from cmr_search.model.query_text import QueryEncoder, report_query, set_runtime
     from cmr_search.model.report_text import ReportTextEncoder
     enc, st = QueryEncoder.from_model(model), ReportTextEncoder()
     X = np.random.default_rng(0).normal(size=(args.floor_n, DIM)).astype(np.float32)
     v = np.random.default_rng(1).normal(size=DIM).astype(np.float32)
+
+    def pair(runtime: str):
+        def run(q: str):
+            set_runtime(runtime)
+            q = f"{q} {runtime}"
+            return enc.prefetch(q), enc.encode([q]), report_query(q)
+        return run
+
+    def one(runtime: str):
+        return lambda q: (set_runtime(runtime), enc.encode([f"{q} one {runtime}"]))
+    enc.encode(["warm-up"])                                   # builds the ONNX Runtime session
     jobs = {"floor_matvec": lambda q: X @ v,
-            "numpy_hybrid_pair": lambda q: (enc.prefetch(q), enc.encode([q]), report_query(q)),
-            "numpy_one_text": lambda q: enc.encode([q + " one"]),
+            "onnx_hybrid_pair": pair("onnx"), "numpy_hybrid_pair": pair("numpy"),
+            "onnx_one_text": one("onnx"), "numpy_one_text": one("numpy"),
             "torch_hybrid_pair": lambda q: (embed_texts(model, [q + " t"]), st.encode_query(q + " t")),
             "floor_matvec_after": lambda q: X @ v}
     texts = [f"{QUERY_TEXTS[i % len(QUERY_TEXTS)]} #enc {i}" for i in range(args.queries)]
     res = {k: pct(timed(fn, texts)[0]) for k, fn in jobs.items()}
+    set_runtime(None)
     res["floor_n"] = args.floor_n
     print(json.dumps(res, indent=1), flush=True)
     return res
@@ -145,7 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--queries", type=int, default=40, help="fresh query strings per mode")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--encoders", default="numpy,torch", help="numpy (the client's), torch (before), or both")
+    p.add_argument("--encoders", default="onnx,numpy,torch",
+                   help="onnx (a client's default), numpy (the CLI's), torch (before); any of them")
     p.add_argument("--encode-only", action="store_true", help="time the query encodings only (no store)")
     p.add_argument("--floor-n", type=int, default=100_000, help="rows of the --encode-only floor matrix")
     p.add_argument("--tmp", default=None, help="folder for the temporary stores")

@@ -115,9 +115,10 @@ class Heart:
                                  habitus(latent.study_index, latent.height_cm, latent.weight_kg),
                                  contact)
 
-    def set_lv_trabeculae(self, lv_trab: np.ndarray) -> None:
-        """Replace the LV trabecular fringe (cavity.Cavity.lv_trab, mm deep); cached phase states go."""
-        self._cav = replace(self._cav, lv_trab=lv_trab)
+    def set_lv_trabeculae(self, lv_trab: np.ndarray, max_frac: float = 0.0) -> None:
+        """Replace the LV trabecular fringe (cavity.Cavity.lv_trab, mm deep; `max_frac` > 0: at most that
+        fraction of the local cavity radius, Cavity.lv_trab_frac); cached phase states go."""
+        self._cav = replace(self._cav, lv_trab=lv_trab, lv_trab_frac=float(max_frac))
         self._cache.clear()
 
     # --- construction -------------------------------------------------------------------------

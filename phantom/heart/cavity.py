@@ -30,6 +30,8 @@ class Cavity:
     pap_r: float                 # papillary muscle belly radius at ED, mm
     lv_trab: np.ndarray          # (NPHI·NS,) LV trabecular fringe depth into the cavity, mm
     rv_trab: np.ndarray          # (NPHI·NS,) RV trabecular depth from the free wall, mm
+    lv_trab_frac: float = 0.0    # > 0: LV fringe depth and papillary belly radius at most this fraction of
+                                 # the local cavity radius (a cavity labelled as such keeps a blood core)
 
     @classmethod
     def build(cls, latent: Latent) -> "Cavity":
@@ -63,9 +65,14 @@ def lv_muscle(cav: Cavity, tab: np.ndarray, g, i_s, s, f: float, lat, ant, rho, 
     """(n,) bool: LV cavity points (all given points are cavity) inside a papillary muscle or the
     trabecular fringe. tab (NPHI·NS, k) state table (column 0 = radius/g), g = profile_g(s); i_s, s
     scalars or (n,) arrays; lat, ant, rho, iphi, b1 (n,)."""
-    hit = (b1 - rho) < cav.lv_trab[iphi * NS + i_s]
+    depth = cav.lv_trab[iphi * NS + i_s]
+    if cav.lv_trab_frac > 0:             # a systolic cavity keeps a blood core: compacted trabeculae are wall
+        depth = np.minimum(depth, cav.lv_trab_frac * b1)
+    hit = (b1 - rho) < depth
     prof = np.sqrt(np.clip(1.0 - ((np.asarray(s, np.float32) - PAP_S) / PAP_HALF) ** 2, 0.0, None))
     rp = np.float32(cav.pap_r * (1.0 + 0.25 * f)) * prof
+    if cav.lv_trab_frac > 0:             # ... and papillary bellies too (obliterated cavity: all of it is wall)
+        rp = np.minimum(rp, cav.lv_trab_frac * b1)
     if np.all(rp <= 0):
         return hit
     for deg in PAP_DEG:

@@ -49,14 +49,18 @@ def _group_of() -> dict[int, str]:
 GROUP_OF = _group_of()
 
 
-def draw_contrast(rng, random_p: float = 0.5, blood_p: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
-    """(means (256,), spreads (256,), scar gain): one image's intensity table. `blood_p` 0 draws nothing
-    extra, so older seeds reproduce."""
+def draw_contrast(rng, random_p: float = 0.5, blood_p: float = 0.0,
+                  min_contrast: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """(means (256,), spreads (256,), scar gain): one image's intensity table. `min_contrast` > 0 keeps
+    blood and heart muscle at least that far apart (SceneConfig.min_blood_contrast). `blood_p` and
+    `min_contrast` 0 draw nothing extra, so older seeds reproduce."""
     random = rng.random() < random_p
     drawn: dict[str, tuple[float, float]] = {}
     for group in sorted(set(GROUP_OF.values())):
         lo, hi = (0.0, 1.0) if random else BSSFP.get(group, (0.1, 0.7))
         drawn[group] = (rng.uniform(lo, hi), rng.uniform(0.0, 0.08))
+    if min_contrast:
+        drawn["blood"] = (_apart(rng, drawn["blood"][0], drawn["heart_muscle"][0], min_contrast), drawn["blood"][1])
     means, spreads = np.full(N_CODES, 0.3, np.float32), np.zeros(N_CODES, np.float32)
     for code, group in GROUP_OF.items():
         m, s = drawn[group]
@@ -68,6 +72,15 @@ def draw_contrast(rng, random_p: float = 0.5, blood_p: float = 0.0) -> tuple[np.
             code = TISSUE[name]
             means[code] = np.clip(means[code] * np.exp(rng.uniform(*np.log(BLOOD_FACTOR))), 0, 1)
     return means, spreads, scar
+
+
+def _apart(rng, value: float, other: float, gap: float) -> float:
+    """`value`, or where it lies within `gap` of `other`, other +- gap (side drawn, kept inside 0..1): a
+    wall with no contrast against its blood has no border a reader could draw, so nothing to learn from."""
+    if abs(value - other) >= gap:
+        return value
+    sides = [x for x in (other - gap, other + gap) if 0.0 <= x <= 1.0]
+    return float(sides[int(rng.integers(len(sides)))]) if sides else value
 
 
 def _smooth_field(rng, shape: tuple[int, int], cells: int, amp: float) -> np.ndarray:
@@ -88,10 +101,10 @@ def _blobs(rng, shape: tuple[int, int], background: np.ndarray, img: np.ndarray)
 
 
 def render(tissue: np.ndarray, lge: np.ndarray, oversample: int, rng, heart_mask: np.ndarray,
-           random_p: float = 0.5, blood_p: float = 0.0) -> np.ndarray:
+           random_p: float = 0.5, blood_p: float = 0.0, min_contrast: float = 0.0) -> np.ndarray:
     """tissue, lge (slab, H·k, W·k) -> (H, W) float32 image; `heart_mask` (H·k, W·k) bool marks the
     heart's own tissue (blobs stay off it)."""
-    means, spreads, scar = draw_contrast(rng, random_p, blood_p)
+    means, spreads, scar = draw_contrast(rng, random_p, blood_p, min_contrast)
     fine = tissue.shape[1:]
     img = means[tissue] + spreads[tissue] * rng.standard_normal(tissue.shape, dtype=np.float32)
     texture = 1.0 + _smooth_field(rng, fine, int(rng.integers(6, 24)), rng.uniform(0, 0.12))

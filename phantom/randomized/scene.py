@@ -46,6 +46,8 @@ class SceneConfig:
     es_share: float = 0.0                   # chance a cut is taken near end-systole (else any phase)
     trab_variety: float = 0.0               # chance a heart's LV gets a dense trabecular fringe (RandomTrab)
     blood_variety: float = 0.0              # chance an image's RV/atrial/aortic blood gets its own brightness
+    trab_cap: float = 0.0                   # > 0: a dense fringe reaches at most this fraction of the cavity radius
+    min_blood_contrast: float = 0.0         # > 0: blood and heart muscle means at least this far apart (0..1 scale)
 
 
 @dataclass
@@ -142,7 +144,11 @@ class RandomTrab:
     """A dense LV trabecular fringe: real dilated and many normal LVs show a band of dark trabeculae
     inside the compact wall that experts (ACDC) draw as cavity, while the phantom's fringe is sparse
     (5-35 % cover, <= 2.8 mm); a segmenter that never saw a dense one calls it myocardium, shrinking the
-    cavity and thickening the wall. Cover 25-85 %, depth 2-7 mm; labelled cavity, rendered as muscle."""
+    cavity and thickening the wall. Cover 25-85 %, depth 2-7 mm; labelled cavity, rendered as muscle.
+    `max_frac` > 0 (SceneConfig.trab_cap) caps its depth at that fraction of the local cavity radius: a
+    fixed 2-7 mm fringe fills a small end-systolic cavity with cavity-labelled muscle, which taught the
+    segmenter to call the grey, obliterated ES cavity of a hypertrophic heart cavity (experts draw it as
+    wall); with the cap a cavity labelled as such always keeps a blood core."""
     cover: tuple[float, float]
     depth_mm: tuple[float, float]
 
@@ -151,13 +157,13 @@ class RandomTrab:
         base = float(rng.uniform(0.1, 0.5))
         return cls((base, float(rng.uniform(max(base, 0.25), 0.85))), (2.0, float(rng.uniform(3.0, 7.0))))
 
-    def apply(self, heart: anatomy.Heart, rng) -> anatomy.Heart:
-        heart.set_lv_trabeculae(cavity.heavy_lv_fringe(rng, self.cover, self.depth_mm))
+    def apply(self, heart: anatomy.Heart, rng, max_frac: float = 0.0) -> anatomy.Heart:
+        heart.set_lv_trabeculae(cavity.heavy_lv_fringe(rng, self.cover, self.depth_mm), max_frac)
         return heart
 
 
 def draw_heart(rng, index: int, rv_variety: float = 0.0, lv_variety: float = 0.0,
-               trab_variety: float = 0.0) -> tuple[anatomy.Heart, HeartFrame]:
+               trab_variety: float = 0.0, trab_cap: float = 0.0) -> tuple[anatomy.Heart, HeartFrame]:
     """A fresh heart of a uniformly drawn class, in a random pose in a random body; with probability
     `rv_variety` its RV is redrawn (RandomRV), with `lv_variety` its LV (RandomLV), with `trab_variety`
     its LV trabeculae (RandomTrab). A share of 0 draws nothing extra, so older seeds reproduce."""
@@ -170,7 +176,7 @@ def draw_heart(rng, index: int, rv_variety: float = 0.0, lv_variety: float = 0.0
         latent = RandomLV.draw(rng).apply(latent)
     heart = rv.apply(latent, frame) if rv else anatomy.Heart(latent, frame)
     if trab_variety and rng.random() < trab_variety:
-        heart = RandomTrab.draw(rng).apply(heart, rng)
+        heart = RandomTrab.draw(rng).apply(heart, rng, trab_cap)
     return heart, frame
 
 

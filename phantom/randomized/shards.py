@@ -24,14 +24,15 @@ def sample_slices(seed: int, index: int, n: int, cfg: scene.SceneConfig | None =
     """n random cuts through heart `index` of `seed`: images (n, H, W) float32, labels (n, H, W) uint8."""
     cfg = cfg or scene.SceneConfig()
     rng = study_rng(seed, index, STREAM)
-    heart, frame = scene.draw_heart(rng, index, cfg.rv_variety, cfg.lv_variety, cfg.trab_variety)
+    heart, frame = scene.draw_heart(rng, index, cfg.rv_variety, cfg.lv_variety, cfg.trab_variety,
+                                     cfg.trab_cap)
     warp = scene.Warp(rng, frame.origin, cfg)
     images, labels = [], []
     for _ in range(n):
         c = scene.cut(heart, frame, warp, rng, cfg)
         on_heart = seg_labels(c.tissue[c.tissue.shape[0] // 2]) > 0
         images.append(appearance.render(c.tissue, c.lge, cfg.oversample, rng, on_heart, cfg.random_contrast_p,
-                                         cfg.blood_variety))
+                                         cfg.blood_variety, cfg.min_blood_contrast))
         labels.append(seg_labels(c.centre))
     return np.stack(images), np.stack(labels)
 

@@ -128,3 +128,37 @@ def test_blood_variety_gives_the_rv_its_own_brightness_and_leaves_old_seeds_alon
     assert ratios.min() > BLOOD_FACTOR[0] * 0.8
     images, labels = sample_slices(4, 1, 6, dataclasses.replace(SMALL, blood_variety=1.0))
     assert images.shape == labels.shape and set(np.unique(labels)) <= {0, 1, 2, 3}
+
+
+def test_trab_cap_keeps_a_blood_core_in_the_cavity_and_leaves_old_seeds_alone():
+    import dataclasses
+    from cmr_search.phantom.cases.latent import TISSUE
+    from cmr_search.phantom.randomized.scene import Warp, cut, draw_heart
+    from cmr_search.phantom.randomness import study_rng
+    plain = sample_slices(4, 1, 2, dataclasses.replace(SMALL, trab_variety=1.0))[0]
+    again = sample_slices(4, 1, 2, dataclasses.replace(SMALL, trab_variety=1.0, trab_cap=0.0))[0]
+    assert np.array_equal(plain, again)                                      # 0: no cap, same images
+    muscle = {}
+    for cap in (0.0, 0.35):
+        cfg = dataclasses.replace(SMALL, trab_variety=1.0, es_share=1.0, lv_variety=1.0, trab_cap=cap)
+        counts = np.zeros(2)
+        for idx in range(4):
+            rng = study_rng(44, idx, 41)
+            heart, frame = draw_heart(rng, idx, 0.0, 1.0, 1.0, cap)
+            warp = Warp(rng, frame.origin, cfg)
+            for _ in range(4):
+                c = cut(heart, frame, warp, rng, cfg).centre
+                counts += [(c == TISSUE["papillary"]).sum(), (c == TISSUE["lv_blood"]).sum()]
+        muscle[cap] = counts[0] / counts.sum()
+    assert muscle[0.35] < 0.9 * muscle[0.0]          # less of the (cavity-labelled) cavity rendered as muscle
+
+
+def test_min_blood_contrast_keeps_blood_and_wall_apart():
+    from cmr_search.phantom.cases.latent import TISSUE
+    blood, wall = TISSUE["lv_blood"], TISSUE["lv_myo"]
+    free = [draw_contrast(np.random.default_rng(s), 1.0)[0] for s in range(300)]
+    kept = [draw_contrast(np.random.default_rng(s), 1.0, min_contrast=0.2)[0] for s in range(300)]
+    close = [np.mean([abs(m[blood] - m[wall]) < 0.1 for m in ms]) for ms in (free, kept)]
+    assert close[0] > 0.1 and close[1] < 0.03        # random contrast: often none; kept apart (but the jitter)
+    same = [draw_contrast(np.random.default_rng(s), 1.0, min_contrast=0.0)[0] for s in range(5)]
+    assert all(np.array_equal(a, b) for a, b in zip(free, same))            # 0 draws nothing extra
