@@ -1,5 +1,7 @@
 """`cmr search | similar | label | cohort` end to end on a small embedded index and a saved checkpoint."""
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -116,3 +118,14 @@ def test_flags_make_one_settings(monkeypatch, tmp_path):
     assert s.data == tmp_path and s.url is None and s.checkpoint == "c" and s.env_checkpoint == "/env/ckpt"
     s = settings_from(build_parser().parse_args(["q", "--api-key", "k", "--insecure"]))
     assert s.url == "https://env:6333" and s.api_key == "k" and s.insecure
+
+
+def test_a_cold_search_loads_neither_torch_nor_onnx_runtime(env):
+    """One query per process: the numpy text path (no torch, no ONNX Runtime set-up) answers it."""
+    conn, _ = env
+    code = ("import sys; from cmr_search.ui.cli import main; rc = main(sys.argv[1:]); "
+            "print('LOADED', sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules), rc)")
+    res = subprocess.run([sys.executable, "-c", code, "search", "dilated LV, reduced EF", "--k", "2", *conn],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert res.returncode == 0, res.stderr
+    assert "LOADED [] 0" in res.stdout
