@@ -5,8 +5,12 @@ layers); numpy's BLAS is slow at such thin matrices, ONNX Runtime's MLAS kernels
 not. This module writes NumpyBert's forward (model/query_text.py, which stays the reference and the cold
 path) as an ONNX graph by hand, with onnx.helper, its weights handed to the session from the arrays
 NumpyBert already holds (external initializers: the graph proto carries no weights, so no 90 MB copy
-through protobuf), and runs it with one intra-op thread. One text per run, so no padding: the output is
-the mean over all the text's tokens, exactly NumpyBert's pooled feature.
+through protobuf), and runs it with one intra-op thread. Several texts go in one run, packed as NumpyBert
+packs them: their tokens as rows, attention kept within each text by an additive block mask (-1e9
+outside: exp gives exactly 0), and each text's mean taken by a pooling matrix; so no padding, and each
+output is exactly NumpyBert's pooled feature of that text alone. A hybrid query's two strings then cost one
+run: 8.7 ms against 9.6 ms for two single runs, while one text costs 5.4 ms against 4.6 ms unpacked (same
+process, interleaved, 12-token queries); the hybrid default is what a search runs most.
 
 Measured (2 cores, a training job beside it, interleaved, 40 fresh 15-token queries): numpy 13.4 ms,
 ONNX Runtime 5.8 ms p50; largest difference of the pooled features 8e-7 (float32 rounding; test). Set-up
@@ -20,6 +24,7 @@ import math
 import numpy as np
 
 OPSET = 18              # LayerNormalization (17+), Split with num_outputs (18)
+MASKED = np.float32(-1e9)   # attention bias between two packed texts
 IR_VERSION = 9
 
 
@@ -40,11 +45,19 @@ class OnnxForward:
         self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        out = []
-        for enc in self.bert.tokenizer.encode_batch(list(texts)):
-            ids = np.asarray(enc.ids, np.int64)
-            out.append(self.session.run(None, {"ids": ids, "positions": np.arange(len(ids), dtype=np.int64)})[0])
-        return np.stack(out).astype(np.float32)
+        """Texts -> (len(texts), width) pooled features, in one run."""
+        ids = [e.ids for e in self.bert.tokenizer.encode_batch(list(texts))]
+        cuts = np.cumsum([0] + [len(i) for i in ids])
+        n = int(cuts[-1])
+        bias = np.full((n, n), MASKED, np.float32)
+        pool = np.zeros((len(ids), n), np.float32)
+        for j, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+            bias[a:b, a:b] = 0.0
+            pool[j, a:b] = 1.0 / max(int(b - a), 1)
+        feed = {"ids": np.concatenate(ids).astype(np.int64),
+                "positions": np.concatenate([np.arange(len(i)) for i in ids]).astype(np.int64),
+                "attention_bias": bias, "pool": pool}
+        return self.session.run(None, feed)[0].astype(np.float32)
 
 
 def _graph(bert) -> tuple[bytes, dict[str, np.ndarray]]:
@@ -69,7 +82,7 @@ def _graph(bert) -> tuple[bytes, dict[str, np.ndarray]]:
     dh = d // h
     const("qkv_shape", np.array([-1, 3, h, dh], np.int64))
     const("row_shape", np.array([-1, d], np.int64))
-    const("axis0", np.array([0], np.int64))
+    const("axis0", np.array([0], np.int64))             # Split's leading axis of q, k, v
     const("scale", np.float32(1 / math.sqrt(dh)))
     const("half", np.float32(0.5))
     const("one", np.float32(1.0))
@@ -83,7 +96,8 @@ def _graph(bert) -> tuple[bytes, dict[str, np.ndarray]]:
         qkv = op("Add", [op("MatMul", [x, qkv_w]), qkv_b])
         qkv = op("Transpose", [op("Reshape", [qkv, "qkv_shape"])], perm=[1, 2, 0, 3])     # (3, h, n, dh)
         q, k, v = (op("Squeeze", [t, "axis0"]) for t in op("Split", [qkv], n_out=3, axis=0, num_outputs=3))
-        scores = op("Mul", [op("MatMul", [q, op("Transpose", [k], perm=[0, 2, 1])]), "scale"])
+        scores = op("Add", [op("Mul", [op("MatMul", [q, op("Transpose", [k], perm=[0, 2, 1])]), "scale"]),
+                            "attention_bias"])                                      # (h, n, n) + (n, n)
         ctx = op("MatMul", [op("Softmax", [scores], axis=-1), v])                          # (h, n, dh)
         ctx = op("Reshape", [op("Transpose", [ctx], perm=[1, 0, 2]), "row_shape"])
         x = op("LayerNormalization", [op("Add", [op("Add", [op("MatMul", [ctx, o_w]), o_b]), x]), ln1_w, ln1_b],
@@ -92,11 +106,14 @@ def _graph(bert) -> tuple[bytes, dict[str, np.ndarray]]:
         gelu = op("Mul", [op("Mul", [y, "half"]), op("Add", ["one", op("Erf", [op("Mul", [y, "inv_sqrt2"])])])])
         x = op("LayerNormalization", [op("Add", [op("Add", [op("MatMul", [gelu, f_w]), f_b]), x]), ln2_w, ln2_b],
                epsilon=bert.eps)
-    nodes.append(helper.make_node("ReduceMean", [x, "axis0"], ["pooled"], keepdims=0))
+    nodes.append(helper.make_node("MatMul", ["pool", x], ["pooled"]))                 # (texts, n) @ (n, d)
     external = [_external(name, arr, TensorProto.FLOAT) for name, arr in weights.items()]
-    graph = helper.make_graph(nodes, "minilm_query", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"]),
-                                                      helper.make_tensor_value_info("positions", TensorProto.INT64, ["n"])],
-                              [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [d])], small + external)
+    inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"]),
+              helper.make_tensor_value_info("positions", TensorProto.INT64, ["n"]),
+              helper.make_tensor_value_info("attention_bias", TensorProto.FLOAT, ["n", "n"]),
+              helper.make_tensor_value_info("pool", TensorProto.FLOAT, ["texts", "n"])]
+    graph = helper.make_graph(nodes, "minilm_query", inputs,
+                              [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["texts", d])], small + external)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     return model.SerializeToString(), weights
