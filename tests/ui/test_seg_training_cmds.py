@@ -30,3 +30,19 @@ def test_synth_seg_records_the_shape_shares(tmp_path):
                 "--es-share", "0.5", "--out", str(data)]) == 0
     scene = json.loads((data / "recipe.json").read_text())["scene"]
     assert scene["rv_variety"] == 1.0 and scene["lv_variety"] == 1.0 and scene["es_share"] == 0.5
+
+
+def test_synth_seg_passes_every_scene_option_and_refuses_one_out_of_range(tmp_path, capsys):
+    import json
+    from cmr_search.ui.synth_seg_cmd import SCENE_OPTIONS
+    data = tmp_path / "data"
+    argv = ["synth", "seg", "--hearts", "1", "--per-heart", "1", "--out", str(data)]
+    for i, flag in enumerate(SCENE_OPTIONS):
+        argv += [flag, str(0.1 + 0.1 * i)]
+    assert cmr(argv) == 0
+    scene = json.loads((data / "recipe.json").read_text())["scene"]
+    assert [round(scene[field], 3) for field, *_ in SCENE_OPTIONS.values()] == \
+        [round(0.1 + 0.1 * i, 3) for i in range(len(SCENE_OPTIONS))]
+    capsys.readouterr()
+    assert cmr(["synth", "seg", "--out", str(tmp_path / "x"), "--min-blood-contrast", "1.5"]) == 2
+    assert "--min-blood-contrast" in capsys.readouterr().err and not (tmp_path / "x").exists()
