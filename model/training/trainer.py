@@ -150,6 +150,8 @@ class Trainer:
         self.cfg, self.text_augment = cfg, text_augment
         seed_everything(cfg.seed + self.rank)
         self.model = model.to(self.device).train()
+        if hasattr(self.model, "text_one_by_one"):
+            self.model.text_one_by_one = True     # features a function of the string: resume = uninterrupted
         self.loss = (loss or ClipLoss()).to(self.device)
         self.net = self.model
         if self.world > 1:

@@ -4,7 +4,7 @@ and clinical content left intact."""
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from cmr_search.indexer.redact import date_forms, name_parts, redact_known, redact_patterns, redact_report
 
@@ -128,6 +128,9 @@ def test_random_identifiers_never_survive(family, given_name, pid, acc, dob):
     out = redact_report(text, names=[f"{family}^{given_name}"], ids=[pid, acc], birth_dates=[d])
     for value in (family, given_name, pid, acc, f"{dob:%d/%m/%Y}", f"{dob:%Y-%m-%d}", str(dob.year)):
         assert not _left(out, value), (value, out)
+    # the clinical tail survives, unless an identifier IS one of its words (an accession "35" is redacted
+    # in "LVEF 35%" too, as it should be: found by this test, accession '35')
+    assume(not {pid.upper(), acc.upper(), family.upper(), given_name.upper()} & {"LVEF", "35"})
     assert out.endswith("LVEF 35%.")
 
 

@@ -138,7 +138,11 @@ def test_torchrun_two_processes_match_one_process(setup, tmp_path):
         return [r["loss"] for r in rows if "loss" in r]
     a, b = losses("ddp"), losses("one")
     assert len(a) == len(b) == 3                                     # 31 training studies // batch 8
-    assert a == pytest.approx(b, rel=1e-3, abs=1e-4), (a, b)
+    # Step 1 (before any update): the same studies in the same global batch, to float rounding. Later steps:
+    # Adam turns the two layouts' last-digit differences (2 x 4 vs 1 x 8 rows through oneDNN) into up to
+    # 0.4 % by step 3 on some CPUs; a batch of other studies differs by far more (steps differ by 4-6 %).
+    assert a[0] == pytest.approx(b[0], rel=1e-4), (a, b)
+    assert a == pytest.approx(b, rel=1e-2), (a, b)
     cd, co = (json.loads((tmp_path / r / "card.json").read_text()) for r in ("ddp", "one"))
     assert cd["schedule"]["world_size"] == 2 and co["schedule"]["world_size"] == 1
-    assert cd["epoch_losses"][0]["epoch_loss"] == pytest.approx(co["epoch_losses"][0]["epoch_loss"], rel=1e-3)
+    assert cd["epoch_losses"][0]["epoch_loss"] == pytest.approx(co["epoch_losses"][0]["epoch_loss"], rel=1e-2)
