@@ -180,19 +180,26 @@ def _cue_words() -> re.Pattern:
 
 
 def _required_words(row: dict) -> set[str]:
-    """The alternatives of the last required token of a rule (all of a literal rule's last word)."""
+    """The alternatives of ONE token every match of the rule must contain: the most specific (longest
+    shortest alternative), so that a common word ("with" of "inconsistent with") does not send every query
+    through the reader (a cold `cmr search "dilated LV with reduced EF"` loaded medspaCy: 4.1 s against 0.8)."""
     pattern = row.get("pattern")
     if not pattern:
-        return {row["literal"].lower().split()[-1].strip(":")} if row["literal"].strip(" :") else {":"}
-    for spec in reversed(pattern):
+        words = [w.strip(":") for w in row["literal"].lower().split()]
+        words = [w for w in words if w]
+        return {max(words, key=len)} if words else {":"}
+    options = []
+    for spec in pattern:
         if spec.get("OP") in ("?", "*"):
             continue
         value = spec.get("LOWER", spec.get("TEXT"))
         if isinstance(value, dict) and "IN" in value:
-            return {str(v).lower() for v in value["IN"]}
-        if isinstance(value, str):
-            return {value.lower()}
-    return {row["literal"].lower().split()[-1]}
+            options.append({str(v).lower() for v in value["IN"]})
+        elif isinstance(value, str):
+            options.append({value.lower()})
+    if not options:
+        return {row["literal"].lower().split()[-1]}
+    return max(options, key=lambda alts: min(len(a) for a in alts))
 
 
 def needs_context(text: str) -> bool:

@@ -130,3 +130,13 @@ def test_segments_join_back_and_mark_each_scope(text, marked):
     assert "".join(p for p, _ in runs) == text
     assert {p.strip(" .,\n"): s for p, s in runs if s != "affirmed"} == marked
     assert segments("") == []
+
+
+def test_a_common_word_of_a_rule_does_not_send_a_query_to_the_reader():
+    """'with' ends 'inconsistent with': the cue pre-filter keys on a rule's most specific word, so a query
+    with 'with' and no cue never loads medspaCy (a cold `cmr search` 4.1 s -> 0.8 s), and what the reader
+    would drop still goes to it."""
+    from cmr_search.model.report_context import affirmed_text, needs_context
+    assert not needs_context("dilated LV with reduced ejection fraction")
+    assert needs_context("findings inconsistent with amyloid") and needs_context("not associated with LGE")
+    assert "amyloid" not in affirmed_text("LV dilated. Findings inconsistent with amyloid.")
