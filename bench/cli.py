@@ -10,6 +10,7 @@ Every number is the wall time of a FRESH process (nothing warm but the OS file c
 - model_load: a process that loads the query encoder of DATA/model and encodes one text, both spaces (the
   numpy QueryEncoder + report_query of model/query_text.py); model_load_torch: the same with the CMR-CLIP
   torch model (create_model) and the sentence-transformers ReportTextEncoder, the path before the numpy one;
+  model_load_onnx: the same encoders on ONNX Runtime (model/query_onnx.py), a long-lived client's first query;
 - cmr_search: `cmr search QUERY --data DATA --k 5` end to end (a hybrid query, its table printed).
 
 With --before-ref REF the cold `cmr search` is also timed on the code of that git ref (`git archive`, run
@@ -42,8 +43,12 @@ def commands(data: Path, query: str) -> dict[str, list[str]]:
     return {
         "floor": [py, "-c", "pass"],
         "import_cli": [py, "-c", "import cmr_search.ui.search_cmd"],
-        "model_load": [py, "-c", "from cmr_search.model.query_text import QueryEncoder, report_query; "
+        "model_load": [py, "-c", "from cmr_search.model.query_text import QueryEncoder, report_query, set_runtime; "
+                       "set_runtime('numpy'); "                      # what a one-query `cmr search` runs
                        f"QueryEncoder.from_checkpoint({model!r}).encode(['dilated LV']); report_query('dilated LV')"],
+        "model_load_onnx": [py, "-c", "from cmr_search.model.query_text import QueryEncoder, report_query, set_runtime; "
+                            "set_runtime('onnx'); "                  # a long-lived client's first query
+                            f"QueryEncoder.from_checkpoint({model!r}).encode(['dilated LV']); report_query('dilated LV')"],
         "model_load_torch": [py, "-c", "from cmr_search.model import create_model, embed_texts; "
                              "from cmr_search.model.report_text import ReportTextEncoder; "
                              f"embed_texts(create_model({model!r}), ['dilated LV']); "
