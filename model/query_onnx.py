@@ -15,7 +15,7 @@ process, interleaved, 12-token queries); the hybrid default is what a search run
 Measured (2 cores, a training job beside it, interleaved, 40 fresh 15-token queries): numpy 13.4 ms,
 ONNX Runtime 5.8 ms p50; largest difference of the pooled features 8e-7 (float32 rounding; test). Set-up
 (imports, graph, session) costs about a second, so a one-query process (`cmr search`) keeps numpy
-(query_text.set_runtime) and a long-lived client switches to this at its first query.
+(query_text.default_runtime) and a long-lived client switches to this at its first query.
 """
 from __future__ import annotations
 
@@ -46,17 +46,14 @@ class OnnxForward:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Texts -> (len(texts), width) pooled features, in one run."""
-        ids = [e.ids for e in self.bert.tokenizer.encode_batch(list(texts))]
-        cuts = np.cumsum([0] + [len(i) for i in ids])
-        n = int(cuts[-1])
+        ids, positions, spans = self.bert.pack(texts)
+        n = len(ids)
         bias = np.full((n, n), MASKED, np.float32)
-        pool = np.zeros((len(ids), n), np.float32)
-        for j, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        pool = np.zeros((len(spans), n), np.float32)
+        for j, (a, b) in enumerate(spans):
             bias[a:b, a:b] = 0.0
-            pool[j, a:b] = 1.0 / max(int(b - a), 1)
-        feed = {"ids": np.concatenate(ids).astype(np.int64),
-                "positions": np.concatenate([np.arange(len(i)) for i in ids]).astype(np.int64),
-                "attention_bias": bias, "pool": pool}
+            pool[j, a:b] = 1.0 / max(b - a, 1)
+        feed = {"ids": ids, "positions": positions, "attention_bias": bias, "pool": pool}
         return self.session.run(None, feed)[0].astype(np.float32)
 
 
@@ -107,7 +104,7 @@ def _graph(bert) -> tuple[bytes, dict[str, np.ndarray]]:
         x = op("LayerNormalization", [op("Add", [op("Add", [op("MatMul", [gelu, f_w]), f_b]), x]), ln2_w, ln2_b],
                epsilon=bert.eps)
     nodes.append(helper.make_node("MatMul", ["pool", x], ["pooled"]))                 # (texts, n) @ (n, d)
-    external = [_external(name, arr, TensorProto.FLOAT) for name, arr in weights.items()]
+    external = [_external(name, arr) for name, arr in weights.items()]
     inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"]),
               helper.make_tensor_value_info("positions", TensorProto.INT64, ["n"]),
               helper.make_tensor_value_info("attention_bias", TensorProto.FLOAT, ["n", "n"]),
@@ -119,10 +116,10 @@ def _graph(bert) -> tuple[bytes, dict[str, np.ndarray]]:
     return model.SerializeToString(), weights
 
 
-def _external(name: str, arr: np.ndarray, dtype: int):
-    """A TensorProto of `arr`'s name, type and shape whose data is external (supplied to the session)."""
+def _external(name: str, arr: np.ndarray):
+    """A float32 TensorProto of `arr`'s name and shape whose data is external (supplied to the session)."""
     from onnx import TensorProto
-    t = TensorProto(name=name, data_type=dtype, dims=list(arr.shape))
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=list(arr.shape))
     t.data_location = TensorProto.EXTERNAL
     for key, value in (("location", "in-memory"), ("offset", "0"), ("length", str(arr.nbytes))):
         entry = t.external_data.add()

@@ -20,8 +20,9 @@ the same loaded run (`python -m bench.search_hybrid --encode-only`). Anything el
 
 Runtime: this numpy forward is the reference and the cold path; a long-lived process runs the same graph
 on ONNX Runtime (model/query_onnx.py, 2.3x faster per query, same features to 1e-6) once it has paid
-about a second to set it up. `set_runtime("numpy")` (the one-query CLI commands) or $CMR_TEXT_RUNTIME
-(auto | numpy | onnx) chooses; auto = ONNX Runtime where it is installed.
+about a second to set it up. `set_runtime(name)`, else $CMR_TEXT_RUNTIME (auto | numpy | onnx), else the
+process default (auto = ONNX Runtime where it is installed; `default_runtime("numpy")` in the one-query
+CLI commands) chooses.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ PACK = 32                     # texts per transformer pass (their tokens packed 
 ST_MAX_LENGTH = 256           # all-MiniLM-L6-v2's sentence_bert_config max_seq_length (the report space)
 RUNTIMES = ("auto", "numpy", "onnx")
 RUNTIME_ENV = "CMR_TEXT_RUNTIME"
-_runtime = {"name": None}     # set_runtime's choice; None: $CMR_TEXT_RUNTIME, else auto
+_runtime = {"name": None, "default": "auto"}   # set_runtime's choice, else $CMR_TEXT_RUNTIME, else default
 log = logging.getLogger(__name__)
 HEAD_KEYS = {"mlp": (0, 2), "linear": (1,), "relu_linear": (1,)}   # txt_proj Linear indices (model/text.py)
 
@@ -148,15 +149,20 @@ class NumpyBert:
                 self._onnx = False
         return self._onnx or None
 
+    def pack(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """Texts -> their tokens as rows: (ids (n,) int64, positions (n,) int64, each text's (start, stop))."""
+        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        cuts = np.cumsum([0] + [len(i) for i in ids])
+        spans = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        return (np.concatenate(ids).astype(np.int64),
+                np.concatenate([np.arange(len(i)) for i in ids]).astype(np.int64), spans)
+
     def _forward_numpy(self, texts: list[str]) -> np.ndarray:
         """Texts -> (len(texts), width) pooled, in ONE pass: their tokens packed as rows (every layer but
         attention works row by row), attention per text (its own block), so each row equals a pass alone."""
-        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        cuts = np.cumsum([0] + [len(i) for i in ids])
-        spans = list(zip(cuts[:-1], cuts[1:]))
-        pos = np.concatenate([np.arange(len(i)) for i in ids])
-        n, d, h = int(cuts[-1]), self.width, self.heads
-        x = _layer_norm(self.word[np.concatenate(ids)] + self.pos[pos] + self.type0, *self.ln0, self.eps)
+        ids, pos, spans = self.pack(texts)
+        n, d, h = len(ids), self.width, self.heads
+        x = _layer_norm(self.word[ids] + self.pos[pos] + self.type0, *self.ln0, self.eps)
         scale = np.float32(1 / math.sqrt(d // h))
         for qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b in self.layers:
             qkv = (x @ qkv_w + qkv_b).reshape(n, 3, h, d // h).transpose(1, 2, 0, 3)    # (3, h, n, d/h)
@@ -192,15 +198,24 @@ class NumpyBert:
 def set_runtime(name: str | None) -> None:
     """The query encoder's runtime for this process: "numpy" (no set-up: one-query commands), "onnx"
     (ONNX Runtime, about a second to set up, 2.3x faster per query), "auto" (onnx where installed), None
-    ($CMR_TEXT_RUNTIME, else auto)."""
-    if name is not None and name not in RUNTIMES:
+    ($CMR_TEXT_RUNTIME, else the process default: default_runtime)."""
+    _runtime["name"] = name if name is None else _known(name)
+
+
+def default_runtime(name: str) -> None:
+    """The runtime where neither set_runtime nor $CMR_TEXT_RUNTIME chooses ("numpy": the one-query CLI)."""
+    _runtime["default"] = _known(name)
+
+
+def _known(name: str) -> str:
+    if name not in RUNTIMES:
         raise ValueError(f"text runtime {name!r}: expected one of {', '.join(RUNTIMES)}")
-    _runtime["name"] = name
+    return name
 
 
 def runtime() -> str:
-    """The runtime in force: set_runtime's, else $CMR_TEXT_RUNTIME's, else auto."""
-    name = _runtime["name"] or os.environ.get(RUNTIME_ENV) or "auto"
+    """The runtime in force: set_runtime's, else $CMR_TEXT_RUNTIME's, else the default (auto)."""
+    name = _runtime["name"] or os.environ.get(RUNTIME_ENV) or _runtime["default"]
     return name if name in RUNTIMES else "auto"
 
 

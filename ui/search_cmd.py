@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cmr_search.model.errors import ModelError
-from cmr_search.model.query_text import RUNTIME_ENV, set_runtime
+from cmr_search.model.query_text import default_runtime
 from cmr_search.search import Filter, connect
 from cmr_search.search.errors import SearchError
 from cmr_search.search.settings import Settings
@@ -129,8 +128,7 @@ def run(prog: str, argv, build, body) -> int:
     """Parse with `build()`, run `body(args)`; SearchError -> one line (exit 2 for bad input, else 1).
     A command answers one query: the text encoder stays on numpy (ONNX Runtime's set-up costs more than
     it saves on one query; model/query_text.py), unless $CMR_TEXT_RUNTIME says otherwise."""
-    if not os.environ.get(RUNTIME_ENV):
-        set_runtime("numpy")
+    default_runtime("numpy")
     try:
         args = build().parse_args(argv)
     except SystemExit as e:

@@ -16,19 +16,20 @@ from cmr_search.phantom.randomized import write_shards
 from cmr_search.phantom.randomized.scene import SceneConfig
 
 
-# flag -> (SceneConfig field, default, metavar, help): every one a share or a fraction in 0..1
+# flag -> (SceneConfig field, metavar, help): every one a share or a fraction in 0..1; defaults
+# are SceneConfig's
 SCENE_OPTIONS = {
-    "--random-contrast": ("random_contrast_p", 0.5, "P", "chance of a fully random contrast per image, else bSSFP-like"),
-    "--rv-variety": ("rv_variety", 0.0, "P", "chance a heart's RV shape and size are redrawn (wider arc, wide base, dilated)"),
-    "--lv-variety": ("lv_variety", 0.0, "P", "chance a heart's LV wall, size and EF are redrawn (massive hypertrophy, "
+    "--random-contrast": ("random_contrast_p", "P", "chance of a fully random contrast per image, else bSSFP-like"),
+    "--rv-variety": ("rv_variety", "P", "chance a heart's RV shape and size are redrawn (wider arc, wide base, dilated)"),
+    "--lv-variety": ("lv_variety", "P", "chance a heart's LV wall, size and EF are redrawn (massive hypertrophy, "
                      "tiny ES cavities)"),
-    "--es-share": ("es_share", 0.0, "P", "chance a cut is taken near end-systole rather than at any phase"),
-    "--trab-variety": ("trab_variety", 0.0, "P", "chance a heart's LV gets a dense trabecular fringe, labelled cavity"),
-    "--trab-cap": ("trab_cap", 0.0, "F", "with --trab-variety: the dense fringe and the papillary bellies reach at most "
+    "--es-share": ("es_share", "P", "chance a cut is taken near end-systole rather than at any phase"),
+    "--trab-variety": ("trab_variety", "P", "chance a heart's LV gets a dense trabecular fringe, labelled cavity"),
+    "--trab-cap": ("trab_cap", "F", "with --trab-variety: the dense fringe and the papillary bellies reach at most "
                    "this fraction of the local cavity radius, so a small systolic cavity keeps a blood core (0: no cap)"),
-    "--blood-variety": ("blood_variety", 0.0, "P", "chance an image's RV, atrial and aortic blood each get their own "
+    "--blood-variety": ("blood_variety", "P", "chance an image's RV, atrial and aortic blood each get their own "
                         "brightness (real RV blood is often darker than the LV's)"),
-    "--min-blood-contrast": ("min_blood_contrast", 0.0, "C", "blood and heart muscle at least C apart in mean intensity "
+    "--min-blood-contrast": ("min_blood_contrast", "C", "blood and heart muscle at least C apart in mean intensity "
                              "(0..1 scale), fully random contrasts included: a wall that does not differ from its "
                              "blood has no border to learn (0: any)"),
 }
@@ -42,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed => identical shards")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    for flag, (_, default, meta, text) in SCENE_OPTIONS.items():
-        p.add_argument(flag, type=float, default=default, metavar=meta, help=f"{text} (default {default:g})")
+    defaults = SceneConfig()
+    for flag, (field, meta, text) in SCENE_OPTIONS.items():
+        default = getattr(defaults, field)
+        p.add_argument(flag, dest=field, type=float, default=default, metavar=meta, help=f"{text} (default {default:g})")
     return p
 
 
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    values = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, *_rest) in SCENE_OPTIONS.items()}
+    values = {field: getattr(args, field) for field, *_ in SCENE_OPTIONS.values()}
     if args.hearts < 1 or args.per_heart < 1 or not all(0 <= v <= 1 for v in values.values()):
         print(f"cmr synth seg: --hearts and --per-heart must be at least 1; {', '.join(SCENE_OPTIONS)} in 0..1",
               file=sys.stderr)

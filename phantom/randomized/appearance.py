@@ -10,7 +10,9 @@ ACDC convention). With probability `blood_p` (scene.SceneConfig.blood_variety) t
 than the LV's each get their own factor on the shared blood intensity (log-uniform BLOOD_FACTOR): in real
 bSSFP cines the RV blood is usually darker than the LV's (through-plane flow, slower flow in a dilated
 RV, distance from the coil; ACDC dev, experts' masks: median RV/LV blood ratio 0.79, range 0.61-1.27 over
-40 volumes), while one shared draw teaches a segmenter that an RV is exactly as bright as the LV. LGE scar (fibrosis fraction) brightens myocardium in some images. Then, in order:
+40 volumes), while one shared draw teaches a segmenter that an RV is exactly as bright as the LV.
+`min_contrast` keeps blood and heart muscle apart. LGE scar (fibrosis fraction) brightens myocardium in
+some images. Then, in order:
 smooth multiplicative texture inside tissues, through-plane partial volume (mean over the slab samples)
 and in-plane partial volume (mean over the oversampled grid), random smooth blobs in the background
 (bowel, vessels), blur, a lower acquired resolution in one direction, a smooth bias field, Rician

@@ -16,6 +16,7 @@ def fresh_runtime(monkeypatch):
     monkeypatch.delenv(query_text.RUNTIME_ENV, raising=False)
     yield
     set_runtime(None)
+    query_text.default_runtime("auto")
 
 
 def test_onnx_forward_gives_the_numpy_features():
