@@ -161,6 +161,7 @@ def add_criteria(page, filter_text: str, report_term: str) -> None:
     page.locator(".st-key-cb_add_filter button").click()
     idle(page)
     page.get_by_role("tab", name="report terms").click()
+    page.locator(".st-key-cb_terms input").wait_for()
     page.locator(".st-key-cb_terms input").fill(report_term)
     page.locator(".st-key-cb_add_report button").click()
     idle(page)

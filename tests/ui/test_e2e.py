@@ -108,7 +108,8 @@ def test_browser_cohort_builder(phantom_data, tmp_path):
 
         b.goto_page(page, "Cohort")
         b.add_criteria(page, "age=40..80", "LGE")
-        assert page.get_by_text("1. age=40..80").is_visible() and page.get_by_text("2. report LGE affirmed").is_visible()
+        page.get_by_text("1. age=40..80").wait_for(timeout=30_000)        # each criterion listed, in order
+        page.get_by_text("2. report LGE affirmed").wait_for(timeout=30_000)
         chart = b.run_cohort(page)
         page.get_by_text("Attrition").wait_for()
         texts = chart.locator("text").evaluate_all("els => els.map(e => e.textContent)")
