@@ -198,7 +198,8 @@ _WORKER: dict = {"seg": None}
 def init_worker(seg: Segmenter | None, threads: int | None = 1) -> None:
     """Give this process the segmenter (pool initializer; forked workers share its weights) and one torch
     thread per worker process: the workers already use every core. The network's weights are put in the
-    channels-last layout (same results to float rounding; convolutions on the CPU ~1.5x faster here)."""
+    channels-last layout (same results to float rounding; torch's CPU convolutions ~1.5x faster here), for
+    when it runs on torch; ONNX Runtime (the CPU default) is built in the worker at its first image."""
     _WORKER["seg"] = seg
     if seg is None:
         return
@@ -206,6 +207,7 @@ def init_worker(seg: Segmenter | None, threads: int | None = 1) -> None:
     seg.net.to(memory_format=torch.channels_last)
     if threads:
         torch.set_num_threads(threads)
+    seg.reset_runtime()                               # built here, at the first image, with these threads
 
 
 def worker_segmenter() -> Segmenter | None:

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from ..atomic import atomic_write
 from ..checkpoint import is_checkpoint_folder
 from ..errors import CheckpointError
+from . import onnx_net
 from .config import SegConfig, load_seg_config, seg_config_from_dict
 from .network import UNet
 from .postprocess import clean_stack
@@ -50,10 +51,19 @@ def resolve_seg_checkpoint(path: str | Path | None = None) -> Path:
 
 
 def normalise_images(images: torch.Tensor, percentiles: list[float]) -> torch.Tensor:
-    """(N, H, W) -> per-image percentile scaling to 0..1, clipped."""
-    flat = images.reshape(len(images), -1).float()
-    q = torch.tensor([p / 100.0 for p in percentiles], dtype=flat.dtype)
-    lo, hi = torch.quantile(flat, q, dim=1)
+    """(N, H, W) -> per-image percentile scaling to 0..1, clipped. The percentiles are torch.quantile's
+    (linear interpolation between neighbouring order statistics), found by one np.partition of the
+    batch: the same numbers as torch.quantile, which sorts every image, 5-10x faster."""
+    flat = images.reshape(len(images), -1).float().cpu()
+    last = flat.shape[1] - 1
+    pos = [p / 100.0 * last for p in percentiles]
+    kth = sorted({k for q in pos for k in (int(q), min(int(q) + 1, last))})
+    part = torch.from_numpy(np.partition(flat.numpy(), kth, axis=1))
+
+    def value(q: float) -> torch.Tensor:
+        below, above = part[:, int(q)], part[:, min(int(q) + 1, last)]
+        return below + (q - int(q)) * (above - below)
+    lo, hi = (value(q).to(images.device) for q in pos)
     out = (images - lo[:, None, None]) / (hi - lo).clamp_min(1e-6)[:, None, None]
     return out.clamp(0.0, 1.0)
 
@@ -115,22 +125,39 @@ class Segmenter:
         return h.hexdigest()[:12]
 
     # --- inference ---------------------------------------------------------------------------------
+    @cached_property
+    def forward(self):
+        """What runs the network: the U-Net itself or its ONNX Runtime twin (onnx_net.build), built at
+        the first image so that a worker process builds its own with its own thread count."""
+        return onnx_net.build(self.net, self.device)
+
+    def reset_runtime(self) -> None:
+        """Forget the built forward (a forked worker builds its own; a changed $CMR_SEG_RUNTIME applies)."""
+        self.__dict__.pop("forward", None)
+
     def probabilities(self, images: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16) -> np.ndarray:
         """(N, H, W) images -> (N, C, H, W) float32 class probabilities on the input grid."""
+        out = None
+        for i, p in self._batches(images, spacing_mm, batch):
+            if out is None:
+                out = np.empty((len(images), *p.shape[1:]), np.float32)
+            out[i:i + len(p)] = p.numpy()
+        return out
+
+    def _batches(self, images: np.ndarray, spacing_mm: tuple[float, float], batch: int):
+        """Yield (first index, (B, C, H, W) probabilities tensor on the input grid) batch by batch."""
         images = np.asarray(images, np.float32)
         if images.ndim != 3 or min(images.shape[1:]) < 8:
             raise ValueError(f"expected (N, H, W) images of at least 8x8 pixels; got shape {images.shape}")
         n, h, w = images.shape
         size = (max(8, round(h * spacing_mm[0] / self.cfg.pixel_mm)), max(8, round(w * spacing_mm[1] / self.cfg.pixel_mm)))
-        out = np.empty((n, self.cfg.classes, h, w), np.float32)
         with torch.inference_mode():
             for i in range(0, n, batch):
                 x = torch.from_numpy(np.nan_to_num(images[i:i + batch]))
                 x = normalise_images(x, self.cfg.norm_percentiles)[:, None]
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
                 p = self._averaged(x.to(self.device))
-                out[i:i + batch] = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False).cpu().numpy()
-        return out
+                yield i, F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False).cpu()
 
     def _averaged(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) -> (B, C, H, W) softmax, averaged over cfg.tta dihedral views (each mapped back)."""
@@ -139,7 +166,7 @@ class Segmenter:
         for k, flip in views:
             xt = torch.rot90(x.flip(3) if flip else x, k, (2, 3))
             hh, ww = xt.shape[-2:]
-            logits = self.net(F.pad(xt, (0, (-ww) % m, 0, (-hh) % m)))[:, :, :hh, :ww]
+            logits = self.forward(F.pad(xt, (0, (-ww) % m, 0, (-hh) % m)))[:, :, :hh, :ww]
             p = torch.rot90(torch.softmax(logits.float(), 1), -k, (2, 3))
             p = p.flip(3) if flip else p
             total = p if total is None else total + p
@@ -148,7 +175,9 @@ class Segmenter:
     def segment(self, images: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16,
                 clean: bool = True) -> np.ndarray:
         """(N, H, W) images of one stack -> (N, H, W) uint8 labels (LABELS)."""
-        labels = self.probabilities(images, spacing_mm, batch).argmax(1).astype(np.uint8)
+        labels = np.empty(np.shape(images), np.uint8)
+        for i, p in self._batches(images, spacing_mm, batch):       # arg-max in torch: numpy's is slow
+            labels[i:i + len(p)] = p.argmax(1).numpy()               # across the class axis
         return clean_stack(labels, spacing_mm) if clean else labels
 
     def segment_cine(self, stack: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16) -> np.ndarray:
