@@ -10,9 +10,9 @@
 - Sunnybrook (../shared/data/sunnybrook-cine, 5 studies, whole cine): Dice of LV cavity and myocardium on
   every contoured image; LVEF from the contours (slices contoured at ED and ES) against the segmenter on
   the same slices and phases, and against its own whole-cine measure_cine LVEF.
-- Speed (this machine, `--threads` torch threads): seconds to segment one whole Sunnybrook cine stack, as a
-  ratio to the seconds to decode the same study's DICOM (scan + typing + pixels, indexer.segment_study
-  .load_input), both measured in this run.
+- Speed (this machine, `--threads` threads): seconds to segment one whole Sunnybrook cine stack on the
+  default runtime (ONNX Runtime on the CPU) and on torch, as a ratio to the seconds to decode the same
+  study's DICOM (scan + typing + pixels, indexer.segment_study.load_input), all measured in this run.
 - `--synthetic N`: N phantom studies (`--profile`, default demo-fast) generated into a temporary folder
   (or `--synthetic-dir`), their cine SAX segmented through the same indexer path as `cmr segment`; median
   |LVEF error| against study.json's measured truth (measured.lv_ef, rv_ef); and the same measurements on
@@ -78,12 +78,19 @@ def run_speed(seg: Segmenter, study: Path) -> dict:
     t0 = time.perf_counter()
     inp = load_input(study)
     decode = time.perf_counter() - t0
-    seg.segment_cine(inp.stack[:1, :2], inp.spacing)                      # warm-up
-    t0 = time.perf_counter()
-    seg.segment_cine(inp.stack, inp.spacing)
-    segment = time.perf_counter() - t0
+    seconds = {}
+    for name in ("torch", "auto"):                   # torch's CPU forward, then the default (ONNX Runtime)
+        seg.use_runtime(name)
+        seg.segment_cine(inp.stack[:1, :2], inp.spacing)                  # warm-up (and the ONNX export)
+        t0 = time.perf_counter()
+        seg.segment_cine(inp.stack, inp.spacing)
+        seconds[name] = time.perf_counter() - t0
+    runtime = type(seg.forward).__name__                                  # what auto built here
+    seg.use_runtime()
+    segment = seconds["auto"]
     s, t = inp.stack.shape[:2]
     return {"study": study.name, "images": s * t, "decode_s": decode, "segment_s": segment,
+            "segment_torch_s": seconds["torch"], "runtime": runtime,
             "segment_per_image_ms": 1000 * segment / (s * t), "ratio_segment_to_decode": segment / decode}
 
 
@@ -167,8 +174,9 @@ def table(r: dict) -> str:
                      f"{_pm(s['lvef_abs_error_whole_cine'], digits=1)}")
     if "speed" in r:
         sp = r["speed"]
-        lines.append(f"speed ({sp['study']}, {sp['images']} images): segment {sp['segment_s']:.1f} s, decode "
-                     f"{sp['decode_s']:.2f} s, ratio {sp['ratio_segment_to_decode']:.1f}x")
+        lines.append(f"speed ({sp['study']}, {sp['images']} images): segment {sp['segment_s']:.1f} s "
+                     f"({sp['runtime']}; torch {sp['segment_torch_s']:.1f} s), decode {sp['decode_s']:.2f} s, "
+                     f"ratio {sp['ratio_segment_to_decode']:.1f}x")
     if "synthetic" in r:
         y = r["synthetic"]
         med = lambda k: "n/a" if y[k]["median"] is None else f"{y[k]['median']:.1f}"  # noqa: E731

@@ -207,7 +207,7 @@ def init_worker(seg: Segmenter | None, threads: int | None = 1) -> None:
     seg.net.to(memory_format=torch.channels_last)
     if threads:
         torch.set_num_threads(threads)
-    seg.reset_runtime()                               # built here, at the first image, with these threads
+    seg.use_runtime()                               # built here, at the first image, with these threads
 
 
 def worker_segmenter() -> Segmenter | None:

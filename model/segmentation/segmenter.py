@@ -131,9 +131,12 @@ class Segmenter:
         the first image so that a worker process builds its own with its own thread count."""
         return onnx_net.build(self.net, self.device)
 
-    def reset_runtime(self) -> None:
-        """Forget the built forward (a forked worker builds its own; a changed $CMR_SEG_RUNTIME applies)."""
+    def use_runtime(self, name: str | None = None) -> None:
+        """Run the network on `name` (torch | onnx | auto) from now on; None forgets the built forward, so
+        the next image builds it anew from $CMR_SEG_RUNTIME (a forked worker builds its own)."""
         self.__dict__.pop("forward", None)
+        if name is not None:
+            self.__dict__["forward"] = onnx_net.build(self.net, self.device, name)
 
     def probabilities(self, images: np.ndarray, spacing_mm: tuple[float, float], batch: int = 16) -> np.ndarray:
         """(N, H, W) images -> (N, C, H, W) float32 class probabilities on the input grid."""
