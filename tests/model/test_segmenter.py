@@ -178,3 +178,12 @@ def test_a_second_stage_starts_from_the_first_stages_weights(tmp_path):
     assert b.card["init_card"]["recipe"]["steps"] == 2
     wa, wb = dict(a.net.named_parameters()), dict(b.net.named_parameters())   # (BN running stats move)
     assert all(torch.allclose(wa[k], wb[k], atol=1e-4) for k in wa)
+
+
+def test_class_argmax_is_argmax_with_the_first_class_on_ties():
+    from cmr_search.model.segmentation.segmenter import class_argmax
+    p = torch.rand(3, 4, 9, 7)
+    p[:, 3] = p[:, 1]                                    # ties between classes 1 and 3 everywhere
+    p[0, :, 0, 0] = 0.25                                 # a four-way tie
+    got = class_argmax(p)
+    assert got.dtype == torch.uint8 and torch.equal(got.long(), p.argmax(1)) and got[0, 0, 0] == 0
